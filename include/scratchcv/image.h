@@ -1,0 +1,57 @@
+// 8-bit images, the JPEG/PNG codecs, and the torchvision ImageNet pre-processing.
+//
+// Image layout: interleaved HWC, row-major, `channels` in {1, 3, 4} (gray, RGB, RGBA),
+// no row padding: pixel (x, y) channel c is pixels[(y * width + x) * channels + c].
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scratchcv/status.h"
+#include "scratchcv/tensor.h"
+
+namespace scv {
+
+struct Image {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> pixels;
+
+  Image() = default;
+  Image(int w, int h, int c) : width(w), height(h), channels(c), pixels(size_t(w) * h * c) {}
+  uint8_t* row(int y) { return pixels.data() + size_t(y) * width * channels; }
+  const uint8_t* row(int y) const { return pixels.data() + size_t(y) * width * channels; }
+  uint8_t& at(int x, int y, int c) { return pixels[(size_t(y) * width + x) * channels + c]; }
+  uint8_t at(int x, int y, int c) const { return pixels[(size_t(y) * width + x) * channels + c]; }
+};
+
+// Largest image the decoders accept (width * height), to refuse absurd headers before allocating.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 28;  // 268 M pixels
+
+enum class ColorMode {
+  keep,  // as stored: 1 (gray), 3 (RGB) or 4 (RGBA); CMYK/gray+alpha/16-bit are converted
+  rgb,   // 3 channels: gray replicated, alpha dropped, CMYK converted
+  gray,  // 1 channel: BT.601 luma, as OpenCV/PIL
+};
+
+// Decodes a JPEG or PNG by content (not by file name). JPEG EXIF orientation is applied.
+Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode = ColorMode::keep);
+Result<Image> load_image(const std::string& path, ColorMode mode = ColorMode::keep);
+
+// Writes a PNG atomically (temp file + rename). Refuses channels outside {1, 3, 4}.
+Status save_png(const std::string& path, const Image& img);
+
+// Convert channel count: 1 <-> 3 <-> 4 (alpha dropped / set to 255; gray via BT.601 rounding).
+Image convert_channels(const Image& img, int channels);
+
+// torchvision's ImageNet eval transform, step by step (each matches PIL / torchvision):
+//   Resize(256) [shorter side to 256, bilinear with antialias, as PIL.Image.resize]
+//   CenterCrop(224), ToTensor() [/255], Normalize(mean, std).
+// Input: RGB image (3 channels). Output: float tensor [3, crop, crop], CHW.
+Image resize_bilinear_antialias(const Image& img, int new_width, int new_height);
+Image resize_shorter_side(const Image& img, int size);
+Image center_crop(const Image& img, int crop_width, int crop_height);
+Tensor to_normalized_tensor(const Image& rgb, const float mean[3], const float std[3]);
+Result<Tensor> imagenet_preprocess(const Image& rgb, int resize = 256, int crop = 224);
+
+}  // namespace scv
