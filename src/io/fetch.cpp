@@ -380,7 +380,10 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
-  if (t.offset > 0) curl_easy_setopt(curl, CURLOPT_RESUME_FROM_LARGE, curl_off_t(t.offset));
+  // CURLOPT_RANGE rather than RESUME_FROM: libcurl then leaves a 200 answer (range ignored) or
+  // an odd Content-Range to us instead of failing the transfer.
+  const std::string range = str(t.offset, "-");
+  if (t.offset > 0) curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
 
   CURLcode rc = curl_easy_perform(curl);
   long code = 0;
