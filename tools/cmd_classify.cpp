@@ -111,9 +111,8 @@ int cmd_classify(const std::vector<std::string>& args) {
   if (Status st = collect_inputs(pos, &files, &any_dir); !st.ok()) return ap.fail(st.message());
 
   if (model.empty()) {
-    auto path = cached_model_path("resnet50", weights);
-    if (!path.ok()) return ap.fail(path.status().message());
-    model = *path;
+    model = cached_model_path("resnet50", weights);
+    if (model.empty()) return ap.fail("--weights: unknown weights '" + weights + "' for resnet50");
     if (!file_exists(model)) return ap.fail(missing_weights_message("resnet50", weights));
   }
   auto graph = load_model(model, arch);
