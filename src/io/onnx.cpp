@@ -312,6 +312,10 @@ Status decode_tensor(pb::Reader r, OnnxTensor* t) {
   if (t->is_float) {
     t->f = Tensor(t->dims);
     float* out = t->f.data();
+    if (t->dtype == kFloat && has_raw) {
+      if (count) std::memcpy(out, raw, count * 4);  // the common case: one copy of the weights
+      return Status();
+    }
     for (size_t k = 0; k < count; ++k) {
       if (t->dtype == kFloat) {
         if (has_raw)
