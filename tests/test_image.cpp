@@ -196,6 +196,70 @@ TEST_F(PilImages, PngColourTypes) {
   check("gray16.png", "gray16", ColorMode::keep, "keep");  // high byte of each sample
 }
 
+TEST_F(PilImages, ResizeMatchesPilBilinear) {
+  for (int k = 0; k < 9; ++k) {
+    Image src, want;
+    const std::string base = dir_ + "/resize_" + std::to_string(k);
+    ASSERT_TRUE(read_raw(base + ".src.raw", &src) && read_raw(base + ".out.raw", &want)) << k;
+    Image got = resize_bilinear_antialias(src, want.width, want.height);
+    expect_same(got, want,
+                "resize " + std::to_string(src.width) + "x" + std::to_string(src.height) + "x" +
+                    std::to_string(src.channels) + " -> " + std::to_string(want.width) + "x" +
+                    std::to_string(want.height));
+  }
+}
+
+TEST_F(PilImages, CenterCropMatchesTorchvision) {
+  for (int k = 0; k < 6; ++k) {
+    Image src, want;
+    const std::string base = dir_ + "/crop_" + std::to_string(k);
+    ASSERT_TRUE(read_raw(base + ".src.raw", &src) && read_raw(base + ".out.raw", &want)) << k;
+    Image got = center_crop(src, want.width, want.height);
+    expect_same(got, want,
+                "crop " + std::to_string(src.width) + "x" + std::to_string(src.height) + " to " +
+                    std::to_string(want.width) + "x" + std::to_string(want.height));
+  }
+}
+
+TEST(ImagePreprocess, ShorterSideRule) {
+  // torchvision 0.14: short side -> 256, long side int(256 * long / short).
+  const int cases[][4] = {{768, 576, 341, 256}, {576, 768, 256, 341}, {500, 500, 256, 256},
+                          {773, 512, 386, 256}, {1, 3, 256, 768},     {640, 427, 383, 256}};
+  for (const auto& c : cases) {
+    Image img(c[0], c[1], 3);
+    Image out = resize_shorter_side(img, 256);
+    EXPECT_EQ(out.width, c[2]) << c[0] << "x" << c[1];
+    EXPECT_EQ(out.height, c[3]) << c[0] << "x" << c[1];
+  }
+}
+
+TEST(ImagePreprocess, ConstantImageAndNormalisation) {
+  Image img(300, 200, 3);
+  for (size_t i = 0; i < img.pixels.size(); i += 3) {
+    img.pixels[i] = 255, img.pixels[i + 1] = 0, img.pixels[i + 2] = 128;
+  }
+  auto t = imagenet_preprocess(img);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_EQ(t->shape(), (Shape{3, 224, 224}));
+  const float want[3] = {(1.0f - 0.485f) / 0.229f, (0.0f - 0.456f) / 0.224f,
+                         (128 / 255.0f - 0.406f) / 0.225f};
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 224 * 224; i += 997) EXPECT_EQ((*t)[c * 224 * 224 + i], want[c]) << c;
+}
+
+TEST(ImagePreprocess, RefusesBadInput) {
+  EXPECT_FALSE(imagenet_preprocess(Image()).ok());
+  EXPECT_FALSE(imagenet_preprocess(Image(4, 4, 2)).ok());
+  EXPECT_FALSE(imagenet_preprocess(Image(4, 4, 3), 0, 224).ok());
+  // 1 x 100000 would become 256 x 25.6 M pixels: refused rather than allocated.
+  auto r = imagenet_preprocess(Image(1, 100000, 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("25600000"), std::string::npos) << r.status().message();
+  // Gray and RGBA inputs are converted to RGB first (as PIL's convert('RGB')).
+  EXPECT_TRUE(imagenet_preprocess(Image(230, 240, 1)).ok());
+  EXPECT_TRUE(imagenet_preprocess(Image(230, 240, 4)).ok());
+}
+
 TEST(ImageLoad, ClearErrors) {
   const std::string dir = temp_dir();
   const std::string txt = dir + "/photo.jpg";
