@@ -121,13 +121,4 @@ for k, ((w, h, c), (nw, nh)) in enumerate(RESIZE):
     write_raw(os.path.join(OUT, f"resize_{k}.src.raw"), im)
     write_raw(os.path.join(OUT, f"resize_{k}.out.raw"), im.resize((nw, nh), Image.BILINEAR))
 
-# torchvision's center_crop on PIL images: odd halves (Python's round) and zero padding.
-from torchvision.transforms import functional as TF  # noqa: E402
-
-CROP = [((10, 9), (4, 3)), ((11, 8), (4, 5)), ((5, 4), (8, 7)), ((6, 10), (9, 3)),
-        ((7, 7), (7, 7)), ((12, 5), (1, 1))]
-for k, ((w, h), (cw, ch)) in enumerate(CROP):
-    im = Image.fromarray(rng.integers(1, 256, (h, w, 3), dtype=np.uint8))
-    write_raw(os.path.join(OUT, f"crop_{k}.src.raw"), im)
-    write_raw(os.path.join(OUT, f"crop_{k}.out.raw"), TF.center_crop(im, [ch, cw]))
 print("ok")
