@@ -12,6 +12,9 @@
 
 #include <unistd.h>
 
+// jpeglib.h needs <cstdio> first.
+#include <jpeglib.h>
+
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
 
@@ -92,7 +95,65 @@ class PilImages : public ::testing::Test {
 };
 std::string PilImages::dir_, PilImages::skip_reason_;
 
+// Encodes 4-channel data as a CMYK JPEG stored as `space` (JCS_CMYK or JCS_YCCK), quality 100,
+// no subsampling. libjpeg writes the Adobe marker for both, as Photoshop does.
+std::vector<uint8_t> encode_cmyk_jpeg(const Image& cmyk, J_COLOR_SPACE space) {
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr jerr;
+  cinfo.err = jpeg_std_error(&jerr);
+  jpeg_create_compress(&cinfo);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&cinfo, &buf, &size);
+  cinfo.image_width = JDIMENSION(cmyk.width);
+  cinfo.image_height = JDIMENSION(cmyk.height);
+  cinfo.input_components = 4;
+  cinfo.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_colorspace(&cinfo, space);
+  for (int c = 0; c < 4; ++c)
+    cinfo.comp_info[c].h_samp_factor = cinfo.comp_info[c].v_samp_factor = 1;
+  jpeg_set_quality(&cinfo, 100, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(cmyk.row(int(cinfo.next_scanline)));
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  std::vector<uint8_t> out(buf, buf + size);
+  free(buf);
+  return out;
+}
+
 }  // namespace
+
+TEST(ImageJpeg, CmykAndYcckAgree) {
+  // Stored (Adobe-inverted) CMYK values s; PIL: C = 255 - s, RGB = (255-K) - C (255-K) / 255.
+  Image s(24, 16, 4);
+  for (int y = 0; y < s.height; ++y)
+    for (int x = 0; x < s.width; ++x) {
+      s.at(x, y, 0) = uint8_t(255 - x * 10), s.at(x, y, 1) = uint8_t(y * 15);
+      s.at(x, y, 2) = uint8_t(128 + x * 2 - y * 3), s.at(x, y, 3) = uint8_t(200 - y * 5);
+    }
+  for (J_COLOR_SPACE space : {JCS_CMYK, JCS_YCCK}) {
+    const auto bytes = encode_cmyk_jpeg(s, space);
+    auto rgb = decode_image(bytes.data(), bytes.size());
+    ASSERT_TRUE(rgb.ok()) << rgb.status().message();
+    ASSERT_EQ(rgb->channels, 3);
+    int max_diff = 0;
+    for (int y = 0; y < s.height; ++y)
+      for (int x = 0; x < s.width; ++x)
+        for (int c = 0; c < 3; ++c) {
+          const int nk = s.at(x, y, 3);
+          const int want = nk - ((255 - s.at(x, y, c)) * nk + 127) / 255;
+          max_diff = std::max(max_diff, std::abs(rgb->at(x, y, c) - want));
+        }
+    std::printf("%s JPEG: max |RGB - formula| = %d\n", space == JCS_CMYK ? "CMYK" : "YCCK",
+                max_diff);
+    EXPECT_LE(max_diff, space == JCS_CMYK ? 1 : 4) << (space == JCS_CMYK ? "CMYK" : "YCCK");
+  }
+}
 
 TEST(ImagePng, RoundTripChannelsAndOddSizes) {
   const std::string dir = temp_dir();
