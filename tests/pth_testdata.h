@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "scratchcv/file_util.h"
@@ -45,9 +47,21 @@ inline std::string ensure_data(std::string* err) {
   }
   const std::string stamp = std::to_string(mtime.time_since_epoch().count());
   if (read_text(dir / "STAMP") == stamp) return dir.string();
+  // ctest runs each test in its own process, maybe in parallel: one generates, others wait.
+  fs::create_directories(dir.parent_path(), ec);
+  struct Lock {
+    int fd;
+    ~Lock() {
+      if (fd >= 0) ::close(fd);  // releases the flock
+    }
+  } lock{::open((dir.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)};
+  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
+    *err = "cannot lock " + dir.string() + ".lock";
+    return "";
+  }
+  if (read_text(dir / "STAMP") == stamp) return dir.string();  // made while we waited
   const fs::path tmp = dir.string() + ".tmp." + std::to_string(::getpid());
   fs::remove_all(tmp, ec);
-  fs::create_directories(tmp.parent_path(), ec);
   const std::string cmd = "/usr/bin/python3 '" + script_path() + "' '" + tmp.string() + "'";
   if (std::system(cmd.c_str()) != 0) {
     *err =
@@ -60,7 +74,6 @@ inline std::string ensure_data(std::string* err) {
   std::ofstream(tmp / "STAMP") << stamp;
   fs::remove_all(dir, ec);
   fs::rename(tmp, dir, ec);
-  if (ec) fs::remove_all(tmp, ec);  // another test process won the race; use its copy
   if (read_text(dir / "STAMP") != stamp) {
     *err = "test data directory " + dir.string() + " is not usable";
     return "";

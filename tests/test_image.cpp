@@ -12,6 +12,9 @@
 
 #include <unistd.h>
 
+// jpeglib.h needs <cstdio> first.
+#include <jpeglib.h>
+
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
 
@@ -92,7 +95,65 @@ class PilImages : public ::testing::Test {
 };
 std::string PilImages::dir_, PilImages::skip_reason_;
 
+// Encodes 4-channel data as a CMYK JPEG stored as `space` (JCS_CMYK or JCS_YCCK), quality 100,
+// no subsampling. libjpeg writes the Adobe marker for both, as Photoshop does.
+std::vector<uint8_t> encode_cmyk_jpeg(const Image& cmyk, J_COLOR_SPACE space) {
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr jerr;
+  cinfo.err = jpeg_std_error(&jerr);
+  jpeg_create_compress(&cinfo);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&cinfo, &buf, &size);
+  cinfo.image_width = JDIMENSION(cmyk.width);
+  cinfo.image_height = JDIMENSION(cmyk.height);
+  cinfo.input_components = 4;
+  cinfo.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_colorspace(&cinfo, space);
+  for (int c = 0; c < 4; ++c)
+    cinfo.comp_info[c].h_samp_factor = cinfo.comp_info[c].v_samp_factor = 1;
+  jpeg_set_quality(&cinfo, 100, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(cmyk.row(int(cinfo.next_scanline)));
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  std::vector<uint8_t> out(buf, buf + size);
+  free(buf);
+  return out;
+}
+
 }  // namespace
+
+TEST(ImageJpeg, CmykAndYcckAgree) {
+  // Stored (Adobe-inverted) CMYK values s; PIL: C = 255 - s, RGB = (255-K) - C (255-K) / 255.
+  Image s(24, 16, 4);
+  for (int y = 0; y < s.height; ++y)
+    for (int x = 0; x < s.width; ++x) {
+      s.at(x, y, 0) = uint8_t(255 - x * 10), s.at(x, y, 1) = uint8_t(y * 15);
+      s.at(x, y, 2) = uint8_t(128 + x * 2 - y * 3), s.at(x, y, 3) = uint8_t(200 - y * 5);
+    }
+  for (J_COLOR_SPACE space : {JCS_CMYK, JCS_YCCK}) {
+    const auto bytes = encode_cmyk_jpeg(s, space);
+    auto rgb = decode_image(bytes.data(), bytes.size());
+    ASSERT_TRUE(rgb.ok()) << rgb.status().message();
+    ASSERT_EQ(rgb->channels, 3);
+    int max_diff = 0;
+    for (int y = 0; y < s.height; ++y)
+      for (int x = 0; x < s.width; ++x)
+        for (int c = 0; c < 3; ++c) {
+          const int nk = s.at(x, y, 3);
+          const int want = nk - ((255 - s.at(x, y, c)) * nk + 127) / 255;
+          max_diff = std::max(max_diff, std::abs(rgb->at(x, y, c) - want));
+        }
+    std::printf("%s JPEG: max |RGB - formula| = %d\n", space == JCS_CMYK ? "CMYK" : "YCCK",
+                max_diff);
+    EXPECT_LE(max_diff, space == JCS_CMYK ? 1 : 4) << (space == JCS_CMYK ? "CMYK" : "YCCK");
+  }
+}
 
 TEST(ImagePng, RoundTripChannelsAndOddSizes) {
   const std::string dir = temp_dir();
@@ -194,6 +255,76 @@ TEST_F(PilImages, PngColourTypes) {
     check(std::string(name) + ".png", name, ColorMode::gray, "l");
   }
   check("gray16.png", "gray16", ColorMode::keep, "keep");  // high byte of each sample
+}
+
+TEST_F(PilImages, ResizeMatchesPilBilinear) {
+  for (int k = 0; k < 9; ++k) {
+    Image src, want;
+    const std::string base = dir_ + "/resize_" + std::to_string(k);
+    ASSERT_TRUE(read_raw(base + ".src.raw", &src) && read_raw(base + ".out.raw", &want)) << k;
+    Image got = resize_bilinear_antialias(src, want.width, want.height);
+    expect_same(got, want,
+                "resize " + std::to_string(src.width) + "x" + std::to_string(src.height) + "x" +
+                    std::to_string(src.channels) + " -> " + std::to_string(want.width) + "x" +
+                    std::to_string(want.height));
+  }
+}
+
+TEST(ImagePreprocess, CenterCropHalvesAndPadding) {
+  // 5x4 image, values 1..20. torchvision: top = round((4 - 3) / 2) = round(0.5) = 0 (halves to
+  // even), left = round((5 - 2) / 2) = round(1.5) = 2. (Checked against torchvision itself on
+  // real photos by tests/py/image_preprocess_golden.py.)
+  Image img(5, 4, 1);
+  for (int i = 0; i < 20; ++i) img.pixels[size_t(i)] = uint8_t(i + 1);
+  Image c = center_crop(img, 2, 3);
+  EXPECT_EQ(c.pixels, (std::vector<uint8_t>{3, 4, 8, 9, 13, 14}));
+  // Larger than the image: zero padding, left gets (8 - 5) // 2 = 1, top gets (5 - 4) // 2 = 0.
+  Image p = center_crop(img, 8, 5);
+  ASSERT_EQ(p.width, 8);
+  EXPECT_EQ(p.at(0, 0, 0), 0);
+  EXPECT_EQ(p.at(1, 0, 0), 1);
+  EXPECT_EQ(p.at(5, 3, 0), 20);
+  EXPECT_EQ(p.at(6, 3, 0), 0);
+  EXPECT_EQ(p.at(3, 4, 0), 0);
+}
+
+TEST(ImagePreprocess, ShorterSideRule) {
+  // torchvision 0.14: short side -> 256, long side int(256 * long / short).
+  const int cases[][4] = {{768, 576, 341, 256}, {576, 768, 256, 341}, {500, 500, 256, 256},
+                          {773, 512, 386, 256}, {1, 3, 256, 768},     {640, 427, 383, 256}};
+  for (const auto& c : cases) {
+    Image img(c[0], c[1], 3);
+    Image out = resize_shorter_side(img, 256);
+    EXPECT_EQ(out.width, c[2]) << c[0] << "x" << c[1];
+    EXPECT_EQ(out.height, c[3]) << c[0] << "x" << c[1];
+  }
+}
+
+TEST(ImagePreprocess, ConstantImageAndNormalisation) {
+  Image img(300, 200, 3);
+  for (size_t i = 0; i < img.pixels.size(); i += 3) {
+    img.pixels[i] = 255, img.pixels[i + 1] = 0, img.pixels[i + 2] = 128;
+  }
+  auto t = imagenet_preprocess(img);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_EQ(t->shape(), (Shape{3, 224, 224}));
+  const float want[3] = {(1.0f - 0.485f) / 0.229f, (0.0f - 0.456f) / 0.224f,
+                         (128 / 255.0f - 0.406f) / 0.225f};
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 224 * 224; i += 997) EXPECT_EQ((*t)[c * 224 * 224 + i], want[c]) << c;
+}
+
+TEST(ImagePreprocess, RefusesBadInput) {
+  EXPECT_FALSE(imagenet_preprocess(Image()).ok());
+  EXPECT_FALSE(imagenet_preprocess(Image(4, 4, 2)).ok());
+  EXPECT_FALSE(imagenet_preprocess(Image(4, 4, 3), 0, 224).ok());
+  // 1 x 100000 would become 256 x 25.6 M pixels: refused rather than allocated.
+  auto r = imagenet_preprocess(Image(1, 100000, 1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("25600000"), std::string::npos) << r.status().message();
+  // Gray and RGBA inputs are converted to RGB first (as PIL's convert('RGB')).
+  EXPECT_TRUE(imagenet_preprocess(Image(230, 240, 1)).ok());
+  EXPECT_TRUE(imagenet_preprocess(Image(230, 240, 4)).ok());
 }
 
 TEST(ImageLoad, ClearErrors) {

@@ -228,3 +228,17 @@ TEST(ImageCorrupt, BrokenExifIsIgnored) {
     EXPECT_EQ(r->pixels, ref->pixels) << "payload " << k;
   }
 }
+
+TEST(ImageCorrupt, StrayBytesBetweenMarkersAreTolerated) {
+  // libjpeg warns "extraneous bytes before marker" and loses nothing; PIL decodes such files.
+  const auto base = sample_jpeg();
+  auto ref = decode(base);
+  ASSERT_TRUE(ref.ok());
+  const size_t len = size_t(base[4]) << 8 | base[5];  // the segment right after SOI
+  std::vector<uint8_t> b(base.begin(), base.begin() + 4 + len);
+  b.insert(b.end(), {0x00, 0x12, 0x34});
+  b.insert(b.end(), base.begin() + 4 + len, base.end());
+  auto r = decode(b);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->pixels, ref->pixels);
+}

@@ -2,6 +2,7 @@
 // crash, hang or read out of bounds. Run this under -DSCV_SANITIZE=ON as well.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <functional>
 #include <random>
 #include <string>
@@ -81,16 +82,38 @@ TEST(OnnxCorrupt, EveryTruncationIsAnError) {
   }
 }
 
-TEST(OnnxCorrupt, SeededBitFlipsNeverCrash) {
+// Seeded mutations: 1-3 flipped bits, a random byte overwritten, or a byte deleted/inserted.
+// SCV_ONNX_FUZZ_ITERS overrides the iteration count (3000) for a longer local run.
+TEST(OnnxCorrupt, SeededMutationsNeverCrash) {
   const std::string full = small_model();
+  const char* env = std::getenv("SCV_ONNX_FUZZ_ITERS");
+  const int iters = env ? std::atoi(env) : 3000;
   std::mt19937 rng(1234);
   int loaded = 0, rejected = 0;
-  for (int iter = 0; iter < 3000; ++iter) {
+  for (int iter = 0; iter < iters; ++iter) {
     std::string bytes = full;
-    const int flips = 1 + static_cast<int>(rng() % 3);
-    for (int k = 0; k < flips; ++k)
-      bytes[rng() % bytes.size()] ^= static_cast<char>(1 << (rng() % 8));
+    const size_t pos = rng() % bytes.size();
+    switch (iter % 4) {
+      case 0:
+      case 1: {
+        const int flips = 1 + static_cast<int>(rng() % 3);
+        for (int k = 0; k < flips; ++k)
+          bytes[rng() % bytes.size()] ^= static_cast<char>(1 << (rng() % 8));
+        break;
+      }
+      case 2:
+        bytes[pos] = static_cast<char>(rng());
+        break;
+      case 3:
+        if (rng() % 2)
+          bytes.erase(pos, 1);
+        else
+          bytes.insert(pos, 1, static_cast<char>(rng()));
+        break;
+    }
     auto g = parse(bytes);
+    // The same bytes as a TensorProto: also an error or a tensor, never a crash.
+    (void)scv::parse_onnx_tensor(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     if (!g.ok()) {
       ++rejected;
       EXPECT_FALSE(g.status().message().empty());

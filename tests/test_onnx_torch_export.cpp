@@ -37,6 +37,13 @@ TEST_P(OnnxTorchExport, Resnet18MatchesPytorch) {
          "python3-onnx)";
   auto g = scv::load_onnx(dir + "/resnet18.onnx");
   ASSERT_TRUE(g.ok()) << g.status().message();
+  int batchnorms = 0;
+  for (const scv::Node& n : g->nodes) batchnorms += n.op == scv::OpType::BatchNorm;
+  if (opset < 13) {
+    EXPECT_EQ(batchnorms, 20) << "the opset-11 export should keep resnet18's BatchNorm nodes";
+  } else {
+    EXPECT_EQ(batchnorms, 0) << "the default export folds BatchNorm into Conv";
+  }
   auto x = load_tensor(dir + "/input.pb");
   auto want = load_tensor(dir + "/logits.pb");
   ASSERT_TRUE(x.ok()) << x.status().message();

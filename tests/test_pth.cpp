@@ -2,7 +2,11 @@
 // tensor value compared bit-for-bit with what PyTorch itself reports (t.float().contiguous()).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "pth_testdata.h"
 
@@ -112,4 +116,33 @@ TEST_F(Pth, ErrorsNameTheFileAndWhatWasFound) {
     EXPECT_NE(msg.find(path(c.file)), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
   }
+}
+
+namespace {
+// Runs a shell command; returns its exit status and stdout+stderr.
+int run_cmd(const std::string& cmd, std::string* out) {
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) return -1;
+  char buf[4096];
+  size_t n;
+  out->clear();
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  const int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+}  // namespace
+
+TEST_F(Pth, CliPthInfo) {
+  std::string out;
+  ASSERT_EQ(
+      run_cmd(std::string(SCV_CLI) + " pth-info --stats '" + path("wrapped_sd.pth") + "'", &out), 0)
+      << out;
+  EXPECT_NE(out.find("0.weight\t[4, 3, 3, 3]\t108\tmin "), std::string::npos) << out;
+  EXPECT_NE(out.find("1.num_batches_tracked\t[]\t1\tmin 12345\tmax 12345"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("9 tensors, 139 values"), std::string::npos) << out;
+
+  ASSERT_EQ(run_cmd(std::string(SCV_CLI) + " pth-info '" + path("text.pth") + "'", &out), 1);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;  // one line
+  EXPECT_NE(out.find("not a PyTorch checkpoint"), std::string::npos) << out;
 }

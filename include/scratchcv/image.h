@@ -59,14 +59,27 @@ Image convert_channels(const Image& img, int channels);
 // 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 cw, 7 transverse, 8 rotate 90 ccw.
 Image apply_exif_orientation(const Image& img, int o);
 
-// torchvision's ImageNet eval transform, step by step (each matches PIL / torchvision):
+// torchvision's ImageNet eval transform, step by step (each matches PIL / torchvision 0.14, which
+// apply the transforms to PIL images; tests/py/image_preprocess_golden.py checks bit-exactness):
 //   Resize(256) [shorter side to 256, bilinear with antialias, as PIL.Image.resize]
 //   CenterCrop(224), ToTensor() [/255], Normalize(mean, std).
-// Input: RGB image (3 channels). Output: float tensor [3, crop, crop], CHW.
+//
+// resize_bilinear_antialias: PIL's Image.resize(BILINEAR): separable, horizontal pass first into
+// an 8-bit temporary, triangle filter widened by the scale when shrinking, 22-bit fixed-point
+// weights; 1, 3 or 4 channels, each channel independently (PIL premultiplies RGBA by alpha: we
+// do not). Same size returns a copy. Sizes must be positive (assert).
 Image resize_bilinear_antialias(const Image& img, int new_width, int new_height);
+// Shorter side -> `size`, longer side -> int(size * long / short), as torchvision 0.14.
 Image resize_shorter_side(const Image& img, int size);
+// torchvision's center_crop: offsets int(round((H - crop) / 2.0)) with Python's round (halves
+// to even); a crop larger than the image pads with zeros (left/top get the smaller half).
 Image center_crop(const Image& img, int crop_width, int crop_height);
+// RGB HWC -> float CHW [3, H, W]: (u8 / 255.0f - mean[c]) / std[c] in float32, as torchvision.
 Tensor to_normalized_tensor(const Image& rgb, const float mean[3], const float std[3]);
+// The whole transform with ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
+// Input: 1, 3 or 4 channels (gray/RGBA are first converted to RGB as PIL's convert('RGB')).
+// Output: float tensor [3, crop, crop], CHW. Errors: empty image, other channel counts,
+// non-positive sizes, a resized image over kMaxImagePixels (absurd aspect ratios).
 Result<Tensor> imagenet_preprocess(const Image& rgb, int resize = 256, int crop = 224);
 
 }  // namespace scv

@@ -210,7 +210,6 @@ struct Transfer {
   Progress mode = Progress::kNone;
   Clock::time_point start = Clock::now(), last_draw{};
   int last_decile = -1;
-  bool drew_bar = false;
 };
 
 // Parses status lines and Content-Range of each response (redirects reset it).
@@ -298,10 +297,10 @@ void draw_progress(Transfer* t, bool final_draw) {
     std::fputs(line, stderr);
     if (final_draw) std::fputs("\n", stderr);
     std::fflush(stderr);
-    t->drew_bar = true;
     return;
   }
   // Lines: one per 10% (or per 10 s when the size is unknown), and one at the end.
+  if (!final_draw && pct >= 100) return;  // the final line follows
   int decile = pct >= 0 ? static_cast<int>(pct / 10) : static_cast<int>(elapsed / 10);
   if (!final_draw && decile == t->last_decile) return;
   if (!final_draw && t->last_decile < 0 && decile == 0) {
@@ -390,7 +389,6 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(curl);
   if (t.body_started) draw_progress(&t, true);
-  if (t.drew_bar && rc != CURLE_OK) std::fputs("\n", stderr);
 
   const int64_t have = file_size(fd);
   auto sizes = [&] {

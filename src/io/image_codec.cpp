@@ -71,6 +71,7 @@ struct JpegError {
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX + 64];
   bool truncated;
+  bool in_header;  // reading the markers before the first scan
 };
 
 // Fatal error: record the message and jump back out of the library.
@@ -81,10 +82,14 @@ void jpeg_error_exit(j_common_ptr cinfo) {
 }
 
 // Warnings (msg_level -1) mean corrupt or truncated data: libjpeg would otherwise invent grey
-// pixels and carry on. Treat them as errors. Trace messages (level >= 0) are ignored.
+// pixels and carry on. Treat them as errors, except stray bytes between two header markers
+// (libjpeg skips them and loses nothing). After the first scan starts, stray bytes before a
+// marker mean the entropy decoder lost sync (the usual sign of corrupt image data), so they are
+// errors there. Trace messages (level >= 0) are ignored.
 void jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
-  if (msg_level >= 0) return;
   auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  if (msg_level >= 0) return;
+  if (cinfo->err->msg_code == JWRN_EXTRANEOUS_DATA && err->in_header) return;
   if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
     err->truncated = true;
     std::snprintf(err->message, sizeof err->message, "truncated JPEG data");
@@ -168,6 +173,7 @@ bool jpeg_decode_into(JpegJob* job, const uint8_t* data, size_t size) {
   job->err.mgr.emit_message = jpeg_emit_message;
   job->err.message[0] = '\0';
   job->err.truncated = false;
+  job->err.in_header = true;
   if (setjmp(job->err.jump)) return false;
 
   jpeg_create_decompress(cinfo);
@@ -178,6 +184,7 @@ bool jpeg_decode_into(JpegJob* job, const uint8_t* data, size_t size) {
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
   jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(cinfo, TRUE);
+  job->err.in_header = false;
 
   for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next) {
     if (m->marker != JPEG_APP0 + 1) continue;

@@ -312,6 +312,10 @@ Status decode_tensor(pb::Reader r, OnnxTensor* t) {
   if (t->is_float) {
     t->f = Tensor(t->dims);
     float* out = t->f.data();
+    if (t->dtype == kFloat && has_raw) {
+      if (count) std::memcpy(out, raw, count * 4);  // the common case: one copy of the weights
+      return Status();
+    }
     for (size_t k = 0; k < count; ++k) {
       if (t->dtype == kFloat) {
         if (has_raw)
@@ -600,6 +604,7 @@ constexpr const char* kSupportedOps =
     "Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, "
     "Gemm, MatMul, Add, Softmax, Identity, Constant";
 constexpr int64_t kMaxOpset = 22;
+constexpr int64_t kMaxWindow = int64_t{1} << 20;
 
 // One node being converted: typed attribute access that remembers which attributes were read,
 // so that any attribute left over is reported as unsupported.
@@ -783,8 +788,10 @@ Status Builder::window_attrs(NodeCtx& c, Attrs* a, bool is_conv, bool is_avg) {
     if (!v.empty() && v.size() != n)
       return c.fail("only 2-D windows are supported: '", what, "' has ", v.size(),
                     " values, expected ", n);
+    // Window sizes, strides, dilations and pads beyond kMaxWindow are not images we can hold;
+    // rejecting them here also keeps the executor's size arithmetic far from overflow.
     for (int64_t x : v)
-      if (x < (std::string(what) == "pads" ? 0 : 1))
+      if (x < (std::string(what) == "pads" ? 0 : 1) || x > kMaxWindow)
         return c.fail("invalid '", what, "' value ", x);
     return Status();
   };

@@ -204,7 +204,9 @@ Result<Tensor> imagenet_preprocess(const Image& rgb_in, int resize, int crop) {
   if (nw <= 0 || nh <= 0 || nw * nh > kMaxImagePixels)
     return error("resizing ", rgb_in.width, "x", rgb_in.height, " to shorter side ", resize,
                  " gives ", nw, "x", nh, ", outside the supported image sizes");
-  const Image rgb = rgb_in.channels == 3 ? rgb_in : convert_channels(rgb_in, 3);
+  Image converted;
+  if (rgb_in.channels != 3) converted = convert_channels(rgb_in, 3);
+  const Image& rgb = rgb_in.channels == 3 ? rgb_in : converted;
   const Image resized = resize_bilinear_antialias(rgb, int(nw), int(nh));
   const Image cropped = center_crop(resized, crop, crop);
   static const float kMean[3] = {0.485f, 0.456f, 0.406f};

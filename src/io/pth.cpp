@@ -8,6 +8,7 @@
 // parameters wrap it as torch._utils._rebuild_parameter(tensor, requires_grad, hooks).
 // Element (i0, i1, ...) of the tensor is storage[offset + sum_k i_k * stride_k]; we copy it into
 // a contiguous float32 Tensor.
+#include <bit>
 #include <cstring>
 #include <new>
 #include <unordered_map>
@@ -20,6 +21,10 @@
 
 namespace scv {
 namespace {
+
+// Storages are little-endian; we read them with memcpy into native types.
+static_assert(std::endian::native == std::endian::little,
+              "pth reader assumes a little-endian host");
 
 using pickle::Kind;
 using pickle::Pickle;
@@ -313,7 +318,10 @@ class Loader {
       if (size[k] != 1 && stride[k] != expect) contiguous = false;
       expect *= size[k];
     }
-    if (contiguous) {
+    if (contiguous && st.type->dtype == DType::F32) {
+      if (numel > 0)
+        std::memcpy(dst, st.data + static_cast<size_t>(offset) * 4, static_cast<size_t>(numel) * 4);
+    } else if (contiguous) {
       for (int64_t i = 0; i < numel; ++i)
         dst[i] = element(st.data, st.type->dtype, static_cast<size_t>(offset + i));
     } else if (numel > 0) {

@@ -109,4 +109,16 @@ g16 = (rng.integers(0, 65536, (7, 10))).astype(np.uint16)
 p = os.path.join(OUT, "gray16.png")
 Image.fromarray(g16, "I;16").save(p)
 write_raw(os.path.join(OUT, "gray16.keep.raw"), (g16 >> 8).astype(np.uint8))
+
+# Resampling: PIL's resize(BILINEAR) (with its antialias when shrinking) on awkward sizes,
+# every combination of horizontal/vertical pass, up and down. resize_K.src.raw -> .out.raw.
+RESIZE = [((7, 13, 3), (3, 29)), ((1, 1, 1), (5, 3)), ((300, 1, 3), (17, 1)),
+          ((64, 48, 1), (64, 20)), ((50, 50, 3), (23, 50)), ((13, 7, 3), (200, 100)),
+          ((1000, 3, 1), (7, 3)), ((256, 256, 3), (224, 224)), ((127, 61, 3), (128, 31))]
+for k, ((w, h, c), (nw, nh)) in enumerate(RESIZE):
+    a = rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+    im = Image.fromarray(a[..., 0] if c == 1 else a, "L" if c == 1 else "RGB")
+    write_raw(os.path.join(OUT, f"resize_{k}.src.raw"), im)
+    write_raw(os.path.join(OUT, f"resize_{k}.out.raw"), im.resize((nw, nh), Image.BILINEAR))
+
 print("ok")

@@ -4,7 +4,8 @@
 For real photos of several sizes and aspects (darknet samples, scikit-image data), runs
   Resize(256) -> CenterCrop(224) -> ToTensor() -> Normalize(ImageNet mean/std)
 on the PIL image (what torchvision 0.14 does) and compares with our raw float32 CHW dump.
-Also checks the plain decode (PIL convert('RGB')) through `preprocess --resize N` where N is the
+A crop larger than the resized image checks torchvision's zero padding. Also checks the plain
+decode (PIL convert('RGB')) through `preprocess --resize N` where N is the
 image's own shorter side, so no resampling happens.
 Usage: image_preprocess_golden.py SCRATCHCV_BINARY
 """
@@ -72,6 +73,8 @@ def main():
             cases = [(256, 224)]
             # Identity resize: isolates the decoder (and the crop) from the resampling.
             cases.append((min(size), min(size) // 2 * 2 - 1 if min(size) > 2 else 1))
+            if path == PHOTOS[0] or path == PHOTOS[6]:
+                cases.append((200, 224))  # crop larger than the resized image: zero padding
             for resize, crop in cases:
                 a = ours(cli, path, out, resize, crop)
                 b = reference(path, resize, crop)

@@ -8,7 +8,7 @@ For each checkpoint <name>.pth that should load, writes the expected tensors bes
   <name>.bin  the tensors' values as float32 little-endian, contiguous, concatenated
 (names are those after unwrapping {'state_dict': ...} and stripping 'module.').
 Also writes inputs that must fail: legacy.pth, deflated.pth, text.pth, fullmodel.pth,
-script.pt. Deterministic (fixed seeds).
+script.pt, expanded.pth. Deterministic (fixed seeds).
 """
 import io
 import math
@@ -121,6 +121,7 @@ def main():
     torch.save(small, os.path.join(out, "legacy.pth"), _use_new_zipfile_serialization=False)
     torch.save(m, os.path.join(out, "fullmodel.pth"))
     torch.jit.script(m).save(os.path.join(out, "script.pt"))
+    torch.save({"expanded": torch.ones(1).expand(1000)}, os.path.join(out, "expanded.pth"))
     with open(os.path.join(out, "text.pth"), "w") as f:
         f.write("this is not a checkpoint\n" * 10)
 
