@@ -78,14 +78,18 @@ Prediction top_k(const float* logits, int n, int k) {
 
 int cmd_classify(const std::vector<std::string>& args) {
   std::string model, arch, isa, weights = "V1";
-  int topk = 5, threads = 0;
+  int topk = 5, threads = 0, resize = 0, crop = 224;
   bool json = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
                "IMG|DIR...");
-  ap.option("model", &model, "PATH", "model file (.pth state_dict or .onnx); default: the cached "
-                                     "torchvision resnet50 (see `scratchcv fetch`)")
+  ap.option("model", &model, "PATH",
+            "model file (.pth state_dict or .onnx); default: the cached "
+            "torchvision resnet50 (see `scratchcv fetch`)")
       .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised from it)")
       .option("weights", &weights, "V1|V2", "which cached official weights to use (default V1)")
+      .option("resize", &resize, "N",
+              "resize the shorter side to N before cropping (default 256; 232 for V2 weights)")
+      .option("crop", &crop, "N", "centre crop size (default 224)")
       .option("topk", &topk, "K", "number of classes to print (default 5)")
       .flag("json", &json, "print a JSON array with one object per image")
       .option("threads", &threads, "N", "worker threads (default: all CPUs)")
@@ -111,10 +115,17 @@ int cmd_classify(const std::vector<std::string>& args) {
   if (Status st = collect_inputs(pos, &files, &any_dir); !st.ok()) return ap.fail(st.message());
 
   if (model.empty()) {
-    model = cached_model_path("resnet50", weights);
-    if (model.empty()) return ap.fail("--weights: unknown weights '" + weights + "' for resnet50");
-    if (!file_exists(model)) return ap.fail(missing_weights_message("resnet50", weights));
+    // The cached official torchvision weights of --arch (default resnet50).
+    const std::string a = arch.empty() ? "resnet50" : arch;
+    auto file = find_model_file(a, weights);
+    if (!file.ok()) return ap.fail(file.status().message());
+    if (resize == 0) resize = file->resize_size;
+    model = cached_model_path(a, weights);
+    if (!file_exists(model)) return ap.fail(missing_weights_message(a, weights));
   }
+  if (resize == 0) resize = 256;
+  if (crop < 1 || crop > 4096 || resize < crop)
+    return ap.fail("--crop must be in 1..4096 and --resize >= --crop");
   auto graph = load_model(model, arch);
   if (!graph.ok()) return ap.fail(graph.status().message());
   auto labels = imagenet_labels();
@@ -132,10 +143,11 @@ int cmd_classify(const std::vector<std::string>& args) {
     const std::string& f = files[i];
     const auto t0 = std::chrono::steady_clock::now();
     auto img = load_image(f, ColorMode::rgb);
-    Result<Tensor> input = img.ok() ? imagenet_preprocess(*img) : Result<Tensor>(img.status());
-    Result<Tensor> logits =
-        input.ok() ? runner.run(input->reshaped({1, 3, input->dim(1), input->dim(2)}))
-                   : Result<Tensor>(input.status());
+    Result<Tensor> input =
+        img.ok() ? imagenet_preprocess(*img, resize, crop) : Result<Tensor>(img.status());
+    Result<Tensor> logits = input.ok()
+                                ? runner.run(input->reshaped({1, 3, input->dim(1), input->dim(2)}))
+                                : Result<Tensor>(input.status());
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::string sep = i + 1 < files.size() ? ",\n" : "\n";

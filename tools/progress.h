@@ -27,8 +27,8 @@ class ProgressBar {
     }
     std::string bar(filled, '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "%s[%s] %lld/%lld  %.1f %s/s  ETA %.0fs%s", tty_ ? "\r" : "",
-                 bar.c_str(), (long long)done, (long long)total_, rate, unit_.c_str(), eta,
+    std::fprintf(stderr, "%s[%s] %lld/%lld  %.1f %s/s  ETA %.0fs%s", tty_ ? "\r" : "", bar.c_str(),
+                 (long long)done, (long long)total_, rate, unit_.c_str(), eta,
                  tty_ ? "\033[K" : "\n");
     if (tty_ && done == total_) std::fputc('\n', stderr);
     std::fflush(stderr);
@@ -47,11 +47,21 @@ inline std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

@@ -18,7 +18,8 @@ Status Runner::init(Graph graph, const RunnerOptions& opt) {
   impl_->opt = opt;
   if (!opt.isa.empty()) {
     Isa isa;
-    if (!parse_isa(opt.isa, &isa)) return error("--isa must be ref, avx2 or avx512, got '", opt.isa, "'");
+    if (!parse_isa(opt.isa, &isa))
+      return error("--isa must be ref, avx2 or avx512, got '", opt.isa, "'");
     if (!isa_supported(isa)) return error("--isa ", opt.isa, ": this CPU does not support it");
     set_active_isa(isa);
   }
@@ -33,6 +34,8 @@ Result<Tensor> Runner::run(const Tensor& x) {
   return out[0];
 }
 
-std::string Runner::describe() const { return "reference executor"; }
+std::string Runner::describe() const {
+  return "reference executor";
+}
 
 }  // namespace scv::cli

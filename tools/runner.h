@@ -12,9 +12,9 @@
 namespace scv::cli {
 
 struct RunnerOptions {
-  int threads = 0;          // 0: all CPUs
-  std::string isa;          // "" = best available
-  bool reference = false;   // force the plain reference executor
+  int threads = 0;         // 0: all CPUs
+  std::string isa;         // "" = best available
+  bool reference = false;  // force the plain reference executor
 };
 
 class Runner {
