@@ -383,11 +383,10 @@ struct ConvGemmStep : Step {
     float* heap_a = nullptr;
     float* heap_col = nullptr;
     if (!prepack) {  // the "no pre-packing" ladder step: pack and allocate on every call
-      heap_a = static_cast<float*>(
-          std::malloc(sizeof(float) * x86::packed_gemm_a_size(cout, kdim, k->gemm_mr)));
+      heap_a = new float[x86::packed_gemm_a_size(cout, kdim, k->gemm_mr)];
       x86::pack_gemm_a(w_oihw.data(), cout, kdim, k->gemm_mr, heap_a);
       apack = heap_a;
-      if (!direct) heap_col = static_cast<float*>(std::malloc(sizeof(float) * kdim * oh * ow + 64));
+      if (!direct) heap_col = new float[kdim * oh * ow + 16];
     }
     colp = direct ? nullptr : (prepack ? e.ptr(col) : heap_col);
     const int64_t P = oh * ow;
@@ -414,8 +413,8 @@ struct ConvGemmStep : Step {
       phase = 1;
       parallel(e, this, (cout + k->gemm_mr - 1) / k->gemm_mr * pchunks);
     }
-    std::free(heap_a);
-    std::free(heap_col);
+    delete[] heap_a;
+    delete[] heap_col;
   }
   void range(int64_t b, int64_t end) {
     if (phase == 0) {
