@@ -890,6 +890,28 @@ class Builder {
       s_.weight_bytes += sizeof(float) * (psize + d.cout_pad);
       d.weight = st->w.get();
       d.bias = st->bias.get();
+      // A 1x1/stride-1/unpadded conv is a GEMM over all H*W pixels, which are contiguous in
+      // both layouts: re-cut them into rows of L pixels (a divisor of H*W) that the 6-pixel
+      // register tile covers well, e.g. 7x7 -> one row of 49 (6+6+6+6+5+5+5+5+5) instead of
+      // seven rows of 7 (4+3).
+      if (kh == 1 && kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 && d.pl == 0 && wp.pad_b == 0 &&
+          wp.pad_r == 0) {
+        const int64_t P = d.oh * d.ow;
+        int64_t best = d.ow;
+        double best_eff = 0;
+        for (int64_t L = 24; L <= 96; ++L) {
+          if (P % L) continue;
+          const double eff = double(L) / double((L + 5) / 6 * 6);
+          if (eff > best_eff + 1e-9) best = L, best_eff = eff;
+        }
+        const double row_eff = double(d.ow) / double((d.ow + 5) / 6 * 6);
+        if (best_eff > row_eff + 1e-9) {
+          d.h = d.oh = P / best;
+          d.w = d.ow = best;
+          d.x_row = best * d.x_pix;
+          d.y_row = best * vlen;
+        }
+      }
       st->n = xs[0];
       st->groups = blocks_of(blocks_of(cout, vlen), simd_->conv_ocb);
       if (f.add >= 0) {

@@ -37,6 +37,9 @@ inline void conv_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, const
     const typename V::R b = V::load(bias + o * L);
     for (int t = 0; t < T; ++t) acc[t][o] = b;
   }
+  typename V::R acc2[T][OCB];
+  for (int o = 0; o < OCB; ++o)
+    for (int t = 0; t < T; ++t) acc2[t][o] = V::zero();
   const int64_t cb = CB > 0 ? CB : d.x_cb;
   const int64_t nblk = d.cin_pad / cb;
   const int64_t tstep = d.sw * d.x_pix;
@@ -47,6 +50,23 @@ inline void conv_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, const
       const float* xp = xb + (iy0 + i) * d.x_row + (ox0 * d.sw - d.pl + j) * d.x_pix;
       for (int64_t blk = 0; blk < nblk; ++blk) {
         const float* xq = xp + blk * d.x_block;
+        if constexpr (T <= 2 && CB > 0 && CB % 2 == 0) {
+          // Narrow tiles (edge pixels) have too few accumulators to hide the FMA latency:
+          // a second set takes the odd channels, summed in at the end.
+          for (int64_t c = 0; c < CB; c += 2) {
+            typename V::R wv[OCB], wv2[OCB];
+            for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
+            for (int o = 0; o < OCB; ++o) wv2[o] = V::load(wp + OCB * L + o * L);
+            wp += 2 * OCB * L;
+            for (int t = 0; t < T; ++t) {
+              const typename V::R xv = V::set1(xq[t * tstep + c]);
+              const typename V::R xv2 = V::set1(xq[t * tstep + c + 1]);
+              for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
+              for (int o = 0; o < OCB; ++o) acc2[t][o] = V::fma(wv2[o], xv2, acc2[t][o]);
+            }
+          }
+          continue;
+        }
         for (int64_t c = 0; c < cb; ++c) {
           typename V::R wv[OCB];
           for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
@@ -63,6 +83,7 @@ inline void conv_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, const
     for (int o = 0; o < OCB; ++o) {
       const int64_t off = o * d.y_block + oy * d.y_row + (ox0 + t) * d.y_pix;
       typename V::R v = acc[t][o];
+      if constexpr (T <= 2 && CB > 0 && CB % 2 == 0) v = V::add(v, acc2[t][o]);
       if (rb) v = V::add(v, V::load(rb + off));
       if (d.relu) v = V::max(v, V::zero());
       V::store(yb + off, v);
