@@ -25,10 +25,11 @@ struct AlignedFree {
 };
 using Floats = std::unique_ptr<float[], AlignedFree>;
 
-Result<Floats> alloc_floats(int64_t n) {
+// n floats plus 16 of zeroed slack; zero=false leaves the n floats for the caller to fill.
+Result<Floats> alloc_floats(int64_t n, bool zero = true) {
   float* p = static_cast<float*>(aligned_alloc64(sizeof(float) * static_cast<size_t>(n + 16)));
   if (!p) return error("out of memory allocating ", n * 4, " bytes");
-  std::memset(p, 0, sizeof(float) * static_cast<size_t>(n + 16));
+  std::memset(zero ? p : p + n, 0, sizeof(float) * static_cast<size_t>(zero ? n + 16 : 16));
   return Floats(p);
 }
 
@@ -820,18 +821,25 @@ class Builder {
     SCV_TRY(window_params(node, xs[2], xs[3], w->dim(2), w->dim(3), &wp));
     const int64_t cout = w->dim(0), cin_g = w->dim(1), kh = w->dim(2), kw = w->dim(3);
     const int64_t per_out = cin_g * kh * kw;
-    // Weights and bias, with BatchNorm folded in when fused (a temporary copy only then).
-    Tensor wt = *w;
-    std::vector<float> bias(cout, 0.0f);
+    // Bias, and the BatchNorm fold as a per-output-channel scale. The blocked path applies the
+    // scale while packing (no folded copy of the weights); the other paths fold into a copy.
+    std::vector<float> bias(cout, 0.0f), scale;
     if (b)
       for (int64_t i = 0; i < cout; ++i) bias[i] = b->data()[i];
     if (f.bn >= 0) {
       const Node& bn = g_.nodes[f.bn];
-      wt = w->clone();
+      scale.assign(cout, 1.0f);
       fold_batchnorm(const_of(bn, 1)->data(), const_of(bn, 2)->data(), const_of(bn, 3)->data(),
-                     const_of(bn, 4)->data(), bn.attrs.epsilon, cout, per_out, wt.data(),
-                     bias.data());
+                     const_of(bn, 4)->data(), bn.attrs.epsilon, cout, 1, scale.data(), bias.data());
     }
+    // OIHW weights with the scale applied (a copy only when there is a scale).
+    auto folded = [&]() -> Tensor {
+      if (scale.empty()) return *w;
+      Tensor t = w->clone();
+      for (int64_t co = 0; co < cout; ++co)
+        for (int64_t i = 0; i < per_out; ++i) t[co * per_out + i] *= scale[co];
+      return t;
+    };
     std::string name = node.name;
     if (f.bn >= 0) name += "+bn";
     if (f.add >= 0) name += "+add";
@@ -882,9 +890,9 @@ class Builder {
       d.relu = f.relu;
       const int64_t psize =
           x86::packed_conv_blocked_size(cout, d.cin_pad, kh, kw, vlen, simd_->conv_ocb);
-      SCV_ASSIGN_OR_RETURN(st->w, alloc_floats(psize));
-      x86::pack_conv_blocked(wt.data(), cout, c, d.cin_pad, kh, kw, vlen, simd_->conv_ocb,
-                             st->w.get());
+      SCV_ASSIGN_OR_RETURN(st->w, alloc_floats(psize, false));
+      x86::pack_conv_blocked(w->data(), scale.empty() ? nullptr : scale.data(), cout, c, d.cin_pad,
+                             kh, kw, vlen, simd_->conv_ocb, st->w.get());
       SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(d.cout_pad));
       std::copy(bias.begin(), bias.end(), st->bias.get());
       s_.weight_bytes += sizeof(float) * (psize + d.cout_pad);
@@ -925,6 +933,7 @@ class Builder {
       return Status();
     }
 
+    const Tensor wt = folded();
     SCV_ASSIGN_OR_RETURN(int x, get_plain(node.inputs[0]));
     int res = -1;
     if (f.add >= 0) {
@@ -1045,7 +1054,7 @@ class Builder {
     d.y_batch = 0;
     const int64_t psize = x86::packed_conv_blocked_size(m, k, 1, 1, vlen, simd_->conv_ocb);
     SCV_ASSIGN_OR_RETURN(st->w, alloc_floats(psize));
-    x86::pack_conv_blocked(w.data(), m, k, k, 1, 1, vlen, simd_->conv_ocb, st->w.get());
+    x86::pack_conv_blocked(w.data(), nullptr, m, k, k, 1, 1, vlen, simd_->conv_ocb, st->w.get());
     SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(d.cout_pad));
     if (ct) std::copy(ct->data(), ct->data() + m, st->bias.get());
     s_.weight_bytes += sizeof(float) * (psize + d.cout_pad);

@@ -87,8 +87,10 @@ const Kernels* kernels_avx512();
 // Group g starts at g * kh*kw*cin_pad*ocb*vl floats. Returns the packed size in floats.
 int64_t packed_conv_blocked_size(int64_t cout, int64_t cin_pad, int64_t kh, int64_t kw, int vl,
                                  int ocb);
-void pack_conv_blocked(const float* w, int64_t cout, int64_t cin, int64_t cin_pad, int64_t kh,
-                       int64_t kw, int vl, int ocb, float* out);
+// scale (nullable, [cout]) multiplies each output channel's weights while packing (the folded
+// BatchNorm), so no folded copy of the weights is ever materialised.
+void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t cin,
+                       int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out);
 // A [m][k] row-major -> panels of mr rows: panel i = [k][mr], rows past m are zero.
 int64_t packed_gemm_a_size(int64_t m, int64_t k, int mr);
 void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out);

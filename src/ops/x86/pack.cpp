@@ -18,22 +18,26 @@ int64_t packed_conv_blocked_size(int64_t cout, int64_t cin_pad, int64_t kh, int6
   return cout_pad * cin_pad * kh * kw;
 }
 
-void pack_conv_blocked(const float* w, int64_t cout, int64_t cin, int64_t cin_pad, int64_t kh,
-                       int64_t kw, int vl, int ocb, float* out) {
+void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t cin,
+                       int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out) {
   const int64_t nblocks = (cout + vl - 1) / vl;
   const int64_t group_floats = static_cast<int64_t>(ocb) * vl * kh * kw * cin_pad;
-  std::memset(out, 0, sizeof(float) * nblocks * vl * kh * kw * cin_pad);
   for (int64_t g = 0; g * ocb < nblocks; ++g) {
     const int64_t width = std::min<int64_t>(ocb, nblocks - g * ocb) * vl;  // channels in group
     float* dst = out + g * group_floats;
-    for (int64_t o = 0; o < width; ++o) {
-      const int64_t co = g * ocb * vl + o;
-      if (co >= cout) break;
-      for (int64_t ci = 0; ci < cin; ++ci)
-        for (int64_t i = 0; i < kh; ++i)
-          for (int64_t j = 0; j < kw; ++j)
-            dst[((i * kw + j) * cin_pad + ci) * width + o] = w[((co * cin + ci) * kh + i) * kw + j];
-    }
+    // Writes run sequentially through the packed block (reads stride through OIHW).
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j)
+        for (int64_t ci = 0; ci < cin_pad; ++ci)
+          for (int64_t o = 0; o < width; ++o) {
+            const int64_t co = g * ocb * vl + o;
+            float v = 0.0f;
+            if (co < cout && ci < cin) {
+              v = w[((co * cin + ci) * kh + i) * kw + j];
+              if (scale) v *= scale[co];
+            }
+            *dst++ = v;
+          }
   }
 }
 
