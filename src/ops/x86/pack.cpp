@@ -1,0 +1,58 @@
+// Weight packing for the x86 kernels and the ISA table lookup (plain x86-64 code).
+#include <algorithm>
+#include <cstring>
+
+#include "ops/x86/kernels.h"
+
+namespace scv::x86 {
+
+const Kernels* kernels_for(Isa isa) {
+  if (isa == Isa::ref || !isa_supported(isa)) return nullptr;
+  return isa == Isa::avx512 ? kernels_avx512() : kernels_avx2();
+}
+
+int64_t packed_conv_blocked_size(int64_t cout, int64_t cin_pad, int64_t kh, int64_t kw, int vl,
+                                 int ocb) {
+  const int64_t cout_pad = (cout + vl - 1) / vl * vl;
+  (void)ocb;  // groups are laid end to end; the total is the same for any group size
+  return cout_pad * cin_pad * kh * kw;
+}
+
+void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t cin,
+                       int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out) {
+  const int64_t nblocks = (cout + vl - 1) / vl;
+  const int64_t group_floats = static_cast<int64_t>(ocb) * vl * kh * kw * cin_pad;
+  for (int64_t g = 0; g * ocb < nblocks; ++g) {
+    const int64_t width = std::min<int64_t>(ocb, nblocks - g * ocb) * vl;  // channels in group
+    float* dst = out + g * group_floats;
+    // Writes run sequentially through the packed block (reads stride through OIHW).
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j)
+        for (int64_t ci = 0; ci < cin_pad; ++ci)
+          for (int64_t o = 0; o < width; ++o) {
+            const int64_t co = g * ocb * vl + o;
+            float v = 0.0f;
+            if (co < cout && ci < cin) {
+              v = w[((co * cin + ci) * kh + i) * kw + j];
+              if (scale) v *= scale[co];
+            }
+            *dst++ = v;
+          }
+  }
+}
+
+int64_t packed_gemm_a_size(int64_t m, int64_t k, int mr) {
+  return (m + mr - 1) / mr * mr * k;
+}
+
+void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out) {
+  const int64_t panels = (m + mr - 1) / mr;
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t kk = 0; kk < k; ++kk)
+      for (int64_t r = 0; r < mr; ++r) {
+        const int64_t row = p * mr + r;
+        out[(p * k + kk) * mr + r] = row < m ? a[row * k + kk] : 0.0f;
+      }
+}
+
+}  // namespace scv::x86

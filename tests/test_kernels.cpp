@@ -1,0 +1,154 @@
+// Differential tests: every fast kernel (blocked direct conv, NCHW GEMM conv, FC, pools,
+// elementwise) against the reference executor, for each ISA this CPU has x {1, 2} threads, on
+// awkward shapes that reach the remainder paths (channels 1, 3, 7, 13, 127; spatial 1, 7, 13;
+// stride 1 and 2; kernels 1x1, 3x3, 7x7). Graphs with one op are run through Session, which
+// packs the weights and binds the kernel exactly as for a whole model.
+#include <gtest/gtest.h>
+
+#include "ops/x86/kernels.h"
+#include "session_test_util.h"
+
+namespace scv {
+namespace {
+
+using testing::add_conv;
+using testing::all_option_sets;
+using testing::expect_session_matches;
+using testing::random_tensor;
+
+struct ConvCase {
+  int64_t cin, cout, k, stride, pad, h, w;
+};
+
+std::vector<ConvCase> conv_cases() {
+  std::vector<ConvCase> v;
+  const std::pair<int64_t, int64_t> chans[] = {{1, 7},    {3, 13},   {7, 1},
+                                               {13, 127}, {127, 13}, {16, 32}};
+  for (auto [cin, cout] : chans)
+    for (int64_t hw : {1, 7, 13})
+      for (int64_t stride : {1, 2})
+        for (int64_t k : {1, 3, 7}) {
+          if (k == 7 && cin * cout > 500) continue;  // keeps the reference fast
+          v.push_back({cin, cout, k, stride, k / 2, hw, hw + (hw > 1 ? 2 : 0)});
+        }
+  return v;
+}
+
+TEST(KernelsDiff, ConvAllIsasThreadsShapes) {
+  int n = 0;
+  for (const ConvCase& c : conv_cases()) {
+    Graph g;
+    int x = g.add_value("x", {-1, c.cin, -1, -1});
+    g.inputs = {x};
+    g.outputs = {add_conv(g, x, c.cin, c.cout, c.k, c.stride, c.pad, false, false, 7, "conv")};
+    const Tensor in = random_tensor({1, c.cin, c.h, c.w}, 11);
+    auto ref = run_reference(g, {in});
+    ASSERT_TRUE(ref.ok()) << ref.status().message();
+    const std::string what = "conv cin=" + std::to_string(c.cin) +
+                             " cout=" + std::to_string(c.cout) + " k=" + std::to_string(c.k) +
+                             " s=" + std::to_string(c.stride) + " " + std::to_string(c.h) + "x" +
+                             std::to_string(c.w);
+    for (const SessionOptions& o : all_option_sets())
+      expect_session_matches(g, in, (*ref)[0], o, 1e-4, what);
+    ++n;
+  }
+  EXPECT_GT(n, 50);
+}
+
+// Conv + BN + residual Add + ReLU: the fused epilogue, batch 2, blocked input from a first conv.
+TEST(KernelsDiff, FusedConvBnAddRelu) {
+  for (int64_t c : {3, 13, 32}) {
+    for (int64_t hw : {1, 7, 13}) {
+      Graph g;
+      int x = g.add_value("x", {-1, c, -1, -1});
+      g.inputs = {x};
+      int a = add_conv(g, x, c, 24, 3, 1, 1, true, true, 1, "a");
+      int b = add_conv(g, a, 24, 24, 1, 1, 0, true, false, 2, "b", false);
+      int sc = add_conv(g, x, c, 24, 1, 1, 0, true, false, 3, "sc");
+      int s = g.add_value("sum");
+      g.add_node(OpType::Add, "add", {b, sc}, {s});
+      int r = g.add_value("out");
+      g.add_node(OpType::Relu, "relu", {s}, {r});
+      g.outputs = {r};
+      const Tensor in = random_tensor({2, c, hw, hw}, 5);
+      auto ref = run_reference(g, {in});
+      ASSERT_TRUE(ref.ok());
+      for (const SessionOptions& o : all_option_sets())
+        expect_session_matches(g, in, (*ref)[0], o, 1e-4, "fused c=" + std::to_string(c));
+    }
+  }
+}
+
+// Stem-like pipeline: conv 7x7/2 -> maxpool 3x3/2 -> ... -> GAP -> flatten -> FC (odd sizes).
+TEST(KernelsDiff, PoolsAndFc) {
+  for (int64_t cout : {7, 16, 40})
+    for (int64_t classes : {1, 10, 37}) {
+      Graph g;
+      int x = g.add_value("x", {-1, 3, -1, -1});
+      g.inputs = {x};
+      int a = add_conv(g, x, 3, cout, 7, 2, 3, true, true, 9, "stem");
+      Attrs mp;
+      mp.kernel_shape = {3, 3};
+      mp.strides = {2, 2};
+      mp.pads = {1, 1, 1, 1};
+      int p = g.add_value("pool");
+      g.add_node(OpType::MaxPool, "pool", {a}, {p}, mp);
+      int gp = g.add_value("gap");
+      g.add_node(OpType::GlobalAveragePool, "gap", {p}, {gp});
+      int f = g.add_value("flat");
+      g.add_node(OpType::Flatten, "flat", {gp}, {f});
+      int w = g.add_constant("fc.w", random_tensor({classes, cout}, 3));
+      int b = g.add_constant("fc.b", random_tensor({classes}, 4));
+      Attrs fa;
+      fa.trans_b = true;
+      int y = g.add_value("y");
+      g.add_node(OpType::Gemm, "fc", {f, w, b}, {y}, fa);
+      g.outputs = {y};
+      for (int64_t n : {1, 3}) {
+        const Tensor in = random_tensor({n, 3, 29, 23}, 8);
+        auto ref = run_reference(g, {in});
+        ASSERT_TRUE(ref.ok());
+        for (const SessionOptions& o : all_option_sets())
+          expect_session_matches(g, in, (*ref)[0], o, 1e-4, "pools+fc");
+      }
+    }
+}
+
+// The GEMM microkernel directly: every (m, k, p) remainder against a scalar product.
+TEST(KernelsDiff, GemmMicrokernelTails) {
+  for (Isa isa : testing::available_isas()) {
+    const x86::Kernels* k = x86::kernels_for(isa);
+    if (!k) continue;  // ref has no SIMD table
+    for (int64_t m : {1, 5, 13, 127})
+      for (int64_t kk : {1, 7, 64})
+        for (int64_t p : {1, 13, 33, 70}) {
+          Tensor a = random_tensor({m, kk}, 1), b = random_tensor({kk, p}, 2);
+          Tensor bias = random_tensor({m}, 3);
+          std::vector<float> ap(x86::packed_gemm_a_size(m, kk, k->gemm_mr));
+          x86::pack_gemm_a(a.data(), m, kk, k->gemm_mr, ap.data());
+          std::vector<float> y(m * p, -7.0f);
+          x86::GemmDesc d;
+          d.m = m;
+          d.k = kk;
+          d.p = p;
+          d.a_packed = ap.data();
+          d.b = b.data();
+          d.ldb = p;
+          d.y = y.data();
+          d.ldy = p;
+          d.bias = bias.data();
+          d.relu = true;
+          for (int64_t panel = 0; panel * k->gemm_mr < m; ++panel) k->gemm_panel(d, panel, 0, p);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < p; ++j) {
+              double s = bias[i];
+              for (int64_t q = 0; q < kk; ++q) s += (double)a[i * kk + q] * b[q * p + j];
+              ASSERT_NEAR(y[i * p + j], std::max(0.0, s), 1e-4)
+                  << isa_name(isa) << " m=" << m << " k=" << kk << " p=" << p;
+            }
+        }
+  }
+}
+
+}  // namespace
+}  // namespace scv
