@@ -132,6 +132,14 @@ bool begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Common*
   return true;
 }
 
+constexpr int kNoKsize = -1000000;
+std::string check_ksize(int ksize) {
+  if (ksize == kNoKsize) return "--ksize K is required (odd, 1..255)";
+  if (ksize <= 0 || ksize % 2 == 0 || ksize > 255)
+    return "--ksize must be odd and between 1 and 255, got " + std::to_string(ksize);
+  return "";
+}
+
 Result<Image> load(const std::string& path) {
   return scv::load_image(path, scv::ColorMode::keep);
 }
@@ -235,15 +243,14 @@ int cmd_yuv(const std::vector<std::string>& args) {
 int cmd_blur(const std::vector<std::string>& args) {
   scv::cli::ArgParser p("blur", "Mean (box) filter, as cv::blur with BORDER_REFLECT_101.",
                         "IN OUT");
-  int ksize = 0;
+  int ksize = kNoKsize;
   p.option("ksize", &ksize, "K", "window size, odd, 1..255 (required)")
       .epilog("Every channel is filtered (gray, RGB, RGBA kept as read).");
   Common c;
   std::vector<std::string> pos;
   int rc = 0;
   if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
-  if (ksize <= 0 || ksize % 2 == 0 || ksize > 255)
-    return p.fail("--ksize must be odd and between 1 and 255, got " + std::to_string(ksize));
+  if (std::string m = check_ksize(ksize); !m.empty()) return p.fail(m);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
   if (c.bench) run_bench("blur", c.bench, [&] { (void)scv::box_blur(*img, ksize); });
@@ -257,7 +264,7 @@ int cmd_gaussian(const std::vector<std::string>& args) {
                         "Gaussian blur, as cv::GaussianBlur (8-bit bit-exact path, "
                         "BORDER_REFLECT_101).",
                         "IN OUT");
-  int ksize = 0;
+  int ksize = kNoKsize;
   double sigma = 0;
   bool show = false;
   p.option("ksize", &ksize, "K", "kernel size, odd, 1..255 (required)")
@@ -268,9 +275,8 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   add_common(p, &c);
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (ksize <= 0 || ksize % 2 == 0 || ksize > 255)
-    return p.fail("--ksize must be odd and between 1 and 255, got " + std::to_string(ksize));
-  if (sigma < 0) return p.fail("--sigma must be >= 0, got " + std::to_string(sigma));
+  if (std::string m = check_ksize(ksize); !m.empty()) return p.fail(m);
+  if (sigma < 0) return p.fail(scv::str("--sigma must be >= 0, got ", sigma));
   if (show) {
     auto k = scv::gaussian_kernel(ksize, sigma);
     if (!k.ok()) return p.fail(k.status().message());
@@ -323,9 +329,7 @@ int cmd_canny(const std::vector<std::string>& args) {
   int rc = 0;
   if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
   if (low < 0 || high < 0) return p.fail("--low and --high are required and must be >= 0");
-  if (low > high)
-    return p.fail("--low (" + std::to_string(low) + ") must not exceed --high (" +
-                  std::to_string(high) + ")");
+  if (low > high) return p.fail(scv::str("--low (", low, ") must not exceed --high (", high, ")"));
   if (aperture != 3 && aperture != 5 && aperture != 7)
     return p.fail("--aperture must be 3, 5 or 7, got " + std::to_string(aperture));
   auto img = load(pos[0]);

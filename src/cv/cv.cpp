@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 
 #include "cv/cv_rows.h"
@@ -119,8 +120,12 @@ Image canny_fast(const Image& gray, int32_t low, int32_t high, bool l2,
                  const cv_rows::Kernels* kt) {
   const int w = gray.width, h = gray.height, mw = w + 2;
   // map: (w + 2) x (h + 2), a frame of 1 (not an edge) around the NMS result.
-  std::vector<uint8_t> map(size_t(mw) * (h + 2), 1);
-  auto map_row = [&](int y) { return map.data() + size_t(y + 1) * mw + 1; };
+  // Left uninitialised (NMS writes every inner pixel); only the frame is set here.
+  std::unique_ptr<uint8_t[]> map_buf(new uint8_t[size_t(mw) * (h + 2)]);
+  uint8_t* map = map_buf.get();
+  std::memset(map, 1, mw);
+  std::memset(map + size_t(h + 1) * mw, 1, mw);
+  auto map_row = [&](int y) { return map + size_t(y + 1) * mw + 1; };
   std::vector<std::vector<uint8_t*>> band_seeds;
   std::mutex mu;
   for_rows(h, [&](int y0, int y1) {
@@ -162,6 +167,7 @@ Image canny_fast(const Image& gray, int32_t low, int32_t high, bool l2,
       const int32_t* mn = mag.data() + size_t(slot(y + 1)) * mw + 1;
       const int16_t* dx = dxy.data() + size_t(2 * s) * w;
       uint8_t* mrow = map_row(y);
+      mrow[-1] = mrow[w] = 1;
       kt->nms(mp, ma, mn, dx, dx + w, w, low, high, mrow);
       for (int x = 0; x < w; ++x)
         if (mrow[x] == 2) local.push_back(mrow + x);
