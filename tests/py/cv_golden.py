@@ -156,6 +156,38 @@ def exhaustive_colour(tmp):
                tol=1)
 
 
+def kernel_check():
+    """--show-kernel prints the outer product of cv2.getGaussianKernel."""
+    for k, sigma in ((3, 0), (5, 0), (7, 0), (9, 0), (15, 0), (5, 1.2), (11, 2.5)):
+        r = run("gaussian", "--ksize", k, "--sigma", sigma, "--show-kernel")
+        lines = r.stdout.splitlines()[1:1 + k]
+        ours = np.array([[float(v) for v in l.split()] for l in lines])
+        g = cv2.getGaussianKernel(k, sigma, ktype=cv2.CV_64F)
+        d = float(np.abs(ours - g @ g.T).max())
+        record("show-kernel", f"k{k} sigma{sigma}", d, d < 1e-6, f"max|diff| {d:.2e}")
+
+
+def canny_apertures(tmp):
+    """Apertures 5 and 7 (reference path) on two photos: reported, same IoU bound."""
+    for path in PHOTOS[:2]:
+        img = read(path)
+        name = os.path.splitext(os.path.basename(path))[0]
+        src = os.path.join(tmp, f"{name}_ap.png")
+        write(src, img)
+        out = os.path.join(tmp, "ap_out.png")
+        gray = cv_gray(img)
+        for ap, lo, hi in ((5, 200, 600), (7, 1000, 3000)):
+            for l2 in (False, True):
+                run("canny", src, out, "--low", lo, "--high", hi, "--aperture", ap,
+                    *(["--l2"] if l2 else []))
+                ours = read(out)
+                ref = cv2.Canny(gray, lo, hi, apertureSize=ap, L2gradient=l2)
+                v = iou(ours, ref)
+                record(f"canny ap{ap} {'L2' if l2 else 'L1'}", name, v, v >= 0.97,
+                       f"IoU {v:.6f}, edges ours {int((ours > 0).sum())} "
+                       f"opencv {int((ref > 0).sum())}")
+
+
 def synthetic():
     rng = np.random.default_rng(4)
     cases = {}
@@ -184,13 +216,21 @@ def main():
         for path in photos:
             img = read(path)
             check_image(tmp, os.path.splitext(os.path.basename(path))[0], img)
+        kernel_check()
         if not QUICK:
+            canny_apertures(tmp)
             exhaustive_colour(tmp)
     print("\nsummary (worst case over all images):")
     for kind, vals in summary.items():
-        worst = min(vals) if kind.startswith("canny") else max(vals)
-        print(f"  {kind:<22} {'min IoU' if kind.startswith('canny') else 'max'} "
-              f"{worst:.6f}" if isinstance(worst, float) else f"  {kind:<22} max {worst}")
+        if kind.startswith("canny"):
+            print(f"  {kind:<22} min IoU {min(vals):.6f} over {len(vals)} images")
+        elif kind == "otsu threshold":
+            print(f"  {kind:<22} identical on all {len(vals)} images" if not any(
+                f.split()[1:3] == ["otsu", "threshold"] for f in failures) else "  otsu: MISMATCH")
+        elif kind == "show-kernel":
+            print(f"  {kind:<22} max |diff| {max(vals):.2e} over {len(vals)} kernels")
+        else:
+            print(f"  {kind:<22} max |diff| {max(vals)} over {len(vals)} images")
     if failures:
         print(f"\n{len(failures)} check(s) failed:")
         for f in failures:
