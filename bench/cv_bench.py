@@ -35,14 +35,18 @@ def cpu_model():
 
 
 def time_cv(fn, iters):
+    """(wall median, wall min, cpu median, cpu min) in ms; cpu = process CPU time."""
     fn()
-    ts = []
+    ts, cs = [], []
     for _ in range(iters):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
+        cs.append((time.process_time() - c0) * 1e3)
     ts.sort()
-    return ts[len(ts) // 2], ts[0]
+    cs.sort()
+    return ts[len(ts) // 2], ts[0], cs[len(cs) // 2], cs[0]
 
 
 def main():
@@ -60,26 +64,39 @@ def main():
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)
 
+    o3 = np.empty_like(rgb)
+    o1 = np.empty_like(gray)
+
+    def otsu_reuse():
+        cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU, dst=o1)
+
     cases = [
-        # name, scratchcv args (IN is substituted), cv2 function, input kind
-        ("gray", ["gray"], lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), "rgb"),
-        ("yuv", ["yuv"], lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV), "rgb"),
+        # name, scratchcv args, cv2 (new output), cv2 (dst= reused), input kind
+        ("gray", ["gray"], lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY),
+         lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY, dst=o1), "rgb"),
+        ("yuv", ["yuv"], lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV),
+         lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV, dst=o3), "rgb"),
         ("yuv --inverse", ["yuv", "--inverse"], lambda: cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB),
-         "yuv"),
+         lambda: cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB, dst=o3), "yuv"),
     ]
     for k in (3, 5, 7, 15):
         cases.append((f"blur k{k}", ["blur", "--ksize", str(k)],
-                      (lambda k=k: cv2.blur(rgb, (k, k))), "rgb"))
+                      (lambda k=k: cv2.blur(rgb, (k, k))),
+                      (lambda k=k: cv2.blur(rgb, (k, k), dst=o3)), "rgb"))
     for k in (3, 5, 7, 15):
         cases.append((f"gaussian k{k}", ["gaussian", "--ksize", str(k)],
-                      (lambda k=k: cv2.GaussianBlur(rgb, (k, k), 0)), "rgb"))
+                      (lambda k=k: cv2.GaussianBlur(rgb, (k, k), 0)),
+                      (lambda k=k: cv2.GaussianBlur(rgb, (k, k), 0, dst=o3)), "rgb"))
     cases += [
         ("canny 50/150 L1", ["canny", "--low", "50", "--high", "150"],
-         lambda: cv2.Canny(gray, 50, 150, apertureSize=3), "gray"),
+         lambda: cv2.Canny(gray, 50, 150, apertureSize=3),
+         lambda: cv2.Canny(gray, 50, 150, edges=o1, apertureSize=3), "gray"),
         ("canny 50/150 L2", ["canny", "--low", "50", "--high", "150", "--l2"],
-         lambda: cv2.Canny(gray, 50, 150, apertureSize=3, L2gradient=True), "gray"),
+         lambda: cv2.Canny(gray, 50, 150, apertureSize=3, L2gradient=True),
+         lambda: cv2.Canny(gray, 50, 150, edges=o1, apertureSize=3, L2gradient=True), "gray"),
         ("otsu", ["otsu"],
-         lambda: cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU), "gray"),
+         lambda: cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU), otsu_reuse,
+         "gray"),
     ]
 
     rows = []
@@ -94,37 +111,55 @@ def main():
         out = os.path.join(tmp, "out.png")
         for threads in [int(t) for t in a.threads.split(",")]:
             cv2.setNumThreads(threads)
-            for name, args, fn, kind in cases:
+            for name, args, fn, fn_reuse, kind in cases:
                 cmd = [a.cli, args[0], paths[kind], out, *args[1:], "--threads", str(threads),
                        "--bench", str(a.iters)]
-                o_min, o_med, c_min, c_med = [], [], [], []
+                # samples[(side, mode)] = list of (wall med, wall min, cpu med, cpu min) per round
+                samples = {}
+                isa = "?"
                 for _ in range(a.rounds):
                     r = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                    m = re.search(r"median ([\d.]+) ms min ([\d.]+) ms .*isa (\w+)", r.stdout)
-                    o_med.append(float(m.group(1)))
-                    o_min.append(float(m.group(2)))
-                    isa = m.group(3)
-                    med, mn = time_cv(fn, a.iters)
-                    c_med.append(med)
-                    c_min.append(mn)
-                row = dict(algo=name, threads=threads, isa=isa, ours_min_ms=min(o_min),
-                           ours_median_ms=sorted(o_med)[len(o_med) // 2],
-                           opencv_min_ms=min(c_min),
-                           opencv_median_ms=sorted(c_med)[len(c_med) // 2])
-                row["ratio"] = row["ours_min_ms"] / row["opencv_min_ms"]
+                    for m in re.finditer(r"bench \S+ (alloc|reuse): median ([\d.]+) ms min ([\d.]+)"
+                                         r" ms cpu median ([\d.]+) ms min ([\d.]+) ms .*isa (\w+)",
+                                         r.stdout):
+                        samples.setdefault(("ours", m.group(1)), []).append(
+                            tuple(float(m.group(i)) for i in range(2, 6)))
+                        isa = m.group(6)
+                    samples.setdefault(("opencv", "alloc"), []).append(time_cv(fn, a.iters))
+                    samples.setdefault(("opencv", "reuse"), []).append(time_cv(fn_reuse, a.iters))
+                row = dict(algo=name, threads=threads, isa=isa)
+                for (side, mode), v in samples.items():
+                    med = lambda i: sorted(x[i] for x in v)[len(v) // 2]
+                    row[f"{side}_{mode}_wall_min"] = min(x[1] for x in v)
+                    row[f"{side}_{mode}_wall_median"] = med(0)
+                    row[f"{side}_{mode}_cpu_median"] = med(2)
+                for mode in ("alloc", "reuse"):
+                    row[f"ratio_{mode}_wall_min"] = (row[f"ours_{mode}_wall_min"] /
+                                                     row[f"opencv_{mode}_wall_min"])
+                    row[f"ratio_{mode}_cpu_median"] = (row[f"ours_{mode}_cpu_median"] /
+                                                       row[f"opencv_{mode}_cpu_median"])
                 rows.append(row)
-                print(f"{name:<18} t{threads} ours min {row['ours_min_ms']:8.2f} med "
-                      f"{row['ours_median_ms']:8.2f} | opencv min {row['opencv_min_ms']:8.2f} med "
-                      f"{row['opencv_median_ms']:8.2f} | ratio(min) {row['ratio']:5.2f}", flush=True)
+                print(f"{name:<16} t{threads} alloc: ours {row['ours_alloc_wall_min']:7.2f} "
+                      f"cv {row['opencv_alloc_wall_min']:7.2f} ratio {row['ratio_alloc_wall_min']:4.2f}"
+                      f" (cpu {row['ratio_alloc_cpu_median']:4.2f}) | reuse: ours "
+                      f"{row['ours_reuse_wall_min']:7.2f} cv {row['opencv_reuse_wall_min']:7.2f} "
+                      f"ratio {row['ratio_reuse_wall_min']:4.2f} (cpu "
+                      f"{row['ratio_reuse_cpu_median']:4.2f})", flush=True)
 
     print(f"\nCPU: {cpu_model()}, OpenCV {cv2.__version__}, image 3840x2160 RGB "
           f"(upscaled {os.path.basename(a.photo)}), {a.rounds} rounds x {a.iters} timed runs\n")
-    print("| algorithm | threads | scratchcv min (median) ms | OpenCV min (median) ms | "
-          "ours / OpenCV (min) |")
-    print("|---|---|---|---|---|")
+    print("Wall-clock minimum over all runs in ms (median of round medians in brackets); ratio = "
+          "ours / OpenCV on the minimum; CPU ratio = on the median process CPU time.\n")
+    print("| algorithm | thr | ours, new output | OpenCV, new output | ratio | CPU ratio "
+          "| ours, reused dst | OpenCV, dst= | ratio | CPU ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['algo']} | {r['threads']} | {r['ours_min_ms']:.2f} ({r['ours_median_ms']:.2f})"
-              f" | {r['opencv_min_ms']:.2f} ({r['opencv_median_ms']:.2f}) | {r['ratio']:.2f} |")
+        cells = [r["algo"], str(r["threads"])]
+        for mode in ("alloc", "reuse"):
+            cells += [f"{r[f'ours_{mode}_wall_min']:.2f} ({r[f'ours_{mode}_wall_median']:.2f})",
+                      f"{r[f'opencv_{mode}_wall_min']:.2f} ({r[f'opencv_{mode}_wall_median']:.2f})",
+                      f"{r[f'ratio_{mode}_wall_min']:.2f}", f"{r[f'ratio_{mode}_cpu_median']:.2f}"]
+        print("| " + " | ".join(cells) + " |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(cpu=cpu_model(), opencv=cv2.__version__, rows=rows), f, indent=1)

@@ -326,3 +326,51 @@ TEST(CvFast, CannyAndOtsuMatchReference) {
     }
   });
 }
+
+TEST(CvFast, IntoVariantsReuseAndAlias) {
+  // The dst overloads give the same pixels whether dst is empty, the wrong size, reused, or the
+  // input itself; on every ISA path (ref included).
+  const Isa saved = active_isa();
+  for (Isa isa : {Isa::ref, Isa::avx2, Isa::avx512}) {
+    if (!isa_supported(isa)) continue;
+    set_active_isa(isa);
+    const Image rgb = random_image(19, 7, 3, 11);
+    const Image gray = structured_image(23, 9, 5);
+    CannyParams cp;
+    cp.low = 20, cp.high = 60;
+    Image wrong = random_image(3, 2, 4, 1);
+    Image d = wrong;
+    rgb_to_gray(rgb, &d);
+    expect_same(d, rgb_to_gray(rgb), "gray into");
+    rgb_to_yuv(rgb, &d);
+    expect_same(d, rgb_to_yuv(rgb), "yuv into");
+    yuv_to_rgb(rgb, &d);
+    yuv_to_rgb(rgb, &d);  // reused, right size
+    expect_same(d, yuv_to_rgb(rgb), "yuv2rgb into");
+    ASSERT_TRUE(box_blur(rgb, 5, &d).ok());
+    expect_same(d, box_blur(rgb, 5).value(), "box into");
+    ASSERT_TRUE(gaussian_blur(rgb, 7, 0, &d).ok());
+    expect_same(d, gaussian_blur(rgb, 7, 0).value(), "gaussian into");
+    ASSERT_TRUE(canny(gray, cp, &d).ok());
+    expect_same(d, canny(gray, cp).value(), "canny into");
+    threshold_binary(gray, 100, &d);
+    expect_same(d, threshold_binary(gray, 100), "threshold into");
+    // In place.
+    Image a = rgb;
+    ASSERT_TRUE(gaussian_blur(a, 5, 0, &a).ok());
+    expect_same(a, gaussian_blur(rgb, 5, 0).value(), "gaussian in place");
+    a = rgb;
+    ASSERT_TRUE(box_blur(a, 3, &a).ok());
+    expect_same(a, box_blur(rgb, 3).value(), "box in place");
+    a = rgb;
+    rgb_to_gray(a, &a);
+    expect_same(a, rgb_to_gray(rgb), "gray in place");
+    a = rgb;
+    rgb_to_yuv(a, &a);
+    expect_same(a, rgb_to_yuv(rgb), "yuv in place");
+    Image g2 = gray;
+    ASSERT_TRUE(canny(g2, cp, &g2).ok());
+    expect_same(g2, canny(gray, cp).value(), "canny in place");
+  }
+  set_active_isa(saved);
+}

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -60,20 +61,37 @@ std::string check_not_input(const std::string& in, const std::string& out) {
   return "";
 }
 
-// Times `fn` n times (after one warm-up run) and prints median and minimum in ms.
-void run_bench(const std::string& name, int n, const std::function<void()>& fn) {
+// Times `fn` n times (after one warm-up run): wall clock and process CPU time, median and min.
+void time_it(const std::string& name, const char* mode, int n, const std::function<void()>& fn) {
+  auto cpu_ms = [] {
+    timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+  };
   fn();
-  std::vector<double> ms;
+  std::vector<double> wall, cpu;
   for (int i = 0; i < n; ++i) {
+    const double c0 = cpu_ms();
     auto t0 = std::chrono::steady_clock::now();
     fn();
     auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    cpu.push_back(cpu_ms() - c0);
+    wall.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
-  std::sort(ms.begin(), ms.end());
-  std::printf("bench %s: median %.3f ms min %.3f ms (n %d, threads %d, isa %s)\n", name.c_str(),
-              ms[ms.size() / 2], ms[0], n, scv::ThreadPool::global().num_threads(),
-              scv::isa_name(scv::active_isa()));
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  std::printf(
+      "bench %s %s: median %.3f ms min %.3f ms cpu median %.3f ms min %.3f ms (n %d, threads %d, "
+      "isa %s)\n",
+      name.c_str(), mode, wall[wall.size() / 2], wall[0], cpu[cpu.size() / 2], cpu[0], n,
+      scv::ThreadPool::global().num_threads(), scv::isa_name(scv::active_isa()));
+}
+
+// --bench: the plain API (a new output image per call) and the dst-reusing overload.
+void run_bench(const std::string& name, int n, const std::function<void()>& alloc,
+               const std::function<void()>& reuse) {
+  time_it(name, "alloc", n, alloc);
+  time_it(name, "reuse", n, reuse);
 }
 
 // input | output side by side, both converted to the larger channel count.
@@ -155,7 +173,11 @@ int cmd_gray(const std::vector<std::string>& args) {
   if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
-  if (c.bench) run_bench("gray", c.bench, [&] { (void)scv::rgb_to_gray(*img); });
+  Image tmp;
+  if (c.bench)
+    run_bench(
+        "gray", c.bench, [&] { (void)scv::rgb_to_gray(*img); },
+        [&] { scv::rgb_to_gray(*img, &tmp); });
   return write_outputs(p, c, pos[0], *img, scv::rgb_to_gray(*img), pos[1]);
 }
 
@@ -209,7 +231,11 @@ int cmd_yuv(const std::vector<std::string>& args) {
     if (in.channels == 1 || (inverse && in.channels == 4)) in = scv::convert_channels(in, 3);
   }
   auto run = [&] { return inverse ? scv::yuv_to_rgb(in) : scv::rgb_to_yuv(in); };
-  if (c.bench) run_bench(inverse ? "yuv-inverse" : "yuv", c.bench, [&] { (void)run(); });
+  Image tmp;
+  if (c.bench)
+    run_bench(
+        inverse ? "yuv-inverse" : "yuv", c.bench, [&] { (void)run(); },
+        [&] { inverse ? scv::yuv_to_rgb(in, &tmp) : scv::rgb_to_yuv(in, &tmp); });
   Image out = run();
   if (!planes || inverse) return write_outputs(p, c, pos[0], in, out, pos[1]);
   std::vector<std::string> written;
@@ -253,7 +279,11 @@ int cmd_blur(const std::vector<std::string>& args) {
   if (std::string m = check_ksize(ksize); !m.empty()) return p.fail(m);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
-  if (c.bench) run_bench("blur", c.bench, [&] { (void)scv::box_blur(*img, ksize); });
+  Image tmp;
+  if (c.bench)
+    run_bench(
+        "blur", c.bench, [&] { (void)scv::box_blur(*img, ksize); },
+        [&] { (void)scv::box_blur(*img, ksize, &tmp); });
   auto out = scv::box_blur(*img, ksize);
   if (!out.ok()) return p.fail(out.status().message());
   return write_outputs(p, c, pos[0], *img, *out, pos[1]);
@@ -304,8 +334,11 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   if (!msg.empty()) return p.fail(msg);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
+  Image tmp;
   if (c.bench)
-    run_bench("gaussian", c.bench, [&] { (void)scv::gaussian_blur(*img, ksize, sigma); });
+    run_bench(
+        "gaussian", c.bench, [&] { (void)scv::gaussian_blur(*img, ksize, sigma); },
+        [&] { (void)scv::gaussian_blur(*img, ksize, sigma, &tmp); });
   auto out = scv::gaussian_blur(*img, ksize, sigma);
   if (!out.ok()) return p.fail(out.status().message());
   return write_outputs(p, c, pos[0], *img, *out, pos[1]);
@@ -337,7 +370,11 @@ int cmd_canny(const std::vector<std::string>& args) {
   const Image gray = scv::rgb_to_gray(*img);
   scv::CannyParams cp;
   cp.low = low, cp.high = high, cp.aperture = aperture, cp.l2 = l2;
-  if (c.bench) run_bench("canny", c.bench, [&] { (void)scv::canny(gray, cp); });
+  Image tmp;
+  if (c.bench)
+    run_bench(
+        "canny", c.bench, [&] { (void)scv::canny(gray, cp); },
+        [&] { (void)scv::canny(gray, cp, &tmp); });
   auto out = scv::canny(gray, cp);
   if (!out.ok()) return p.fail(out.status().message());
   return write_outputs(p, c, pos[0], *img, *out, pos[1]);
@@ -356,9 +393,11 @@ int cmd_otsu(const std::vector<std::string>& args) {
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
   const Image gray = scv::rgb_to_gray(*img);
+  Image tmp;
   if (c.bench)
-    run_bench("otsu", c.bench,
-              [&] { (void)scv::threshold_binary(gray, scv::otsu_threshold(gray)); });
+    run_bench(
+        "otsu", c.bench, [&] { (void)scv::threshold_binary(gray, scv::otsu_threshold(gray)); },
+        [&] { scv::threshold_binary(gray, scv::otsu_threshold(gray), &tmp); });
   const int t = scv::otsu_threshold(gray);
   std::printf("threshold: %d\n", t);
   return write_outputs(p, c, pos[0], *img, scv::threshold_binary(gray, t), pos[1]);

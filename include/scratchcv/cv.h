@@ -71,6 +71,17 @@ int otsu_threshold(const Image& gray);
 // dst = src > thresh ? 255 : 0 (THRESH_BINARY, maxval 255). 1 channel.
 Image threshold_binary(const Image& gray, int thresh);
 
+// The same operations writing into *dst, which is resized only when its size differs: reusing
+// one dst across calls avoids allocating (and zero-filling) a new image each time. dst may be
+// the input image. Errors as above; on error *dst is unspecified.
+void rgb_to_gray(const Image& src, Image* dst);
+void rgb_to_yuv(const Image& rgb, Image* dst);
+void yuv_to_rgb(const Image& yuv, Image* dst);
+Status box_blur(const Image& src, int ksize, Image* dst);
+Status gaussian_blur(const Image& src, int ksize, double sigma, Image* dst);
+Status canny(const Image& gray, const CannyParams& params, Image* dst);
+void threshold_binary(const Image& gray, int thresh, Image* dst);
+
 // Plain per-pixel references (single thread, no SIMD). Same contracts as above; used by the
 // dispatching functions when active_isa() == Isa::ref and as the oracle in tests.
 namespace cv_ref {

@@ -116,8 +116,8 @@ void gauss_fast(const Image& src, const std::vector<uint16_t>& kx, const std::ve
   });
 }
 
-Image canny_fast(const Image& gray, int32_t low, int32_t high, bool l2,
-                 const cv_rows::Kernels* kt) {
+void canny_fast(const Image& gray, int32_t low, int32_t high, bool l2, const cv_rows::Kernels* kt,
+                Image& dst) {
   const int w = gray.width, h = gray.height, mw = w + 2;
   // map: (w + 2) x (h + 2), a frame of 1 (not an edge) around the NMS result.
   // Left uninitialised (NMS writes every inner pixel); only the frame is set here.
@@ -185,60 +185,105 @@ Image canny_fast(const Image& gray, int32_t low, int32_t high, bool l2,
     for (ptrdiff_t o : offs)
       if (p[o] == 0) p[o] = 2, stack.push_back(p + o);
   }
-  Image dst(w, h, 1);
   for_rows(h, [&](int y0, int y1) {
     for (int y = y0; y < y1; ++y) kt->select_eq(map_row(y), 2, dst.row(y), w);
   });
-  return dst;
+}
+
+// Makes *dst a w x h x c image, reusing its storage when the size already matches (Image's
+// constructor zero-fills, which costs as much as a fast filter pass on large images).
+void prepare(Image* dst, int w, int h, int c) {
+  if (dst->width == w && dst->height == h && dst->channels == c &&
+      dst->pixels.size() == size_t(w) * h * c)
+    return;
+  *dst = Image(w, h, c);
 }
 
 }  // namespace
 
 // ---- colour -----------------------------------------------------------------------------------
-Image rgb_to_gray(const Image& src) {
+void rgb_to_gray(const Image& src, Image* dst) {
   assert(src.channels == 1 || src.channels == 3 || src.channels == 4);
   const cv_rows::Kernels* kt = kernels();
-  if (!kt || src.channels == 1) return cv_ref::rgb_to_gray(src);
-  Image dst(src.width, src.height, 1);
+  if (!kt) {
+    *dst = cv_ref::rgb_to_gray(src);
+    return;
+  }
+  if (src.channels == 1) {
+    if (dst != &src) *dst = src;
+    return;
+  }
+  if (dst == &src) {
+    *dst = rgb_to_gray(Image(src));
+    return;
+  }
+  prepare(dst, src.width, src.height, 1);
   for_rows(src.height, [&](int y0, int y1) {
-    for (int y = y0; y < y1; ++y) kt->gray(src.row(y), src.channels, dst.row(y), src.width);
+    for (int y = y0; y < y1; ++y) kt->gray(src.row(y), src.channels, dst->row(y), src.width);
   });
+}
+Image rgb_to_gray(const Image& src) {
+  Image dst;
+  rgb_to_gray(src, &dst);
   return dst;
 }
 
-Image rgb_to_yuv(const Image& rgb) {
+void rgb_to_yuv(const Image& rgb, Image* dst) {
   assert(rgb.channels == 3 || rgb.channels == 4);
   const cv_rows::Kernels* kt = kernels();
-  if (!kt) return cv_ref::rgb_to_yuv(rgb);
-  Image dst(rgb.width, rgb.height, 3);
+  if (!kt || dst == &rgb) {
+    *dst = kt ? rgb_to_yuv(Image(rgb)) : cv_ref::rgb_to_yuv(rgb);
+    return;
+  }
+  prepare(dst, rgb.width, rgb.height, 3);
   for_rows(rgb.height, [&](int y0, int y1) {
-    for (int y = y0; y < y1; ++y) kt->rgb_to_yuv(rgb.row(y), rgb.channels, dst.row(y), rgb.width);
+    for (int y = y0; y < y1; ++y) kt->rgb_to_yuv(rgb.row(y), rgb.channels, dst->row(y), rgb.width);
   });
+}
+Image rgb_to_yuv(const Image& rgb) {
+  Image dst;
+  rgb_to_yuv(rgb, &dst);
   return dst;
 }
 
-Image yuv_to_rgb(const Image& yuv) {
+void yuv_to_rgb(const Image& yuv, Image* dst) {
   assert(yuv.channels == 3);
   const cv_rows::Kernels* kt = kernels();
-  if (!kt) return cv_ref::yuv_to_rgb(yuv);
-  Image dst(yuv.width, yuv.height, 3);
+  if (!kt || dst == &yuv) {
+    *dst = kt ? yuv_to_rgb(Image(yuv)) : cv_ref::yuv_to_rgb(yuv);
+    return;
+  }
+  prepare(dst, yuv.width, yuv.height, 3);
   for_rows(yuv.height, [&](int y0, int y1) {
-    for (int y = y0; y < y1; ++y) kt->yuv_to_rgb(yuv.row(y), dst.row(y), yuv.width);
+    for (int y = y0; y < y1; ++y) kt->yuv_to_rgb(yuv.row(y), dst->row(y), yuv.width);
   });
+}
+Image yuv_to_rgb(const Image& yuv) {
+  Image dst;
+  yuv_to_rgb(yuv, &dst);
   return dst;
 }
 
 // ---- box blur ---------------------------------------------------------------------------------
-Result<Image> box_blur(const Image& src, int ksize) {
+Status box_blur(const Image& src, int ksize, Image* dst) {
   SCV_TRY(check_image(src, "blur"));
   SCV_TRY(check_ksize(ksize));
   const cv_rows::Kernels* kt = kernels();
-  if (!kt) return cv_ref::box_blur(src, ksize);
-  Image dst(src.width, src.height, src.channels);
+  if (!kt || dst == &src) {
+    if (!kt) *dst = cv_ref::box_blur(src, ksize);
+    if (kt) SCV_TRY(box_blur(Image(src), ksize, dst));
+    return Status();
+  }
+  prepare(dst, src.width, src.height, src.channels);
   if (ksize <= 15)
-    box_fast<uint16_t>(src, ksize, dst, kt);
+    box_fast<uint16_t>(src, ksize, *dst, kt);
   else
-    box_fast<uint32_t>(src, ksize, dst, kt);
+    box_fast<uint32_t>(src, ksize, *dst, kt);
+  return Status();
+}
+Result<Image> box_blur(const Image& src, int ksize) {
+  Image dst;
+  SCV_TRY(box_blur(src, ksize, &dst));
   return dst;
 }
 
@@ -317,21 +362,28 @@ Result<std::vector<uint16_t>> gaussian_kernel_q8(int ksize, double sigma) {
   return q;
 }
 
-Result<Image> gaussian_blur(const Image& src, int ksize, double sigma) {
+Status gaussian_blur(const Image& src, int ksize, double sigma, Image* dst) {
   SCV_TRY(check_image(src, "gaussian"));
   SCV_ASSIGN_OR_RETURN(std::vector<uint16_t> kq, gaussian_kernel_q8(ksize, sigma));
   const cv_rows::Kernels* kt = kernels();
-  int sum = 0;
-  for (uint16_t v : kq) sum += v;
-  if (!kt || sum > 257) return cv_ref::gaussian_blur(src, kq);  // 16-bit sums could saturate
+  if (!kt) {
+    *dst = cv_ref::gaussian_blur(src, kq);
+    return Status();
+  }
+  if (dst == &src) return gaussian_blur(Image(src), ksize, sigma, dst);
   const std::vector<uint16_t> one{256};
-  Image dst(src.width, src.height, src.channels);
-  gauss_fast(src, src.width == 1 ? one : kq, src.height == 1 ? one : kq, dst, kt);
+  prepare(dst, src.width, src.height, src.channels);
+  gauss_fast(src, src.width == 1 ? one : kq, src.height == 1 ? one : kq, *dst, kt);
+  return Status();
+}
+Result<Image> gaussian_blur(const Image& src, int ksize, double sigma) {
+  Image dst;
+  SCV_TRY(gaussian_blur(src, ksize, sigma, &dst));
   return dst;
 }
 
 // ---- Canny ------------------------------------------------------------------------------------
-Result<Image> canny(const Image& gray, const CannyParams& p) {
+Status canny(const Image& gray, const CannyParams& p, Image* dst) {
   SCV_TRY(check_image(gray, "canny"));
   if (gray.channels != 1) return error("canny: expected a 1-channel image, got ", gray.channels);
   if (p.aperture != 3 && p.aperture != 5 && p.aperture != 7)
@@ -340,13 +392,24 @@ Result<Image> canny(const Image& gray, const CannyParams& p) {
     return error("thresholds must be finite and >= 0, got low ", p.low, ", high ", p.high);
   if (p.low > p.high) return error("low threshold ", p.low, " is above high threshold ", p.high);
   const cv_rows::Kernels* kt = kernels();
-  if (!kt || p.aperture != 3) return cv_ref::canny(gray, p);
+  if (!kt || p.aperture != 3) {
+    *dst = cv_ref::canny(gray, p);
+    return Status();
+  }
+  if (dst == &gray) return canny(Image(gray), p, dst);
   double lo = std::min(p.low, 1e9), hi = std::min(p.high, 1e9);
   if (p.l2) {
     lo = std::min(32767.0, lo), hi = std::min(32767.0, hi);
     lo *= lo, hi *= hi;
   }
-  return canny_fast(gray, int32_t(std::floor(lo)), int32_t(std::floor(hi)), p.l2, kt);
+  prepare(dst, gray.width, gray.height, 1);
+  canny_fast(gray, int32_t(std::floor(lo)), int32_t(std::floor(hi)), p.l2, kt, *dst);
+  return Status();
+}
+Result<Image> canny(const Image& gray, const CannyParams& p) {
+  Image dst;
+  SCV_TRY(canny(gray, p, &dst));
+  return dst;
 }
 
 // ---- Otsu -------------------------------------------------------------------------------------
@@ -370,14 +433,21 @@ int otsu_threshold(const Image& gray) {
   return cv_ref::otsu_from_histogram(hist);
 }
 
-Image threshold_binary(const Image& gray, int thresh) {
+void threshold_binary(const Image& gray, int thresh, Image* dst) {
   assert(gray.channels == 1);
   const cv_rows::Kernels* kt = kernels();
-  if (!kt) return cv_ref::threshold_binary(gray, thresh);
-  Image dst(gray.width, gray.height, 1);
+  if (!kt || dst == &gray) {
+    *dst = kt ? threshold_binary(Image(gray), thresh) : cv_ref::threshold_binary(gray, thresh);
+    return;
+  }
+  prepare(dst, gray.width, gray.height, 1);
   for_rows(gray.height, [&](int y0, int y1) {
-    for (int y = y0; y < y1; ++y) kt->threshold(gray.row(y), thresh, dst.row(y), gray.width);
+    for (int y = y0; y < y1; ++y) kt->threshold(gray.row(y), thresh, dst->row(y), gray.width);
   });
+}
+Image threshold_binary(const Image& gray, int thresh) {
+  Image dst;
+  threshold_binary(gray, thresh, &dst);
   return dst;
 }
 
