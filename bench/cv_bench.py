@@ -57,6 +57,7 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="", help="run only cases whose name contains this")
     a = ap.parse_args()
 
     src = cv2.cvtColor(cv2.imread(a.photo, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -112,6 +113,8 @@ def main():
         for threads in [int(t) for t in a.threads.split(",")]:
             cv2.setNumThreads(threads)
             for name, args, fn, fn_reuse, kind in cases:
+                if a.only not in name:
+                    continue
                 cmd = [a.cli, args[0], paths[kind], out, *args[1:], "--threads", str(threads),
                        "--bench", str(a.iters)]
                 # samples[(side, mode)] = list of (wall med, wall min, cpu med, cpu min) per round

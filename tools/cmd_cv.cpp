@@ -331,6 +331,9 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   std::string msg = apply_common(c);
   if (msg.empty()) msg = check_not_input(pos[0], pos[1]);
   if (msg.empty() && !c.compare.empty()) msg = check_not_input(pos[0], c.compare);
+  if (msg.empty() && !c.compare.empty() &&
+      (c.compare == pos[1] || scv::same_file(c.compare, pos[1])))
+    msg = "--compare must name a different file than OUT";
   if (!msg.empty()) return p.fail(msg);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
