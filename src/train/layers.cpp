@@ -2,6 +2,7 @@
 // contiguous chunk per thread; per-thread weight gradients are summed in thread order, so results
 // are deterministic for a given thread count.
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 
@@ -29,11 +30,15 @@ void chunk(int64_t n, int ith, int nth, int64_t* b, int64_t* e) {
   *e = std::min(n, *b + c);
 }
 
-// Per-thread scratch buffers, grown on first use and then reused.
+// Per-thread scratch buffers, grown on first use and then reused. threads() must be called
+// before the parallel region (it resizes the outer vector); get() then touches only buf[ith].
 struct Scratch {
   std::vector<std::vector<float>> buf;
+  void threads(int nth) {
+    if (buf.size() < size_t(nth)) buf.resize(nth);
+  }
   float* get(int ith, size_t n) {
-    if (buf.size() <= size_t(ith)) buf.resize(ith + 1);
+    assert(size_t(ith) < buf.size());
     if (buf[ith].size() < n) buf[ith].resize(n);
     return buf[ith].data();
   }
@@ -128,6 +133,7 @@ class Conv2d : public Layer {
     const float* wd = w_.value.data();
     const float* bd = b_.value.data();
     float* yd = y->data();
+    cols_.threads(pool.num_threads());
     pool.run([&](int ith, int nth) {
       int64_t b, e;
       chunk(N, ith, nth, &b, &e);
@@ -148,6 +154,9 @@ class Conv2d : public Layer {
     if (dx) ensure(dx, x.shape());
     const int nth = pool.num_threads();
     const size_t wsz = size_t(cout_) * K;
+    cols_.threads(nth);
+    dcols_.threads(nth);
+    dws_.threads(nth);
     pool.run([&](int ith, int nth_) {
       int64_t b, e;
       chunk(N, ith, nth_, &b, &e);
