@@ -34,15 +34,30 @@ enum class ColorMode {
   gray,  // 1 channel: BT.601 luma, as OpenCV/PIL
 };
 
-// Decodes a JPEG or PNG by content (not by file name). JPEG EXIF orientation is applied.
+// Decodes a JPEG or PNG by content (magic bytes, not the file name).
+//  - JPEG: EXIF orientation (APP1 IFD0 tag 0x0112, values 1..8) is applied, as PIL's
+//    ImageOps.exif_transpose; CMYK/YCCK is read as Adobe-inverted and converted to RGB as PIL.
+//    libjpeg warnings (truncated data, corrupt entropy data) are errors.
+//  - PNG: palette -> RGB, tRNS -> alpha, gray+alpha -> RGBA, 1/2/4-bit -> 8-bit, 16-bit -> the
+//    high byte.
+// Images over kMaxImagePixels are refused from the header, before any pixel buffer exists.
+// Errors: "empty file ...", "not a JPEG or PNG file (starts with 'hell')", "truncated JPEG
+// data", "corrupt PNG data (...)", ...; load_image prefixes the path ("photo.jpg: ...").
 Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode = ColorMode::keep);
 Result<Image> load_image(const std::string& path, ColorMode mode = ColorMode::keep);
 
+// Encodes 1/3/4-channel 8-bit images as PNG bytes (zlib level 6, no interlace).
+Result<std::vector<uint8_t>> encode_png(const Image& img);
 // Writes a PNG atomically (temp file + rename). Refuses channels outside {1, 3, 4}.
 Status save_png(const std::string& path, const Image& img);
 
-// Convert channel count: 1 <-> 3 <-> 4 (alpha dropped / set to 255; gray via BT.601 rounding).
+// Convert channel count: 1 <-> 3 <-> 4 (alpha dropped / set to 255). To gray uses PIL's
+// convert('L') integer BT.601: (19595 R + 38470 G + 7471 B + 0x8000) >> 16 (alpha ignored).
 Image convert_channels(const Image& img, int channels);
+
+// Applies EXIF orientation `o` (1..8; others are a copy), as PIL's ImageOps.exif_transpose:
+// 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 cw, 7 transverse, 8 rotate 90 ccw.
+Image apply_exif_orientation(const Image& img, int o);
 
 // torchvision's ImageNet eval transform, step by step (each matches PIL / torchvision):
 //   Resize(256) [shorter side to 256, bilinear with antialias, as PIL.Image.resize]
