@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "scratchcv/file_util.h"
+#include "scratchcv/image.h"
 #include "scratchcv/train.h"
 
 using namespace scv;
@@ -88,6 +89,24 @@ TEST(TrainMnist, CliTrainTestResumeAndErrors) {
   EXPECT_NE(out.find("accuracy"), std::string::npos) << out;
   EXPECT_NE(out.find("confusion matrix"), std::string::npos) << out;
   EXPECT_NE(out.find("(300 images"), std::string::npos) << out;
+
+  // predict: a test image, enlarged and inverted to dark-on-light, saved as PNG.
+  {
+    auto te = load_mnist_dir(kFashion, false);
+    ASSERT_TRUE(te.ok());
+    Image img(84, 84, 1);
+    for (int y = 0; y < 84; ++y)
+      for (int x = 0; x < 84; ++x) img.at(x, y, 0) = 255 - te->images[(y / 3) * 28 + x / 3];
+    const std::string png = tmp("item.png");
+    ASSERT_TRUE(save_png(png, img).ok());
+    ASSERT_EQ(cli("mnist predict " + png + " --fashion --model " + ck, &out), 0) << out;
+    EXPECT_NE(out.find("probability"), std::string::npos) << out;
+    EXPECT_NE(out.find("inverted"), std::string::npos) << out;
+    EXPECT_NE(out.find("Ankle boot"), std::string::npos) << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 11) << out;
+    EXPECT_EQ(cli("mnist predict " + ck + " --model " + ck, &out), 1);  // not an image
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  }
 
   // Resume continues with epoch 2 and rewrites the same file.
   ASSERT_EQ(cli("mnist train" + data +

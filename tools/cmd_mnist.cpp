@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "scratchcv/cpu.h"
 #include "scratchcv/file_util.h"
+#include "scratchcv/image.h"
 #include "scratchcv/train.h"
 
 using namespace scv;
@@ -252,6 +253,63 @@ int cmd_test(const std::vector<std::string>& args) {
   return 0;
 }
 
+// ---- predict
+// ------------------------------------------------------------------------------------- Any image
+// -> gray -> resized to the model input (bilinear, antialiased) -> inverted when it is
+// dark-on-light (the border is brighter than mid-gray), since MNIST digits are light on dark.
+int cmd_predict(const std::vector<std::string>& args) {
+  std::string model;
+  bool fashion = false, no_invert = false;
+  cli::ArgParser p("mnist predict", "Classify one image with a trained checkpoint.", "IMAGE");
+  p.option("model", &model, "FILE", "checkpoint written by 'mnist train'")
+      .flag("fashion", &fashion, "print Fashion-MNIST class names")
+      .flag("no-invert", &no_invert, "never invert (default: invert dark-on-light images)");
+  std::vector<std::string> pos;
+  if (!p.parse(args, &pos)) return p.exit_code();
+  if (pos.size() != 1) return p.fail("expected exactly one IMAGE argument");
+  if (model.empty()) return p.fail("--model FILE is required");
+  auto ck = load_checkpoint(model);
+  if (!ck.ok()) return p.fail(ck.status().message());
+  Network& net = *ck->net;
+  const ModelConfig& c = net.config();
+  if (c.in_c != 1) return p.fail("predict supports 1-channel models only");
+  auto img = load_image(pos[0], ColorMode::gray);
+  if (!img.ok()) return p.fail(img.status().message());
+  Image g = resize_bilinear_antialias(img.value(), c.in_w, c.in_h);
+  double border = 0;
+  int nb = 0;
+  for (int y = 0; y < g.height; ++y)
+    for (int x = 0; x < g.width; ++x)
+      if (y == 0 || x == 0 || y == g.height - 1 || x == g.width - 1) border += g.at(x, y, 0), ++nb;
+  const bool invert = !no_invert && border / std::max(nb, 1) > 127.5;
+  Tensor xt({1, 1, c.in_h, c.in_w});
+  for (int i = 0; i < c.in_h * c.in_w; ++i) {
+    const float v = g.pixels[i] * (1.f / 255.f);
+    xt[i] = invert ? 1.f - v : v;
+  }
+  ThreadPool pool(1);
+  const Tensor& z = net.forward(xt, false, pool);
+  const int C = net.num_classes();
+  std::vector<double> prob(C);
+  double mx = z[0], sum = 0;
+  for (int k = 1; k < C; ++k) mx = std::max(mx, double(z[k]));
+  for (int k = 0; k < C; ++k) sum += prob[k] = std::exp(double(z[k]) - mx);
+  int best = 0;
+  for (int k = 0; k < C; ++k) {
+    prob[k] /= sum;
+    if (prob[k] > prob[best]) best = k;
+  }
+  static const char* kFashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  auto name = [&](int k) {
+    return fashion && k < 10 ? str(k, " (", kFashion[k], ")") : std::to_string(k);
+  };
+  std::printf("%s: %s, probability %.4f%s\n", pos[0].c_str(), name(best).c_str(), prob[best],
+              invert ? " (image inverted: dark on light)" : "");
+  for (int k = 0; k < C; ++k) std::printf("  %-18s %.4f\n", name(k).c_str(), prob[k]);
+  return 0;
+}
+
 // ---- dump-step (for the PyTorch golden test)
 // -----------------------------------------------------
 void put_tensor(std::vector<uint8_t>& b, const std::string& name, const Tensor& t) {
@@ -344,6 +402,7 @@ int cmd_mnist(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "train") return cmd_train(rest);
   if (args[0] == "test") return cmd_test(rest);
+  if (args[0] == "predict") return cmd_predict(rest);
   if (args[0] == "dump-step") return cmd_dump_step(rest);
   std::cerr << "scratchcv mnist: unknown subcommand '" << args[0] << "' (train, test, predict)\n";
   return 2;
