@@ -88,6 +88,12 @@ void col2im(const float* col, int C, int H, int W, int k, int s, int pad, int Ho
           if (iy < 0 || iy >= H) continue;
           float* row = dx + (size_t(c) * H + iy) * W;
           const float* i = in + oy * Wo;
+          if (s == 1) {  // contiguous run of valid columns: a vectorisable add
+            const int ix0 = kx - pad;
+            const int lo = std::clamp(-ix0, 0, Wo), hi = std::clamp(W - ix0, lo, Wo);
+            for (int ox = lo; ox < hi; ++ox) row[ox + ix0] += i[ox];
+            continue;
+          }
           for (int ox = 0; ox < Wo; ++ox) {
             const int ix = ox * s - pad + kx;
             if (ix >= 0 && ix < W) row[ix] += i[ox];
