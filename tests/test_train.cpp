@@ -476,6 +476,7 @@ TEST(TrainConfig, BuiltinsAndErrors) {
             std::string::npos);
   EXPECT_NE(err("input 1 4 4\nconv 8 7\nfc 10\n").find("larger"), std::string::npos);
   EXPECT_NE(err("input 1 28 28\nconv 8 3\n").find("must end with"), std::string::npos);
+  EXPECT_NE(err("input 64 4096 4096\nfc 65536\n").find("parameters"), std::string::npos);
   EXPECT_NE(load_model_config("/nonexistent.cfg").status().message().find("unknown model"),
             std::string::npos);
 }

@@ -95,8 +95,8 @@ int cmd_train(const std::vector<std::string>& args) {
     oc.kind = OptKind::sgd, oc.lr = 0.05f;
   else
     return p.fail("--optim must be adam or sgd, got '" + optim + "'");
+  if (lr != -1 && !(lr > 0 && lr < 100)) return p.fail("--lr must be in (0, 100)");
   if (lr > 0) oc.lr = float(lr);
-  if (lr == 0 || lr < -1) return p.fail("--lr must be > 0");
   oc.momentum = float(momentum);
   oc.weight_decay = float(wd);
   if (schedule == "constant")
@@ -143,8 +143,9 @@ int cmd_train(const std::vector<std::string>& args) {
     }
     net = std::move(ck.net);
     st = ck.state;
-    if (out == "model.scv" && std::find(args.begin(), args.end(), "--out") == args.end())
-      out = resume;
+    bool out_given = false;
+    for (const auto& a : args) out_given |= a == "--out" || a.rfind("--out=", 0) == 0;
+    if (!out_given) out = resume;
   } else {
     auto cfg = load_model_config(model);
     if (!cfg.ok()) return p.fail(cfg.status().message());

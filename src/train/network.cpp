@@ -163,6 +163,9 @@ Result<Network> Network::build(const ModelConfig& cfg, uint64_t seed) {
   Rng rng(seed);
   Shape s{cfg.in_c, cfg.in_h, cfg.in_w};
   int nconv = 0, nfc = 0, idx = 0;
+  int64_t params = 0;
+  constexpr int64_t kMaxParams = int64_t(1) << 27;  // 512 MiB of float32 weights
+  auto too_big = [&](int64_t more) { return (params += more) > kMaxParams; };
   for (const LayerSpec& L : cfg.layers) {
     ++idx;
     std::unique_ptr<Layer> layer;
@@ -176,6 +179,8 @@ Result<Network> Network::build(const ModelConfig& cfg, uint64_t seed) {
         if (s[1] + 2 * L.pad < L.k || s[2] + 2 * L.pad < L.k)
           return error("model config: conv kernel ", L.k, " is larger than its padded input ",
                        shape_str(s));
+        if (too_big(s[0] * L.out * L.k * L.k))
+          return error("model config: more than ", kMaxParams, " parameters at layer ", idx);
         layer = make_conv2d(int(s[0]), L.out, L.k, L.stride, L.pad, rng, str("conv", ++nconv));
       } else {
         if (s[1] < L.k || s[2] < L.k)
@@ -187,6 +192,8 @@ Result<Network> Network::build(const ModelConfig& cfg, uint64_t seed) {
         net.layers_.push_back(make_flatten());
         s = net.layers_.back()->out_shape(s);
       }
+      if (s[0] > (int64_t(1) << 30) || too_big(s[0] * L.out))
+        return error("model config: more than ", kMaxParams, " parameters at layer ", idx);
       layer = make_linear(int(s[0]), L.out, rng, str("fc", ++nfc));
     } else if (L.type == "dropout") {
       layer = make_dropout(L.p, seed * 7919 + idx);
