@@ -34,7 +34,9 @@ std::string tmp(const std::string& name) {
 
 // Runs the CLI with a shell command line; returns the exit code, output in *out.
 int cli(const std::string& args, std::string* out) {
-  const std::string log = tmp("cli.log");
+  // One log per test: ctest may run the tests of this file in parallel.
+  const std::string log =
+      tmp(std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".log");
   const std::string cmd = std::string(SCV_CLI) + " " + args + " > " + log + " 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream f(log);
