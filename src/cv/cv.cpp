@@ -3,6 +3,7 @@
 #include "scratchcv/cv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -36,9 +37,27 @@ const cv_rows::Kernels* kernels() {
   return cv_rows::for_isa(active_isa());
 }
 
-// Rows [0, h) split over the global pool; fn(y0, y1) for each contiguous band.
+// Rows [0, h) split over the global pool: fn(y0, y1) for contiguous bands of at least
+// kMinBand rows, about 8 per thread, handed out dynamically (an atomic counter) so that a thread
+// the OS deschedules for a while does not hold up the others on a busy machine.
 void for_rows(int h, const std::function<void(int, int)>& fn) {
-  ThreadPool::global().parallel_for(h, [&](int64_t b, int64_t e) { fn(int(b), int(e)); });
+  constexpr int kMinBand = 32;
+  ThreadPool& pool = ThreadPool::global();
+  const int nth = pool.num_threads();
+  if (nth == 1 || h < 2 * kMinBand) {
+    fn(0, h);
+    return;
+  }
+  const int bands = std::min(h / kMinBand, nth * 8);
+  const int step = (h + bands - 1) / bands;
+  std::atomic<int> next{0};
+  pool.run([&](int, int) {
+    for (;;) {
+      const int y0 = next.fetch_add(1, std::memory_order_relaxed) * step;
+      if (y0 >= h) break;
+      fn(y0, std::min(h, y0 + step));
+    }
+  });
 }
 
 Status check_image(const Image& img, const char* what) {
