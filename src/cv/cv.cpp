@@ -139,8 +139,16 @@ void canny_fast(const Image& gray, int32_t low, int32_t high, bool l2, const cv_
                 Image& dst) {
   const int w = gray.width, h = gray.height, mw = w + 2;
   // map: (w + 2) x (h + 2), a frame of 1 (not an edge) around the NMS result.
-  // Left uninitialised (NMS writes every inner pixel); only the frame is set here.
-  std::unique_ptr<uint8_t[]> map_buf(new uint8_t[size_t(mw) * (h + 2)]);
+  // The map lives in a per-thread scratch buffer kept between calls (grow-only): a fresh 8 MB
+  // allocation per 4K frame costs an mmap, page faults and, with several threads, an munmap TLB
+  // shoot-down each call. Left uninitialised (NMS writes every inner pixel); only the frame is set.
+  static thread_local std::unique_ptr<uint8_t[]> map_buf;
+  static thread_local size_t map_cap = 0;
+  const size_t map_size = size_t(mw) * (h + 2);
+  if (map_cap < map_size) {
+    map_buf.reset(new uint8_t[map_size]);
+    map_cap = map_size;
+  }
   uint8_t* map = map_buf.get();
   std::memset(map, 1, mw);
   std::memset(map + size_t(h + 1) * mw, 1, mw);
