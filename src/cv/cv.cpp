@@ -3,6 +3,7 @@
 #include "scratchcv/cv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -36,9 +37,27 @@ const cv_rows::Kernels* kernels() {
   return cv_rows::for_isa(active_isa());
 }
 
-// Rows [0, h) split over the global pool; fn(y0, y1) for each contiguous band.
+// Rows [0, h) split over the global pool: fn(y0, y1) for contiguous bands of at least
+// kMinBand rows, about 8 per thread, handed out dynamically (an atomic counter) so that a thread
+// the OS deschedules for a while does not hold up the others on a busy machine.
 void for_rows(int h, const std::function<void(int, int)>& fn) {
-  ThreadPool::global().parallel_for(h, [&](int64_t b, int64_t e) { fn(int(b), int(e)); });
+  constexpr int kMinBand = 32;
+  ThreadPool& pool = ThreadPool::global();
+  const int nth = pool.num_threads();
+  if (nth == 1 || h < 2 * kMinBand) {
+    fn(0, h);
+    return;
+  }
+  const int bands = std::min(h / kMinBand, nth * 8);
+  const int step = (h + bands - 1) / bands;
+  std::atomic<int> next{0};
+  pool.run([&](int, int) {
+    for (;;) {
+      const int y0 = next.fetch_add(1, std::memory_order_relaxed) * step;
+      if (y0 >= h) break;
+      fn(y0, std::min(h, y0 + step));
+    }
+  });
 }
 
 Status check_image(const Image& img, const char* what) {
@@ -120,8 +139,16 @@ void canny_fast(const Image& gray, int32_t low, int32_t high, bool l2, const cv_
                 Image& dst) {
   const int w = gray.width, h = gray.height, mw = w + 2;
   // map: (w + 2) x (h + 2), a frame of 1 (not an edge) around the NMS result.
-  // Left uninitialised (NMS writes every inner pixel); only the frame is set here.
-  std::unique_ptr<uint8_t[]> map_buf(new uint8_t[size_t(mw) * (h + 2)]);
+  // The map lives in a per-thread scratch buffer kept between calls (grow-only): a fresh 8 MB
+  // allocation per 4K frame costs an mmap, page faults and, with several threads, an munmap TLB
+  // shoot-down each call. Left uninitialised (NMS writes every inner pixel); only the frame is set.
+  static thread_local std::unique_ptr<uint8_t[]> map_buf;
+  static thread_local size_t map_cap = 0;
+  const size_t map_size = size_t(mw) * (h + 2);
+  if (map_cap < map_size) {
+    map_buf.reset(new uint8_t[map_size]);
+    map_cap = map_size;
+  }
   uint8_t* map = map_buf.get();
   std::memset(map, 1, mw);
   std::memset(map + size_t(h + 1) * mw, 1, mw);
