@@ -13,7 +13,6 @@
 #include <array>
 #include <cmath>
 #include <map>
-#include <random>
 #include <set>
 
 #include "scratchcv/model.h"
@@ -265,9 +264,18 @@ Result<Graph> build_resnet(const StateDict& sd, const ResNetConfig& cfg) {
 }
 
 StateDict random_resnet_weights(const ResNetConfig& cfg, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_real_distribution<float> uni(0.0f, 1.0f);
+  // A small, fast generator (splitmix64): weights for the big models are hundreds of millions
+  // of numbers. "normal" is the sum of two uniforms, rescaled to unit variance: a triangular
+  // distribution is plenty for test and benchmark weights.
+  uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+  auto next = [&state] {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  auto uni = [&] { return float(next() >> 40) * (1.0f / 16777216.0f); };  // [0, 1)
+  auto normal = [&] { return (uni() + uni() - 1.0f) * 2.4494897f; };      // var 1/6 -> 1
   StateDict sd;
   auto fill = [&](const std::string& name, Shape s, auto gen) {
     Tensor t(std::move(s));
@@ -278,16 +286,16 @@ StateDict random_resnet_weights(const ResNetConfig& cfg, uint64_t seed) {
     // He initialisation keeps activations in a sensible range through the depth.
     const float std = std::sqrt(2.0f / float(s.cin / s.groups * s.k * s.k));
     fill(s.prefix + ".weight", {s.cout, s.cin / s.groups, s.k, s.k},
-         [&] { return normal(rng) * std; });
-    fill(s.bn + ".weight", {s.cout}, [&] { return 0.5f + 0.5f * uni(rng); });
-    fill(s.bn + ".bias", {s.cout}, [&] { return 0.2f * normal(rng); });
-    fill(s.bn + ".running_mean", {s.cout}, [&] { return 0.2f * normal(rng); });
-    fill(s.bn + ".running_var", {s.cout}, [&] { return 0.5f + uni(rng); });
+         [&] { return normal() * std; });
+    fill(s.bn + ".weight", {s.cout}, [&] { return 0.5f + 0.5f * uni(); });
+    fill(s.bn + ".bias", {s.cout}, [&] { return 0.2f * normal(); });
+    fill(s.bn + ".running_mean", {s.cout}, [&] { return 0.2f * normal(); });
+    fill(s.bn + ".running_var", {s.cout}, [&] { return 0.5f + uni(); });
   });
   const int64_t feat = final_channels(cfg);
   const float fstd = 1.0f / std::sqrt(float(feat));
-  fill("fc.weight", {cfg.num_classes, feat}, [&] { return normal(rng) * fstd; });
-  fill("fc.bias", {cfg.num_classes}, [&] { return 0.1f * normal(rng); });
+  fill("fc.weight", {cfg.num_classes, feat}, [&] { return normal() * fstd; });
+  fill("fc.bias", {cfg.num_classes}, [&] { return 0.1f * normal(); });
   return sd;
 }
 
