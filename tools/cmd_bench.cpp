@@ -224,10 +224,10 @@ int cmd_bench(const std::vector<std::string>& args) {
   SessionOptions opt;
   opt.isa = isa;
   opt.threads = threads;
-  const double c0 = now_ms();
+  const double c0 = now_ms(), cc0 = cpu_ms();
   auto s = Session::create(g, in_shape, opt);
   if (!s.ok()) return p.fail(s.status().message());
-  const double prepare_ms = now_ms() - c0;
+  const double prepare_ms = now_ms() - c0, prepare_cpu_ms = cpu_ms() - cc0;
   std::vector<float> out(shape_numel((*s)->output_shape()));
   const Timing t = time_session(**s, input, out, iters, warmup, 1e12);
   const double gf = (*s)->flops() / (t.median_ms * 1e6);
@@ -236,16 +236,19 @@ int cmd_bench(const std::vector<std::string>& args) {
   std::printf(
       "\nbench: batch %d, %d threads, %s: median %.2f ms, min %.2f ms (%d runs), cpu %.2f ms | "
       "%.2f ms/img | "
-      "%.1f img/s | %.1f GFLOP/s = %.1f%% of measured peak | prepare %.0f ms | arena %.1f MiB, "
+      "%.1f img/s | %.1f GFLOP/s = %.1f%% of measured peak | prepare %.0f ms (cpu %.0f) | arena "
+      "%.1f "
+      "MiB, "
       "packed weights %.1f MiB\n",
       batch, threads, isa_name(isa), t.median_ms, t.min_ms, t.iters, t.cpu_ms, t.median_ms / batch,
-      ips, gf, 100.0 * gf / peak, prepare_ms, (*s)->arena_bytes() / 1048576.0,
+      ips, gf, 100.0 * gf / peak, prepare_ms, prepare_cpu_ms, (*s)->arena_bytes() / 1048576.0,
       (*s)->weight_bytes() / 1048576.0);
   json << ",\"gflop_per_run\":" << (*s)->flops() / 1e9 << ",\"median_ms\":" << t.median_ms
        << ",\"min_ms\":" << t.min_ms << ",\"cpu_ms\":" << t.cpu_ms
        << ",\"ms_per_img\":" << t.median_ms / batch << ",\"imgs_per_s\":" << ips
        << ",\"gflops\":" << gf << ",\"peak_gflops\":" << peak
-       << ",\"peak_pct\":" << 100.0 * gf / peak << ",\"prepare_ms\":" << prepare_ms;
+       << ",\"peak_pct\":" << 100.0 * gf / peak << ",\"prepare_ms\":" << prepare_ms
+       << ",\"prepare_cpu_ms\":" << prepare_cpu_ms;
 
   if (per_layer) {
     const auto& steps = (*s)->steps();
