@@ -34,24 +34,52 @@ enum class ColorMode {
   gray,  // 1 channel: BT.601 luma, as OpenCV/PIL
 };
 
-// Decodes a JPEG or PNG by content (not by file name). JPEG EXIF orientation is applied.
+// Decodes a JPEG or PNG by content (magic bytes, not the file name).
+//  - JPEG: EXIF orientation (APP1 IFD0 tag 0x0112, values 1..8) is applied, as PIL's
+//    ImageOps.exif_transpose; CMYK/YCCK is read as Adobe-inverted and converted to RGB as PIL.
+//    libjpeg warnings (truncated data, corrupt entropy data) are errors.
+//  - PNG: palette -> RGB, tRNS -> alpha, gray+alpha -> RGBA, 1/2/4-bit -> 8-bit, 16-bit -> the
+//    high byte.
+// Images over kMaxImagePixels are refused from the header, before any pixel buffer exists.
+// Errors: "empty file ...", "not a JPEG or PNG file (starts with 'hell')", "truncated JPEG
+// data", "corrupt PNG data (...)", ...; load_image prefixes the path ("photo.jpg: ...").
 Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode = ColorMode::keep);
 Result<Image> load_image(const std::string& path, ColorMode mode = ColorMode::keep);
 
+// Encodes 1/3/4-channel 8-bit images as PNG bytes (zlib level 6, no interlace).
+Result<std::vector<uint8_t>> encode_png(const Image& img);
 // Writes a PNG atomically (temp file + rename). Refuses channels outside {1, 3, 4}.
 Status save_png(const std::string& path, const Image& img);
 
-// Convert channel count: 1 <-> 3 <-> 4 (alpha dropped / set to 255; gray via BT.601 rounding).
+// Convert channel count: 1 <-> 3 <-> 4 (alpha dropped / set to 255). To gray uses PIL's
+// convert('L') integer BT.601: (19595 R + 38470 G + 7471 B + 0x8000) >> 16 (alpha ignored).
 Image convert_channels(const Image& img, int channels);
 
-// torchvision's ImageNet eval transform, step by step (each matches PIL / torchvision):
+// Applies EXIF orientation `o` (1..8; others are a copy), as PIL's ImageOps.exif_transpose:
+// 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 cw, 7 transverse, 8 rotate 90 ccw.
+Image apply_exif_orientation(const Image& img, int o);
+
+// torchvision's ImageNet eval transform, step by step (each matches PIL / torchvision 0.14, which
+// apply the transforms to PIL images; tests/py/image_preprocess_golden.py checks bit-exactness):
 //   Resize(256) [shorter side to 256, bilinear with antialias, as PIL.Image.resize]
 //   CenterCrop(224), ToTensor() [/255], Normalize(mean, std).
-// Input: RGB image (3 channels). Output: float tensor [3, crop, crop], CHW.
+//
+// resize_bilinear_antialias: PIL's Image.resize(BILINEAR): separable, horizontal pass first into
+// an 8-bit temporary, triangle filter widened by the scale when shrinking, 22-bit fixed-point
+// weights; 1, 3 or 4 channels, each channel independently (PIL premultiplies RGBA by alpha: we
+// do not). Same size returns a copy. Sizes must be positive (assert).
 Image resize_bilinear_antialias(const Image& img, int new_width, int new_height);
+// Shorter side -> `size`, longer side -> int(size * long / short), as torchvision 0.14.
 Image resize_shorter_side(const Image& img, int size);
+// torchvision's center_crop: offsets int(round((H - crop) / 2.0)) with Python's round (halves
+// to even); a crop larger than the image pads with zeros (left/top get the smaller half).
 Image center_crop(const Image& img, int crop_width, int crop_height);
+// RGB HWC -> float CHW [3, H, W]: (u8 / 255.0f - mean[c]) / std[c] in float32, as torchvision.
 Tensor to_normalized_tensor(const Image& rgb, const float mean[3], const float std[3]);
+// The whole transform with ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
+// Input: 1, 3 or 4 channels (gray/RGBA are first converted to RGB as PIL's convert('RGB')).
+// Output: float tensor [3, crop, crop], CHW. Errors: empty image, other channel counts,
+// non-positive sizes, a resized image over kMaxImagePixels (absurd aspect ratios).
 Result<Tensor> imagenet_preprocess(const Image& rgb, int resize = 256, int crop = 224);
 
 }  // namespace scv

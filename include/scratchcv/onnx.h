@@ -2,6 +2,16 @@
 // Supported ops: Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool,
 // Flatten, Reshape, Gemm, MatMul, Add, Softmax, Identity, Constant (opsets 11-17). Anything else
 // (op, attribute value, data type) is an error naming the node.
+//
+// Details of the mapping (src/io/onnx.cpp):
+// - Default-domain opset versions 1..22 load (tested: 11, 13-17 and the node test data); Softmax
+//   below opset 13 sets attrs.softmax_legacy with the old default axis=1.
+// - Initializers (also those listed as graph inputs) and Constant nodes become constant Values
+//   when used as data; they must be FLOAT, DOUBLE or FLOAT16 (stored as float32). INT64/INT32
+//   constants are only accepted as Reshape's shape, which must be constant and is folded into
+//   attrs.shape. External-data tensors are an error.
+// - Graph inputs must be FLOAT; their Value.shape comes from the model with -1 for symbolic dims.
+// - A node without a name is called "<op_type>#<index>" in the Graph and in messages.
 #pragma once
 
 #include <cstddef>

@@ -177,6 +177,10 @@ Result<Tensor> run_reshape(const Node& node, const Tensor& x) {
     } else if (s[i] < 0) {
       return error("node '", node.name, "': invalid shape entry ", s[i]);
     } else {
+      // A hostile shape could overflow the product; no real tensor has 2^62 elements.
+      if (s[i] > 0 && known > (int64_t{1} << 62) / s[i])
+        return error("node '", node.name, "': shape ", shape_str(node.attrs.shape),
+                     " is too large");
       known *= s[i];
     }
   }

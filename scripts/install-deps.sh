@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what scratchcv needs on Debian 12: the compiler toolchain and codecs to build, and the
+# reference implementations the tests compare against (PyTorch, OpenCV, ONNX test data, ...).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+PKGS=(
+  # build
+  build-essential cmake libgtest-dev libbenchmark-dev
+  libjpeg62-turbo-dev libpng-dev zlib1g-dev libcurl4-openssl-dev curl
+  # references for the tests (no network needed at test time)
+  python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx
+  python3-opencv python3-skimage libonnx-testdata dataset-fashion-mnist darknet
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,217 @@
+// torchvision's ImageNet eval transform on 8-bit images, reproducing PIL step by step so that
+// our tensors match the Python pipeline (Resize(256) -> CenterCrop(224) -> ToTensor ->
+// Normalize) to the last bit where possible.
+//
+// PIL's bilinear resize (libImaging/Resample.c) is separable: a horizontal pass into an 8-bit
+// temporary, then a vertical pass. For each output sample it
+//   1. centres the filter at in0 + (i + 0.5) * scale, scale = in_size / out_size;
+//   2. widens the triangle filter by max(scale, 1) (this is the antialias when shrinking):
+//      support = 1 * max(scale, 1), taps xmin = int(center - support + 0.5) ..
+//      int(center + support + 0.5) clamped to the image;
+//   3. weights w = tri((x - center + 0.5) / max(scale, 1)), normalised to sum 1 (in double);
+//   4. turns them into 22-bit fixed point, round half away from zero;
+//   5. accumulates ints from 1 << 21 (the rounding half), shifts right by 22, clamps to 0..255.
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "scratchcv/image.h"
+
+namespace scv {
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;  // PIL's PRECISION_BITS for 8-bit images
+
+double triangle(double x) {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+// Per output sample: first input index, tap count, and `ksize` fixed-point weights.
+struct Coeffs {
+  int ksize = 0;
+  std::vector<int> first, count;
+  std::vector<int32_t> k;
+};
+
+Coeffs precompute_coeffs(int in_size, int out_size) {
+  Coeffs c;
+  const double scale = double(float(in_size)) / out_size;
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = 1.0 * filterscale;
+  c.ksize = int(std::ceil(support)) * 2 + 1;
+  c.first.resize(out_size);
+  c.count.resize(out_size);
+  c.k.assign(size_t(out_size) * c.ksize, 0);
+  std::vector<double> w(c.ksize);
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = (xx + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    int xmin = int(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = int(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      w[x] = triangle((x + xmin - center + 0.5) * ss);
+      ww += w[x];
+    }
+    int32_t* k = &c.k[size_t(xx) * c.ksize];
+    for (int x = 0; x < xmax; ++x) {
+      const double v = ww != 0.0 ? w[x] / ww : w[x];
+      k[x] = v < 0 ? int32_t(-0.5 + v * (1 << kPrecisionBits))
+                   : int32_t(0.5 + v * (1 << kPrecisionBits));
+    }
+    c.first[xx] = xmin;
+    c.count[xx] = xmax;
+  }
+  return c;
+}
+
+inline uint8_t clip8(int32_t v) {
+  v >>= kPrecisionBits;  // arithmetic shift, as PIL's lookup index
+  return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// Rows [y0, y1) of `in` resampled horizontally into `out` (width from coeffs, y1 - y0 rows).
+void resample_horizontal(const Image& in, int y0, int y1, const Coeffs& c, Image* out) {
+  const int C = in.channels;
+  for (int y = y0; y < y1; ++y) {
+    const uint8_t* src = in.row(y);
+    uint8_t* dst = out->row(y - y0);
+    for (int xx = 0; xx < out->width; ++xx) {
+      const int32_t* k = &c.k[size_t(xx) * c.ksize];
+      const uint8_t* s = src + size_t(c.first[xx]) * C;
+      for (int ch = 0; ch < C; ++ch) {
+        int32_t acc = 1 << (kPrecisionBits - 1);
+        for (int x = 0; x < c.count[xx]; ++x) acc += s[size_t(x) * C + ch] * k[x];
+        dst[size_t(xx) * C + ch] = clip8(acc);
+      }
+    }
+  }
+}
+
+// Vertical pass; `offset` is subtracted from the coefficient row indices.
+void resample_vertical(const Image& in, const Coeffs& c, int offset, Image* out) {
+  const size_t row_len = size_t(in.width) * in.channels;
+  std::vector<int32_t> acc(row_len);
+  for (int yy = 0; yy < out->height; ++yy) {
+    const int32_t* k = &c.k[size_t(yy) * c.ksize];
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int y = 0; y < c.count[yy]; ++y) {
+      const uint8_t* s = in.row(c.first[yy] - offset + y);
+      const int32_t w = k[y];
+      for (size_t i = 0; i < row_len; ++i) acc[i] += s[i] * w;
+    }
+    uint8_t* d = out->row(yy);
+    for (size_t i = 0; i < row_len; ++i) d[i] = clip8(acc[i]);
+  }
+}
+
+}  // namespace
+
+Image resize_bilinear_antialias(const Image& img, int new_width, int new_height) {
+  assert(new_width > 0 && new_height > 0 && img.width > 0 && img.height > 0);
+  const bool need_h = new_width != img.width;
+  const bool need_v = new_height != img.height;
+  if (!need_h && !need_v) return img;
+  const Coeffs ch = precompute_coeffs(img.width, new_width);
+  const Coeffs cv = precompute_coeffs(img.height, new_height);
+  if (!need_v) {
+    Image out(new_width, img.height, img.channels);
+    resample_horizontal(img, 0, img.height, ch, &out);
+    return out;
+  }
+  // Only the source rows the vertical pass reads go through the horizontal pass (as PIL).
+  const int y_first = cv.first[0];
+  const int y_last = cv.first[new_height - 1] + cv.count[new_height - 1];
+  Image out(new_width, new_height, img.channels);
+  if (need_h) {
+    Image tmp(new_width, y_last - y_first, img.channels);
+    resample_horizontal(img, y_first, y_last, ch, &tmp);
+    resample_vertical(tmp, cv, y_first, &out);
+  } else {
+    resample_vertical(img, cv, 0, &out);
+  }
+  return out;
+}
+
+// torchvision 0.14 _compute_resized_output_size: short side -> size,
+// long side -> int(size * long / short) (true division, then truncation).
+static void shorter_side_dims(int w, int h, int size, int64_t* nw, int64_t* nh) {
+  const int64_t s = w <= h ? w : h, l = w <= h ? h : w;
+  const int64_t new_long = int64_t(double(int64_t(size) * l) / double(s));
+  *nw = w <= h ? size : new_long;
+  *nh = w <= h ? new_long : size;
+}
+
+Image resize_shorter_side(const Image& img, int size) {
+  int64_t nw, nh;
+  shorter_side_dims(img.width, img.height, size, &nw, &nh);
+  return resize_bilinear_antialias(img, int(nw), int(nh));
+}
+
+Image center_crop(const Image& img, int crop_width, int crop_height) {
+  // torchvision pads with zeros (left/top get the smaller half) when the crop is larger.
+  const int W = img.width, H = img.height;
+  const int pad_l = crop_width > W ? (crop_width - W) / 2 : 0;
+  const int pad_t = crop_height > H ? (crop_height - H) / 2 : 0;
+  const int pw = crop_width > W ? crop_width : W;
+  const int ph = crop_height > H ? crop_height : H;
+  // Python's round(): halves go to the even neighbour (std::nearbyint in the default mode).
+  const int top = int(std::nearbyint((ph - crop_height) / 2.0)) - pad_t;
+  const int left = int(std::nearbyint((pw - crop_width) / 2.0)) - pad_l;
+  Image out(crop_width, crop_height, img.channels);  // zero-filled
+  for (int y = 0; y < crop_height; ++y) {
+    const int sy = y + top;
+    if (sy < 0 || sy >= H) continue;
+    const int x0 = left < 0 ? -left : 0;
+    const int x1 = std::min(crop_width, W - left);
+    if (x1 <= x0) continue;
+    std::memcpy(out.row(y) + size_t(x0) * img.channels,
+                img.row(sy) + size_t(x0 + left) * img.channels, size_t(x1 - x0) * img.channels);
+  }
+  return out;
+}
+
+Tensor to_normalized_tensor(const Image& rgb, const float mean[3], const float std[3]) {
+  assert(rgb.channels == 3);
+  const int64_t H = rgb.height, W = rgb.width;
+  Tensor t({3, H, W});
+  float* d = t.data();
+  for (int c = 0; c < 3; ++c) {
+    for (int64_t i = 0; i < H * W; ++i) {
+      // ToTensor: u8 / 255 in float32; Normalize: (x - mean) / std in float32.
+      const float v = float(rgb.pixels[size_t(i) * 3 + c]) / 255.0f;
+      d[c * H * W + i] = (v - mean[c]) / std[c];
+    }
+  }
+  return t;
+}
+
+Result<Tensor> imagenet_preprocess(const Image& rgb_in, int resize, int crop) {
+  if (rgb_in.width <= 0 || rgb_in.height <= 0) return error("cannot preprocess an empty image");
+  if (rgb_in.channels != 1 && rgb_in.channels != 3 && rgb_in.channels != 4)
+    return error("cannot preprocess an image with ", rgb_in.channels,
+                 " channels (expected 1, 3 or 4)");
+  if (resize <= 0 || crop <= 0)
+    return error("resize and crop sizes must be positive, got ", resize, " and ", crop);
+  int64_t nw, nh;
+  shorter_side_dims(rgb_in.width, rgb_in.height, resize, &nw, &nh);
+  if (nw <= 0 || nh <= 0 || nw * nh > kMaxImagePixels)
+    return error("resizing ", rgb_in.width, "x", rgb_in.height, " to shorter side ", resize,
+                 " gives ", nw, "x", nh, ", outside the supported image sizes");
+  Image converted;
+  if (rgb_in.channels != 3) converted = convert_channels(rgb_in, 3);
+  const Image& rgb = rgb_in.channels == 3 ? rgb_in : converted;
+  const Image resized = resize_bilinear_antialias(rgb, int(nw), int(nh));
+  const Image cropped = center_crop(resized, crop, crop);
+  static const float kMean[3] = {0.485f, 0.456f, 0.406f};
+  static const float kStd[3] = {0.229f, 0.224f, 0.225f};
+  return to_normalized_tensor(cropped, kMean, kStd);
+}
+
+}  // namespace scv

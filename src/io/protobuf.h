@@ -1,0 +1,87 @@
+// A small, bounds-checked reader for the protobuf wire format (proto2/proto3 binary encoding).
+//
+// A message is a sequence of fields; each field is a varint tag (field_number << 3 | wire_type)
+// followed by a payload whose form the wire type gives:
+//   0 VARINT  a base-128 varint (int32, int64, uint64, bool, enum)
+//   1 I64     8 little-endian bytes (fixed64, sfixed64, double)
+//   2 LEN     a varint byte count, then that many bytes (string, bytes, sub-message, packed
+//             repeated scalars)
+//   5 I32     4 little-endian bytes (fixed32, sfixed32, float)
+// Wire types 3 and 4 (proto2 groups) are not used by the formats we read and are an error.
+//
+// The reader never reads past the buffer it was given: every length is checked against the bytes
+// that remain, and nested messages are limited to kMaxDepth levels. It does not know any schema;
+// callers switch on field numbers and skip fields they do not know (a Field is consumed whole by
+// next(), so skipping is simply ignoring it). Errors are Statuses, never crashes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scratchcv/status.h"
+
+namespace scv::pb {
+
+enum class WireType : uint8_t {
+  Varint = 0,
+  I64 = 1,
+  Len = 2,
+  StartGroup = 3,
+  EndGroup = 4,
+  I32 = 5
+};
+
+const char* wire_type_name(WireType t);
+
+// Nested messages deeper than this are rejected (a hostile file cannot exhaust the stack).
+constexpr int kMaxDepth = 32;
+
+// One decoded field. For Varint the value is in `value`; for I64 / I32 `value` holds the raw
+// little-endian bits; for Len, `data`/`size` point into the reader's buffer (not owned).
+struct Field {
+  uint32_t number = 0;
+  WireType type = WireType::Varint;
+  uint64_t value = 0;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size, int depth = 0)
+      : p_(data), end_(data + size), depth_(depth) {}
+
+  bool at_end() const { return p_ == end_; }
+  int depth() const { return depth_; }
+
+  // Reads the next tag and its payload. Call only when !at_end().
+  Status next(Field* f);
+
+  // A reader over a LEN field's bytes (a sub-message), one level deeper. Errors when the field
+  // is not LEN or the depth limit is reached.
+  Status message(const Field& f, Reader* sub) const;
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+  int depth_;
+};
+
+// Decodes one varint from [*p, end), advancing *p. Errors on truncation or more than 64 bits.
+Status read_varint(const uint8_t** p, const uint8_t* end, uint64_t* out);
+
+// Typed access to a single field; each checks the wire type.
+Status get_int64(const Field& f, int64_t* out);       // VARINT (two's complement int64/int32/enum)
+Status get_float(const Field& f, float* out);         // I32
+Status get_double(const Field& f, double* out);       // I64
+Status get_string(const Field& f, std::string* out);  // LEN
+
+// Repeated scalars arrive either packed (one LEN field holding back-to-back payloads) or
+// unpacked (one field per element). These append the element(s) of `f` in either form.
+Status append_varints(const Field& f, std::vector<int64_t>* out);
+Status append_floats(const Field& f, std::vector<float>* out);
+Status append_doubles(const Field& f, std::vector<double>* out);
+
+}  // namespace scv::pb

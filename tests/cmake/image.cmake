@@ -1,0 +1,5 @@
+# Image area: torchvision ImageNet pre-processing golden test (real photos, PIL as reference).
+add_test(NAME image_preprocess_golden
+         COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/image_preprocess_golden.py
+                 $<TARGET_FILE:scratchcv>)
+set_tests_properties(image_preprocess_golden PROPERTIES TIMEOUT 300)

@@ -1,0 +1,34 @@
+// Runner: runs a loaded model on input tensors with the chosen executor. classify, infer and
+// bench share it, so every command takes the same --isa/--threads/--reference switches.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "scratchcv/graph.h"
+#include "scratchcv/status.h"
+#include "scratchcv/tensor.h"
+
+namespace scv::cli {
+
+struct RunnerOptions {
+  int threads = 0;         // 0: all CPUs
+  std::string isa;         // "" = best available
+  bool reference = false;  // force the plain reference executor
+};
+
+class Runner {
+ public:
+  Runner();
+  ~Runner();
+  Status init(Graph graph, const RunnerOptions& opt);
+  // x: [N, C, H, W]; returns the first graph output (logits).
+  Result<Tensor> run(const Tensor& x);
+  std::string describe() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace scv::cli
