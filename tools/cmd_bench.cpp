@@ -129,7 +129,9 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (!built.ok()) return p.fail(built.status().message());
     g = std::move(built).value();
   } else {
-    return p.fail("--model: load_model is not merged on this branch yet");  // MERGE-TODO
+    auto loaded = load_model(model, arch);
+    if (!loaded.ok()) return p.fail(loaded.status().message());
+    g = std::move(loaded).value();
   }
   const Shape in_shape = {batch, 3, size, size};
   std::vector<float> input(shape_numel(in_shape));
