@@ -227,7 +227,8 @@ int cmd_bench(const std::vector<std::string>& args) {
   opt.isa = isa;
   opt.threads = threads;
   const double c0 = now_ms(), cc0 = cpu_ms();
-  auto s = Session::create(g, in_shape, opt);
+  // The graph is not needed any more: the session takes it and frees each weight once packed.
+  auto s = Session::create(std::move(g), in_shape, opt);
   if (!s.ok()) return p.fail(s.status().message());
   const double prepare_ms = now_ms() - c0, prepare_cpu_ms = cpu_ms() - cc0;
   std::vector<float> out(shape_numel((*s)->output_shape()));

@@ -683,11 +683,13 @@ namespace {
 // Builds the step list for one graph (the "prepare" half).
 class Builder {
  public:
-  Builder(const Graph& g, const SessionOptions& opt, Session::Impl& s, ThreadPool& pool)
+  Builder(const Graph& g, const SessionOptions& opt, Session::Impl& s, ThreadPool& pool,
+          Graph* consume)
       : g_(g),
         opt_(opt),
         s_(s),
         pool_(pool),
+        consume_(consume),
         plain_(g.values.size(), -1),
         blk_(g.values.size(), -1),
         shapes_(g.values.size()) {
@@ -923,6 +925,7 @@ class Builder {
       SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(d.cout_pad));
       std::copy(bias.begin(), bias.end(), st->bias.get());
       s_.weight_bytes += sizeof(float) * (psize + d.cout_pad);
+      release(node.inputs[1]);
       d.weight = st->w.get();
       d.bias = st->bias.get();
       // A 1x1/stride-1/unpadded conv is a GEMM over all H*W pixels, which are contiguous in
@@ -1082,6 +1085,8 @@ class Builder {
     const int64_t psize = x86::packed_conv_blocked_size(m, k, 1, 1, vlen, simd_->conv_ocb);
     SCV_ASSIGN_OR_RETURN(st->w, alloc_floats(psize));
     x86::pack_conv_blocked(w.data(), nullptr, m, k, k, 1, 1, vlen, simd_->conv_ocb, st->w.get());
+    w = Tensor();
+    release(node.inputs[1]);
     SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(d.cout_pad));
     if (ct) std::copy(ct->data(), ct->data() + m, st->bias.get());
     s_.weight_bytes += sizeof(float) * (psize + d.cout_pad);
@@ -1267,7 +1272,17 @@ class Builder {
   const Graph& g_;
   const SessionOptions& opt_;
   Session::Impl& s_;
-  ThreadPool& pool_;              // the session's pool, also used to pack weights in parallel
+  ThreadPool& pool_;  // the session's pool, also used to pack weights in parallel
+  Graph* consume_;    // == &g_ when the session owns the graph: packed weights are released
+  std::vector<int> uses_;
+
+  // Drops the graph's copy of constant v once it is packed (only when consuming the graph and
+  // nothing else reads v; the storage is freed if the graph held the last reference).
+  void release(int v) {
+    if (!consume_ || v < 0 || !g_.values[v].is_constant()) return;
+    if (uses_.empty()) uses_ = count_uses(g_);
+    if (uses_[v] == 1) consume_->values[v].constant = Tensor();
+  }
   std::vector<int> plain_, blk_;  // slot holding each value in NCHW / blocked layout, or -1
   std::vector<Shape> shapes_;
   FusionPlan plan_;
@@ -1282,6 +1297,18 @@ Session::~Session() = default;
 
 Result<std::unique_ptr<Session>> Session::create(const Graph& g, const Shape& input_shape,
                                                  const SessionOptions& opt) {
+  return create_impl(g, nullptr, input_shape, opt);
+}
+
+Result<std::unique_ptr<Session>> Session::create(Graph&& g, const Shape& input_shape,
+                                                 const SessionOptions& opt) {
+  Graph owned = std::move(g);
+  return create_impl(owned, &owned, input_shape, opt);
+}
+
+Result<std::unique_ptr<Session>> Session::create_impl(const Graph& g, Graph* consume,
+                                                      const Shape& input_shape,
+                                                      const SessionOptions& opt) {
   auto impl = std::make_unique<Impl>();
   impl->opt = opt;
   if (opt.isa != Isa::ref && !isa_supported(opt.isa))
@@ -1289,7 +1316,7 @@ Result<std::unique_ptr<Session>> Session::create(const Graph& g, const Shape& in
                  "); use --isa ", isa_name(best_isa()));
   if (opt.threads < 1) return error("threads must be >= 1, got ", opt.threads);
   impl->pool = std::make_unique<ThreadPool>(opt.threads);
-  Builder b(g, impl->opt, *impl, *impl->pool);
+  Builder b(g, impl->opt, *impl, *impl->pool, consume);
   SCV_TRY(b.build(input_shape));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
