@@ -102,13 +102,19 @@ int cmd_bench(const std::vector<std::string>& args) {
       .option("isa", &isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
       .flag("ladder", &ladder, "run the optimisation ladder (reference -> +threads)")
       .flag("per-layer", &per_layer, "print the time of every step")
-      .option("json", &json_path, "PATH", "also write the figures as JSON")
+      .option("json", &json_path, "PATH",
+              "also write the figures as JSON (bare --json or '-': stdout)")
       .epilog(
           "Examples:\n  scratchcv bench --batch 1 --threads 2\n"
           "  scratchcv bench --ladder --threads 2\n"
           "  scratchcv bench --model resnet50.onnx --batch 8 --json out.json");
+  // A bare --json (last, or followed by another option) means "print the JSON line to stdout".
+  std::vector<std::string> argv2 = args;
+  for (size_t i = 0; i < argv2.size(); ++i)
+    if (argv2[i] == "--json" && (i + 1 == argv2.size() || argv2[i + 1].rfind("--", 0) == 0))
+      argv2[i] = "--json=-";
   std::vector<std::string> pos;
-  if (!p.parse(args, &pos)) return p.exit_code();
+  if (!p.parse(argv2, &pos)) return p.exit_code();
   if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
   if (batch < 1 || threads < 1 || iters < 1 || warmup < 0 || size < 1)
     return p.fail("--batch, --threads, --iters and --size must be positive");
@@ -285,7 +291,9 @@ int cmd_bench(const std::vector<std::string>& args) {
                 100 * (*s)->flops() / (total_min * 1e6) / peak);
   }
   json << "}\n";
-  if (!json_path.empty()) {
+  if (json_path == "-") {
+    std::fputs(json.str().c_str(), stdout);  // one line, last on stdout
+  } else if (!json_path.empty()) {
     const std::string text = json.str();
     Status st = write_file_atomic(json_path, text.data(), text.size());
     if (!st.ok()) return p.fail(st.message());
