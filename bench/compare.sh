@@ -63,11 +63,15 @@ fi
 
 runs="$work/runs.tsv"
 printf 'round\truntime\tthreads\tbatch\tmedian_ms\tmin_ms\n' >"$runs"
-# json_field FILE: prints "median_ms<TAB>min_ms" from the last JSON line of FILE.
+# json_fields FILE: prints "median_ms<TAB>min_ms" from the last JSON line of FILE.
 json_fields() {
   "$py" -c 'import json,sys
-line=[l for l in open(sys.argv[1]) if l.strip().startswith("{")][-1]
-d=json.loads(line); print("%s\t%s" % (d["median_ms"], d.get("min_ms", "")))' "$1"
+text=open(sys.argv[1]).read()
+try:
+    d=json.loads(text[text.index("{"):])  # one JSON object, possibly pretty-printed
+except ValueError:
+    d=json.loads([l for l in text.splitlines() if l.strip().startswith("{")][-1])
+print("%s\t%s" % (d["median_ms"], d.get("min_ms", "")))' "$1"
 }
 record() {  # record ROUND RUNTIME T B OUTFILE
   local f

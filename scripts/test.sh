@@ -13,4 +13,4 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCV_SANITIZE=ON -DS
 cmake --build build-asan -j"$jobs"
 # The C++ unit and failure-path tests (the long golden model comparisons run once, above).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -j"$jobs" --output-on-failure -E '^golden\.|^bench\.|Slow'
+  ctest --test-dir build-asan -j"$jobs" --output-on-failure -LE script

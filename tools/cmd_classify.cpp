@@ -134,6 +134,7 @@ int cmd_classify(const std::vector<std::string>& args) {
   Runner runner;
   if (Status st = runner.init(std::move(*graph), RunnerOptions{threads, isa, reference}); !st.ok())
     return ap.fail(st.message());
+  if (Status st = runner.prepare({1, 3, crop, crop}); !st.ok()) return ap.fail(st.message());
 
   const bool progress = any_dir || files.size() > 1;
   ProgressBar bar(int64_t(files.size()), "img");

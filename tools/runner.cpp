@@ -1,13 +1,18 @@
 #include "runner.h"
 
 #include "scratchcv/cpu.h"
+#include "scratchcv/session.h"
 #include "scratchcv/thread_pool.h"
 
 namespace scv::cli {
 
+// The prepared Session is built on the first run() and rebuilt only when the input shape
+// changes (classify feeds every photo as [1, 3, 224, 224], so it is prepared once). After
+// preparing, the Graph's weights are no longer needed: the session holds its packed copy.
 struct Runner::Impl {
   Graph graph;
   RunnerOptions opt;
+  std::unique_ptr<Session> session;
 };
 
 Runner::Runner() : impl_(std::make_unique<Impl>()) {}
@@ -23,19 +28,37 @@ Status Runner::init(Graph graph, const RunnerOptions& opt) {
     if (!isa_supported(isa)) return error("--isa ", opt.isa, ": this CPU does not support it");
     set_active_isa(isa);
   }
-  if (opt.threads < 0) return error("--threads must be >= 1");
+  if (opt.threads < 0 || opt.threads > 1024) return error("--threads must be between 1 and 1024");
   ThreadPool::set_global_threads(opt.threads > 0 ? opt.threads : default_num_threads());
   return Status();
 }
 
+Status Runner::prepare(const Shape& input_shape) {
+  if (impl_->opt.reference) return Status();
+  if (impl_->session && impl_->session->input_shape() == input_shape) return Status();
+  SessionOptions so;
+  so.isa = active_isa();
+  so.threads = ThreadPool::global().num_threads();
+  SCV_ASSIGN_OR_RETURN(impl_->session, Session::create(impl_->graph, input_shape, so));
+  return Status();
+}
+
 Result<Tensor> Runner::run(const Tensor& x) {
-  SCV_ASSIGN_OR_RETURN(std::vector<Tensor> out, run_reference(impl_->graph, {x}));
-  if (out.empty()) return error("model has no output");
-  return out[0];
+  if (impl_->opt.reference) {
+    SCV_ASSIGN_OR_RETURN(std::vector<Tensor> out, run_reference(impl_->graph, {x}));
+    if (out.empty()) return error("model has no output");
+    return out[0];
+  }
+  SCV_TRY(prepare(x.shape()));
+  Tensor y(impl_->session->output_shape());
+  SCV_TRY(impl_->session->run(x.data(), y.data()));
+  return y;
 }
 
 std::string Runner::describe() const {
-  return "reference executor";
+  if (impl_->opt.reference) return "reference executor";
+  return std::string("prepared session, ") + isa_name(active_isa()) + ", " +
+         std::to_string(ThreadPool::global().num_threads()) + " threads";
 }
 
 }  // namespace scv::cli

@@ -22,6 +22,8 @@ class Runner {
   Runner();
   ~Runner();
   Status init(Graph graph, const RunnerOptions& opt);
+  // Prepares the executor for inputs of this shape ahead of the first run() (optional).
+  Status prepare(const Shape& input_shape);
   // x: [N, C, H, W]; returns the first graph output (logits).
   Result<Tensor> run(const Tensor& x);
   std::string describe() const;

@@ -7,7 +7,10 @@ a .pth state_dict (and, when asked, as ONNX), pre-process a real photo with torc
 transform, and compare PyTorch's logits with `scratchcv infer` on exactly the same tensor:
 max |diff| <= 1e-3, max |diff| <= 1e-4 * (logit range), identical top-5.
 
-usage: resnet_golden.py CLI ARCH[:onnx] [--isa ISA] [--threads N] [--reference] [--batch N]
+usage: resnet_golden.py CLI ARCH[:onnx] [--runs RUN,RUN...] [--batch N] [--opset K]
+  RUN is "reference" (the plain reference executor) or ISA:THREADS for the prepared session,
+  e.g. avx512:2, avx2:1, ref:1 ("best" = the best ISA of this CPU). ISAs the CPU lacks are
+  reported and skipped.
 """
 import argparse
 import os
@@ -63,9 +66,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("cli")
     ap.add_argument("arch", help="torchvision name, ':onnx' suffix to also test an ONNX export")
-    ap.add_argument("--isa", default="")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--reference", action="store_true")
+    ap.add_argument("--runs", default="reference,best:2")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--opset", type=int, default=13)
     args = ap.parse_args()
@@ -87,16 +88,23 @@ def main():
                               input_names=["input"], output_names=["logits"])
         xin = os.path.join(tmp, "x.bin")
         x.numpy().astype("<f4").tofile(xin)
-        for f in files:
+        cpu = open("/proc/cpuinfo").read()
+        have = {"ref": True, "best": True, "avx2": " avx2 " in cpu and " fma " in cpu,
+                "avx512": all(f" {f} " in cpu for f in ("avx512f", "avx512bw", "avx512vl"))}
+        for f, run in [(f, run) for f in files for run in args.runs.split(",")]:
             out = os.path.join(tmp, "y.bin")
             cmd = [args.cli, "infer", "--model", f, "--input", xin, "--output", out,
                    "--shape", ",".join(map(str, x.shape))]
-            if args.isa:
-                cmd += ["--isa", args.isa]
-            if args.threads:
-                cmd += ["--threads", str(args.threads)]
-            if args.reference:
+            if run == "reference":
                 cmd += ["--reference"]
+            else:
+                isa, _, threads = run.partition(":")
+                if not have.get(isa, False):
+                    print(f"skip {arch} {os.path.basename(f)} {run}: this CPU lacks {isa}")
+                    continue
+                if isa != "best":
+                    cmd += ["--isa", isa]
+                cmd += ["--threads", threads or "1"]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 print(f"FAIL {os.path.basename(f)}: scratchcv exited {r.returncode}: {r.stderr}")
@@ -109,9 +117,23 @@ def main():
                          for i in range(want.shape[0]))
             ok = diff <= 1e-3 and diff <= 1e-4 * rng and top_ok
             print(f"{'ok  ' if ok else 'FAIL'} {arch} {os.path.basename(f)} batch={x.shape[0]} "
-                  f"isa={args.isa or 'default'}{' reference' if args.reference else ''}: "
+                  f"{run}: "
                   f"max|diff|={diff:.3g} (logit range {rng:.3g}, rel {diff / rng:.3g}), "
                   f"top-5 {'identical' if top_ok else 'DIFFERENT'}")
+            failures += not ok
+        # The whole user path: `classify` decodes and pre-processes the photo itself.
+        if x.shape[0] == 1:
+            import json
+            r = subprocess.run([args.cli, "classify", PHOTOS[0], "--model", files[0], "--json"],
+                               capture_output=True, text=True)
+            want_top = [int(i) for i in np.argsort(-want[0])[:5]]
+            try:
+                got_top = [t["index"] for t in json.loads(r.stdout)[0]["top"]]
+            except (ValueError, KeyError, IndexError):
+                got_top = None
+            ok = r.returncode == 0 and got_top == want_top
+            print(f"{'ok  ' if ok else 'FAIL'} {arch} classify {os.path.basename(PHOTOS[0])}: "
+                  f"top-5 {got_top} vs PyTorch {want_top}")
             failures += not ok
     return 1 if failures else 0
 

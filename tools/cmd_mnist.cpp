@@ -1,0 +1,415 @@
+// `scratchcv mnist train|test|predict`: train a small CNN on MNIST-format data, evaluate it,
+// and classify one image.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "cli.h"
+#include "scratchcv/cpu.h"
+#include "scratchcv/file_util.h"
+#include "scratchcv/image.h"
+#include "scratchcv/train.h"
+
+using namespace scv;
+using namespace scv::train;
+
+namespace {
+
+std::string fmt_time(double s) {
+  if (!std::isfinite(s) || s < 0) s = 0;
+  const int t = int(s + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
+  return buf;
+}
+
+int parse_threads(const cli::ArgParser& p, int threads) {
+  if (threads == 0) return default_num_threads();
+  if (threads < 0 || threads > 256) return p.fail("--threads must be 1..256"), -1;
+  return threads;
+}
+
+bool check_data_fits(const cli::ArgParser& p, const Dataset& d, Network& net) {
+  const ModelConfig& c = net.config();
+  if (c.in_c != 1 || c.in_h != d.rows || c.in_w != d.cols) {
+    p.fail(str("model input is ", c.in_c, "x", c.in_h, "x", c.in_w, " but the data has 1x", d.rows,
+               "x", d.cols, " images"));
+    return false;
+  }
+  if (net.num_classes() < 10) {
+    p.fail(str("model has ", net.num_classes(), " outputs but the labels need 10"));
+    return false;
+  }
+  return true;
+}
+
+// ---- train
+// ---------------------------------------------------------------------------------------
+int cmd_train(const std::vector<std::string>& args) {
+  std::string data, model = "lenet", out = "model.scv", resume, optim = "adam",
+                    schedule = "constant";
+  int epochs = 5, batch = 64, threads = 0, seed = 1, limit = 0, test_limit = 0;
+  double lr = -1, momentum = 0.9, wd = 0;
+  bool quiet = false;
+  cli::ArgParser p("mnist train", "Train a CNN (or MLP) on MNIST / Fashion-MNIST IDX files.");
+  p.option("data", &data, "DIR", "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
+      .option("epochs", &epochs, "N", "total number of epochs (default 5)")
+      .option("model", &model, "NAME|FILE", "lenet (default), mlp, or a model config file")
+      .option("batch", &batch, "B", "mini-batch size (default 64)")
+      .option("threads", &threads, "T", "threads (default: all CPUs)")
+      .option("out", &out, "FILE", "checkpoint written after every epoch (default model.scv)")
+      .option("resume", &resume, "FILE",
+              "continue from this checkpoint (writes to --out, "
+              "default the same file)")
+      .option("optim", &optim, "adam|sgd", "optimiser (default adam)")
+      .option("lr", &lr, "X", "learning rate (default 0.001 adam, 0.05 sgd)")
+      .option("momentum", &momentum, "X", "SGD momentum (default 0.9)")
+      .option("wd", &wd, "X", "weight decay (L2, default 0)")
+      .option("schedule", &schedule, "S", "constant (default), step (x0.1 every 5 epochs), cosine")
+      .option("seed", &seed, "N", "seed for weights, shuffling and dropout (default 1)")
+      .option("limit", &limit, "N", "train on the first N training images only")
+      .option("test-limit", &test_limit, "N", "evaluate on the first N test images only")
+      .flag("quiet", &quiet, "no progress bar")
+      .epilog("example: scratchcv mnist train --data /usr/share/datasets/fashion-mnist --epochs 5");
+  std::vector<std::string> pos;
+  if (!p.parse(args, &pos)) return p.exit_code();
+  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
+  if (data.empty()) return p.fail("--data DIR is required");
+  if (epochs < 1 || epochs > 100000) return p.fail("--epochs must be >= 1");
+  if (batch < 1 || batch > 65536) return p.fail("--batch must be 1..65536");
+  if (limit < 0 || test_limit < 0) return p.fail("--limit/--test-limit must be >= 0");
+  threads = parse_threads(p, threads);
+  if (threads < 0) return 1;
+  OptimConfig oc;
+  if (optim == "adam")
+    oc.kind = OptKind::adam, oc.lr = 1e-3f;
+  else if (optim == "sgd")
+    oc.kind = OptKind::sgd, oc.lr = 0.05f;
+  else
+    return p.fail("--optim must be adam or sgd, got '" + optim + "'");
+  if (lr != -1 && !(lr > 0 && lr < 100)) return p.fail("--lr must be in (0, 100)");
+  if (lr > 0) oc.lr = float(lr);
+  oc.momentum = float(momentum);
+  oc.weight_decay = float(wd);
+  if (schedule == "constant")
+    oc.schedule = Schedule::constant;
+  else if (schedule == "step")
+    oc.schedule = Schedule::step;
+  else if (schedule == "cosine")
+    oc.schedule = Schedule::cosine;
+  else
+    return p.fail("--schedule must be constant, step or cosine");
+
+  bool model_given = false;
+  for (const auto& a : args) model_given |= a == "--model" || a.rfind("--model=", 0) == 0;
+  std::unique_ptr<Network> net;
+  TrainState st;
+  st.seed = uint64_t(seed);
+  LoadedCheckpoint ck;
+  if (!resume.empty()) {
+    auto r = load_checkpoint(resume);
+    if (!r.ok()) return p.fail(r.status().message());
+    ck = std::move(r).value();
+    if (model_given) {
+      auto want = load_model_config(model);
+      if (!want.ok()) return p.fail(want.status().message());
+      if (model_config_text(want.value()) != ck.config_text) {
+        auto wn = Network::build(want.value(), 0);
+        std::string detail;
+        if (wn.ok()) {
+          auto a = wn->params(), b = ck.net->params();
+          for (size_t i = 0; i < std::max(a.size(), b.size()) && detail.empty(); ++i) {
+            if (i >= a.size() || i >= b.size())
+              detail = str("; the checkpoint has ", b.size(), " tensors, --model ", a.size());
+            else if (a[i]->value.shape() != b[i]->value.shape())
+              detail = str("; ", b[i]->name, " is ", shape_str(b[i]->value.shape()),
+                           " in the checkpoint but ", shape_str(a[i]->value.shape()),
+                           " in --model ", model);
+          }
+        }
+        return p.fail(str(resume,
+                          ": checkpoint was trained with a different model config than "
+                          "--model ",
+                          model, detail, " (omit --model to use the stored one)"));
+      }
+    }
+    net = std::move(ck.net);
+    st = ck.state;
+    bool out_given = false;
+    for (const auto& a : args) out_given |= a == "--out" || a.rfind("--out=", 0) == 0;
+    if (!out_given) out = resume;
+  } else {
+    auto cfg = load_model_config(model);
+    if (!cfg.ok()) return p.fail(cfg.status().message());
+    auto n = Network::build(cfg.value(), st.seed);
+    if (!n.ok()) return p.fail(n.status().message());
+    net = std::make_unique<Network>(std::move(n).value());
+  }
+  if (st.epochs_done >= epochs)
+    return p.fail(str(resume, " already has ", st.epochs_done, " epochs; ask for --epochs > ",
+                      st.epochs_done));
+
+  auto tr = load_mnist_dir(data, true);
+  if (!tr.ok()) return p.fail(tr.status().message());
+  auto te = load_mnist_dir(data, false);
+  if (!te.ok()) return p.fail(te.status().message());
+  Dataset train_set = limit ? dataset_head(tr.value(), limit) : std::move(tr).value();
+  Dataset test_set = test_limit ? dataset_head(te.value(), test_limit) : std::move(te).value();
+  if (!check_data_fits(p, train_set, *net)) return 1;
+
+  Optimizer opt(oc, net->params());
+  if (!resume.empty()) {
+    Status s = restore_optimizer(ck, &opt);
+    if (!s.ok()) return p.fail(resume + ": " + s.message());
+  }
+  ThreadPool pool(threads);
+  std::printf("model: %s (%lld parameters)\n", net->summary().c_str(),
+              (long long)net->num_parameters());
+  std::printf("data: %lld train, %lld test images; batch %d, %d thread(s), %s, isa %s\n",
+              (long long)train_set.count, (long long)test_set.count, batch, threads, optim.c_str(),
+              isa_name(active_isa()));
+  std::fflush(stdout);
+  const bool bar = !quiet && isatty(2);
+  for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
+    const float elr = scheduled_lr(oc, epoch, epochs);
+    const auto t0 = std::chrono::steady_clock::now();
+    double last = -1;
+    auto progress = [&](const BatchProgress& b) {
+      if (!bar) return;
+      const double el =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (b.batch != b.num_batches && el - last < 0.1) return;
+      last = el;
+      const double ips = b.images_done / std::max(el, 1e-9);
+      const double eta = (train_set.count - b.images_done) / std::max(ips, 1e-9);
+      const int width = 24, fill = int(double(width) * b.batch / b.num_batches);
+      std::fprintf(stderr, "\repoch %d/%d [%s%s] %d/%d loss %.4f acc %5.2f%% %6.0f img/s ETA %s ",
+                   epoch + 1, epochs, std::string(fill, '#').c_str(),
+                   std::string(width - fill, '.').c_str(), b.batch, b.num_batches, b.loss,
+                   100.0 * b.running_acc, ips, fmt_time(eta).c_str());
+      std::fflush(stderr);
+    };
+    EpochResult er = train_epoch(*net, opt, train_set, batch, elr, epoch, st.seed, pool, progress);
+    if (bar) std::fprintf(stderr, "\r%*s\r", 110, "");
+    EvalResult ev = evaluate(*net, test_set, 256, pool);
+    st.epochs_done = epoch + 1;
+    st.best_test_acc = std::max(st.best_test_acc, float(ev.accuracy));
+    Status s = save_checkpoint(out, *net, &opt, st);
+    std::printf(
+        "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  "
+        "time %.2f s (%.0f img/s)  lr %g  %s\n",
+        epoch + 1, epochs, er.loss, 100 * er.acc, ev.loss, 100 * ev.accuracy, er.seconds,
+        train_set.count / std::max(er.seconds, 1e-9), elr,
+        s.ok() ? ("saved " + out).c_str() : "NOT saved");
+    std::fflush(stdout);
+    if (!s.ok()) return p.fail(s.message());
+  }
+  return 0;
+}
+
+// ---- test
+// ----------------------------------------------------------------------------------------
+int cmd_test(const std::vector<std::string>& args) {
+  std::string data, model;
+  int threads = 0, limit = 0;
+  cli::ArgParser p("mnist test", "Accuracy and confusion matrix of a checkpoint on the test set.");
+  p.option("data", &data, "DIR", "directory with t10k-{images-idx3,labels-idx1}-ubyte[.gz]")
+      .option("model", &model, "FILE", "checkpoint written by 'mnist train'")
+      .option("threads", &threads, "T", "threads (default: all CPUs)")
+      .option("limit", &limit, "N", "first N test images only");
+  std::vector<std::string> pos;
+  if (!p.parse(args, &pos)) return p.exit_code();
+  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
+  if (data.empty() || model.empty()) return p.fail("--data DIR and --model FILE are required");
+  threads = parse_threads(p, threads);
+  if (threads < 0) return 1;
+  auto ck = load_checkpoint(model);
+  if (!ck.ok()) return p.fail(ck.status().message());
+  auto te = load_mnist_dir(data, false);
+  if (!te.ok()) return p.fail(te.status().message());
+  Dataset test_set = limit > 0 ? dataset_head(te.value(), limit) : std::move(te).value();
+  Network& net = *ck->net;
+  if (!check_data_fits(p, test_set, net)) return 1;
+  ThreadPool pool(threads);
+  EvalResult ev = evaluate(net, test_set, 256, pool);
+  const int C = net.num_classes();
+  std::printf("accuracy %.2f%% (%lld images, loss %.4f)\n", 100 * ev.accuracy,
+              (long long)test_set.count, ev.loss);
+  std::printf("confusion matrix (rows = true label, columns = predicted):\n      ");
+  for (int c = 0; c < C; ++c) std::printf("%6d", c);
+  std::printf("\n");
+  for (int r = 0; r < C; ++r) {
+    std::printf("%6d", r);
+    for (int c = 0; c < C; ++c) std::printf("%6lld", (long long)ev.confusion[size_t(r) * C + c]);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+// ---- predict
+// ------------------------------------------------------------------------------------- Any image
+// -> gray -> resized to the model input (bilinear, antialiased) -> inverted when it is
+// dark-on-light (the border is brighter than mid-gray), since MNIST digits are light on dark.
+int cmd_predict(const std::vector<std::string>& args) {
+  std::string model;
+  bool fashion = false, no_invert = false;
+  cli::ArgParser p("mnist predict", "Classify one image with a trained checkpoint.", "IMAGE");
+  p.option("model", &model, "FILE", "checkpoint written by 'mnist train'")
+      .flag("fashion", &fashion, "print Fashion-MNIST class names")
+      .flag("no-invert", &no_invert, "never invert (default: invert dark-on-light images)");
+  std::vector<std::string> pos;
+  if (!p.parse(args, &pos)) return p.exit_code();
+  if (pos.size() != 1) return p.fail("expected exactly one IMAGE argument");
+  if (model.empty()) return p.fail("--model FILE is required");
+  auto ck = load_checkpoint(model);
+  if (!ck.ok()) return p.fail(ck.status().message());
+  Network& net = *ck->net;
+  const ModelConfig& c = net.config();
+  if (c.in_c != 1) return p.fail("predict supports 1-channel models only");
+  auto img = load_image(pos[0], ColorMode::gray);
+  if (!img.ok()) return p.fail(img.status().message());
+  Image g = resize_bilinear_antialias(img.value(), c.in_w, c.in_h);
+  double border = 0;
+  int nb = 0;
+  for (int y = 0; y < g.height; ++y)
+    for (int x = 0; x < g.width; ++x)
+      if (y == 0 || x == 0 || y == g.height - 1 || x == g.width - 1) border += g.at(x, y, 0), ++nb;
+  const bool invert = !no_invert && border / std::max(nb, 1) > 127.5;
+  Tensor xt({1, 1, c.in_h, c.in_w});
+  for (int i = 0; i < c.in_h * c.in_w; ++i) {
+    const float v = g.pixels[i] * (1.f / 255.f);
+    xt[i] = invert ? 1.f - v : v;
+  }
+  ThreadPool pool(1);
+  const Tensor& z = net.forward(xt, false, pool);
+  const int C = net.num_classes();
+  std::vector<double> prob(C);
+  double mx = z[0], sum = 0;
+  for (int k = 1; k < C; ++k) mx = std::max(mx, double(z[k]));
+  for (int k = 0; k < C; ++k) sum += prob[k] = std::exp(double(z[k]) - mx);
+  int best = 0;
+  for (int k = 0; k < C; ++k) {
+    prob[k] /= sum;
+    if (prob[k] > prob[best]) best = k;
+  }
+  static const char* kFashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  auto name = [&](int k) {
+    return fashion && k < 10 ? str(k, " (", kFashion[k], ")") : std::to_string(k);
+  };
+  std::printf("%s: %s, probability %.4f%s\n", pos[0].c_str(), name(best).c_str(), prob[best],
+              invert ? " (image inverted: dark on light)" : "");
+  for (int k = 0; k < C; ++k) std::printf("  %-18s %.4f\n", name(k).c_str(), prob[k]);
+  return 0;
+}
+
+// ---- dump-step (for the PyTorch golden test)
+// -----------------------------------------------------
+void put_tensor(std::vector<uint8_t>& b, const std::string& name, const Tensor& t) {
+  auto raw = [&](const void* p, size_t n) {
+    b.insert(b.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+  };
+  uint32_t len = uint32_t(name.size()), rank = uint32_t(t.rank());
+  raw(&len, 4);
+  raw(name.data(), len);
+  raw(&rank, 4);
+  for (int64_t d : t.shape()) raw(&d, 8);
+  raw(t.data(), 4 * t.numel());
+}
+
+int cmd_dump_step(const std::vector<std::string>& args) {
+  std::string model = "lenet", out, optim = "adam";
+  int batch = 8, seed = 1, threads = 1;
+  double lr = 1e-3, wd = 0;
+  cli::ArgParser p("mnist dump-step",
+                   "One training step on random data; writes inputs, weights, loss, gradients "
+                   "and updated weights (for comparison against PyTorch).");
+  p.option("model", &model, "NAME|FILE", "model config (default lenet)")
+      .option("batch", &batch, "B", "batch size (default 8)")
+      .option("seed", &seed, "N", "seed (default 1)")
+      .option("threads", &threads, "T", "threads (default 1)")
+      .option("optim", &optim, "adam|sgd", "optimiser for the step (default adam)")
+      .option("lr", &lr, "X", "learning rate (default 0.001)")
+      .option("wd", &wd, "X", "weight decay (default 0)")
+      .option("out", &out, "FILE", "output file");
+  std::vector<std::string> pos;
+  if (!p.parse(args, &pos)) return p.exit_code();
+  if (out.empty()) return p.fail("--out FILE is required");
+  if (batch < 1 || batch > 4096) return p.fail("--batch must be 1..4096");
+  if (threads < 1 || threads > 256) return p.fail("--threads must be 1..256");
+  auto cfg = load_model_config(model);
+  if (!cfg.ok()) return p.fail(cfg.status().message());
+  auto nr = Network::build(cfg.value(), uint64_t(seed));
+  if (!nr.ok()) return p.fail(nr.status().message());
+  Network net = std::move(nr).value();
+  const ModelConfig& c = net.config();
+  Rng rng(uint64_t(seed) + 12345);
+  Tensor x({batch, c.in_c, c.in_h, c.in_w});
+  for (int64_t i = 0; i < x.numel(); ++i) x[i] = rng.uniform();
+  std::vector<int> y(batch);
+  Tensor yt({batch});
+  for (int i = 0; i < batch; ++i)
+    y[i] = int(rng.next() % uint64_t(net.num_classes())), yt[i] = y[i];
+  std::vector<uint8_t> b;
+  const char magic[8] = {'S', 'C', 'V', 'S', 'T', 'E', 'P', '1'};
+  b.insert(b.end(), magic, magic + 8);
+  const std::string text = model_config_text(c);
+  uint32_t len = uint32_t(text.size());
+  b.insert(b.end(), reinterpret_cast<uint8_t*>(&len), reinterpret_cast<uint8_t*>(&len) + 4);
+  b.insert(b.end(), text.begin(), text.end());
+  put_tensor(b, "x", x);
+  put_tensor(b, "y", yt);
+  for (Param* q : net.params()) put_tensor(b, q->name, q->value.clone());
+  ThreadPool pool(threads);
+  Tensor dlogits;
+  const Tensor& logits = net.forward(x, true, pool);
+  put_tensor(b, "logits", logits.clone());
+  Tensor loss({1});
+  loss[0] = float(softmax_cross_entropy(logits, y, &dlogits, nullptr));
+  put_tensor(b, "loss", loss);
+  net.backward(dlogits, pool);
+  for (Param* q : net.params()) put_tensor(b, "grad." + q->name, q->grad);
+  OptimConfig oc;
+  oc.kind = optim == "sgd" ? OptKind::sgd : OptKind::adam;
+  oc.lr = float(lr);
+  oc.weight_decay = float(wd);
+  Optimizer opt(oc, net.params());
+  opt.step(oc.lr, pool);
+  for (Param* q : net.params()) put_tensor(b, "step." + q->name, q->value);
+  Status s = write_file_atomic(out, b.data(), b.size());
+  if (!s.ok()) return p.fail(s.message());
+  return 0;
+}
+
+int cmd_mnist(const std::vector<std::string>& args) {
+  const char* usage =
+      "usage: scratchcv mnist <train|test|predict> [options]\n\n"
+      "  train    train a CNN (lenet) or MLP on MNIST-format IDX files\n"
+      "  test     accuracy and confusion matrix of a checkpoint\n"
+      "  predict  classify one image (any size; resized to the model input)\n\n"
+      "Run 'scratchcv mnist <sub> --help' for options.\n";
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << usage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "train") return cmd_train(rest);
+  if (args[0] == "test") return cmd_test(rest);
+  if (args[0] == "predict") return cmd_predict(rest);
+  if (args[0] == "dump-step") return cmd_dump_step(rest);
+  std::cerr << "scratchcv mnist: unknown subcommand '" << args[0] << "' (train, test, predict)\n";
+  return 2;
+}
+
+}  // namespace
+
+static scv::cli::Command reg_mnist("mnist", "train / test / predict a CNN on MNIST-format data",
+                                   cmd_mnist);
