@@ -102,13 +102,19 @@ int cmd_bench(const std::vector<std::string>& args) {
       .option("isa", &isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
       .flag("ladder", &ladder, "run the optimisation ladder (reference -> +threads)")
       .flag("per-layer", &per_layer, "print the time of every step")
-      .option("json", &json_path, "PATH", "also write the figures as JSON")
+      .option("json", &json_path, "PATH",
+              "also write the figures as JSON (bare --json or '-': stdout)")
       .epilog(
           "Examples:\n  scratchcv bench --batch 1 --threads 2\n"
           "  scratchcv bench --ladder --threads 2\n"
           "  scratchcv bench --model resnet50.onnx --batch 8 --json out.json");
+  // A bare --json (last, or followed by another option) means "print the JSON line to stdout".
+  std::vector<std::string> argv2 = args;
+  for (size_t i = 0; i < argv2.size(); ++i)
+    if (argv2[i] == "--json" && (i + 1 == argv2.size() || argv2[i + 1].rfind("--", 0) == 0))
+      argv2[i] = "--json=-";
   std::vector<std::string> pos;
-  if (!p.parse(args, &pos)) return p.exit_code();
+  if (!p.parse(argv2, &pos)) return p.exit_code();
   if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
   if (batch < 1 || threads < 1 || iters < 1 || warmup < 0 || size < 1)
     return p.fail("--batch, --threads, --iters and --size must be positive");
@@ -129,7 +135,9 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (!built.ok()) return p.fail(built.status().message());
     g = std::move(built).value();
   } else {
-    return p.fail("--model: load_model is not merged on this branch yet");  // MERGE-TODO
+    auto loaded = load_model(model, arch);
+    if (!loaded.ok()) return p.fail(loaded.status().message());
+    g = std::move(loaded).value();
   }
   const Shape in_shape = {batch, 3, size, size};
   std::vector<float> input(shape_numel(in_shape));
@@ -224,10 +232,11 @@ int cmd_bench(const std::vector<std::string>& args) {
   SessionOptions opt;
   opt.isa = isa;
   opt.threads = threads;
-  const double c0 = now_ms();
-  auto s = Session::create(g, in_shape, opt);
+  const double c0 = now_ms(), cc0 = cpu_ms();
+  // The graph is not needed any more: the session takes it and frees each weight once packed.
+  auto s = Session::create(std::move(g), in_shape, opt);
   if (!s.ok()) return p.fail(s.status().message());
-  const double prepare_ms = now_ms() - c0;
+  const double prepare_ms = now_ms() - c0, prepare_cpu_ms = cpu_ms() - cc0;
   std::vector<float> out(shape_numel((*s)->output_shape()));
   const Timing t = time_session(**s, input, out, iters, warmup, 1e12);
   const double gf = (*s)->flops() / (t.median_ms * 1e6);
@@ -236,16 +245,19 @@ int cmd_bench(const std::vector<std::string>& args) {
   std::printf(
       "\nbench: batch %d, %d threads, %s: median %.2f ms, min %.2f ms (%d runs), cpu %.2f ms | "
       "%.2f ms/img | "
-      "%.1f img/s | %.1f GFLOP/s = %.1f%% of measured peak | prepare %.0f ms | arena %.1f MiB, "
+      "%.1f img/s | %.1f GFLOP/s = %.1f%% of measured peak | prepare %.0f ms (cpu %.0f) | arena "
+      "%.1f "
+      "MiB, "
       "packed weights %.1f MiB\n",
       batch, threads, isa_name(isa), t.median_ms, t.min_ms, t.iters, t.cpu_ms, t.median_ms / batch,
-      ips, gf, 100.0 * gf / peak, prepare_ms, (*s)->arena_bytes() / 1048576.0,
+      ips, gf, 100.0 * gf / peak, prepare_ms, prepare_cpu_ms, (*s)->arena_bytes() / 1048576.0,
       (*s)->weight_bytes() / 1048576.0);
   json << ",\"gflop_per_run\":" << (*s)->flops() / 1e9 << ",\"median_ms\":" << t.median_ms
        << ",\"min_ms\":" << t.min_ms << ",\"cpu_ms\":" << t.cpu_ms
        << ",\"ms_per_img\":" << t.median_ms / batch << ",\"imgs_per_s\":" << ips
        << ",\"gflops\":" << gf << ",\"peak_gflops\":" << peak
-       << ",\"peak_pct\":" << 100.0 * gf / peak << ",\"prepare_ms\":" << prepare_ms;
+       << ",\"peak_pct\":" << 100.0 * gf / peak << ",\"prepare_ms\":" << prepare_ms
+       << ",\"prepare_cpu_ms\":" << prepare_cpu_ms;
 
   if (per_layer) {
     const auto& steps = (*s)->steps();
@@ -279,7 +291,9 @@ int cmd_bench(const std::vector<std::string>& args) {
                 100 * (*s)->flops() / (total_min * 1e6) / peak);
   }
   json << "}\n";
-  if (!json_path.empty()) {
+  if (json_path == "-") {
+    std::fputs(json.str().c_str(), stdout);  // one line, last on stdout
+  } else if (!json_path.empty()) {
     const std::string text = json.str();
     Status st = write_file_atomic(json_path, text.data(), text.size());
     if (!st.ok()) return p.fail(st.message());

@@ -47,6 +47,10 @@ class Session {
   // input_shape is [N, C, H, W] (or whatever rank the graph's single input has).
   static Result<std::unique_ptr<Session>> create(const Graph& g, const Shape& input_shape,
                                                  const SessionOptions& opt = {});
+  // Same, consuming the graph: each weight is released as soon as it is packed (when the graph
+  // held the only reference), so prepare never holds two full copies of the weights.
+  static Result<std::unique_ptr<Session>> create(Graph&& g, const Shape& input_shape,
+                                                 const SessionOptions& opt = {});
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -69,6 +73,9 @@ class Session {
 
  private:
   explicit Session(std::unique_ptr<Impl> impl);
+  static Result<std::unique_ptr<Session>> create_impl(const Graph& g, Graph* consume,
+                                                      const Shape& input_shape,
+                                                      const SessionOptions& opt);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -28,6 +28,13 @@ with tempfile.TemporaryDirectory() as d:
             assert step["max_abs_diff"] <= 1e-2, step
     assert len(j["layers"]) > 50
 
+# A bare --json prints the JSON as the last stdout line (what bench/compare.sh parses).
+r = subprocess.run([cli, "bench", "--size", "32", "--iters", "1", "--warmup", "0", "--json"],
+                   capture_output=True, text=True, timeout=600)
+assert r.returncode == 0, r.stderr
+last = [l for l in r.stdout.splitlines() if l.strip().startswith("{")][-1]
+assert "median_ms" in json.loads(last)
+
 for bad in (["--isa", "sse9"], ["--batch", "0"], ["--model", "/nonexistent.onnx"]):
     r = subprocess.run([cli, "bench"] + bad, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0, bad

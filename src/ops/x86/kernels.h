@@ -89,8 +89,11 @@ int64_t packed_conv_blocked_size(int64_t cout, int64_t cin_pad, int64_t kh, int6
                                  int ocb);
 // scale (nullable, [cout]) multiplies each output channel's weights while packing (the folded
 // BatchNorm), so no folded copy of the weights is ever materialised.
+// Packs groups [g0, g1) (g1 = -1: all), so that packing can be split across threads.
 void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t cin,
-                       int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out);
+                       int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out,
+                       int64_t g0 = 0, int64_t g1 = -1);
+int64_t conv_blocked_groups(int64_t cout, int vl, int ocb);
 // A [m][k] row-major -> panels of mr rows: panel i = [k][mr], rows past m are zero.
 int64_t packed_gemm_a_size(int64_t m, int64_t k, int mr);
 void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out);

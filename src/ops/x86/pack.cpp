@@ -19,16 +19,20 @@ int64_t packed_conv_blocked_size(int64_t cout, int64_t cin_pad, int64_t kh, int6
 }
 
 void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t cin,
-                       int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out) {
+                       int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out,
+                       int64_t g0, int64_t g1) {
   const int64_t nblocks = (cout + vl - 1) / vl;
   const int64_t group_floats = static_cast<int64_t>(ocb) * vl * kh * kw * cin_pad;
-  for (int64_t g = 0; g * ocb < nblocks; ++g) {
+  if (g1 < 0) g1 = conv_blocked_groups(cout, vl, ocb);
+  for (int64_t g = g0; g < g1 && g * ocb < nblocks; ++g) {
     const int64_t width = std::min<int64_t>(ocb, nblocks - g * ocb) * vl;  // channels in group
     float* dst = out + g * group_floats;
-    // Writes run sequentially through the packed block (reads stride through OIHW).
-    for (int64_t i = 0; i < kh; ++i)
-      for (int64_t j = 0; j < kw; ++j)
-        for (int64_t ci = 0; ci < cin_pad; ++ci)
+    // Per input channel, the kh*kw taps of `width` output channels: the reads stay within
+    // `width` cache lines, the writes are kh*kw sequential streams.
+    for (int64_t ci = 0; ci < cin_pad; ++ci)
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) {
+          float* d = dst + ((i * kw + j) * cin_pad + ci) * width;
           for (int64_t o = 0; o < width; ++o) {
             const int64_t co = g * ocb * vl + o;
             float v = 0.0f;
@@ -36,9 +40,14 @@ void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t
               v = w[((co * cin + ci) * kh + i) * kw + j];
               if (scale) v *= scale[co];
             }
-            *dst++ = v;
+            d[o] = v;
           }
+        }
   }
+}
+
+int64_t conv_blocked_groups(int64_t cout, int vl, int ocb) {
+  return ((cout + vl - 1) / vl + ocb - 1) / ocb;
 }
 
 int64_t packed_gemm_a_size(int64_t m, int64_t k, int mr) {
