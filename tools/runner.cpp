@@ -6,9 +6,8 @@
 
 namespace scv::cli {
 
-// The prepared Session is built on the first run() and rebuilt only when the input shape
-// changes (classify feeds every photo as [1, 3, 224, 224], so it is prepared once). After
-// preparing, the Graph's weights are no longer needed: the session holds its packed copy.
+// The prepared Session is built once, by prepare() or the first run(), for one input shape
+// (classify feeds every photo as [1, 3, crop, crop]). It takes over the Graph.
 struct Runner::Impl {
   Graph graph;
   RunnerOptions opt;
@@ -35,11 +34,17 @@ Status Runner::init(Graph graph, const RunnerOptions& opt) {
 
 Status Runner::prepare(const Shape& input_shape) {
   if (impl_->opt.reference) return Status();
-  if (impl_->session && impl_->session->input_shape() == input_shape) return Status();
+  if (impl_->session) {
+    if (impl_->session->input_shape() == input_shape) return Status();
+    return error("the model was prepared for input ", shape_str(impl_->session->input_shape()),
+                 ", not ", shape_str(input_shape));
+  }
   SessionOptions so;
   so.isa = active_isa();
   so.threads = ThreadPool::global().num_threads();
-  SCV_ASSIGN_OR_RETURN(impl_->session, Session::create(impl_->graph, input_shape, so));
+  // The graph is handed over: the session frees each weight as soon as it is packed, so the
+  // process never holds the checkpoint's weights and the packed weights at once.
+  SCV_ASSIGN_OR_RETURN(impl_->session, Session::create(std::move(impl_->graph), input_shape, so));
   return Status();
 }
 
