@@ -1,10 +1,12 @@
 // parse_pth over a MappedFile: float32 contiguous aligned tensors are zero-copy views of the
 // mapping, everything else is copied; values, errors and lifetimes match the copying reader.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cstdio>
 #include <filesystem>
 
+#include "io/zip_reader.h"
 #include "pth_testdata.h"
 
 using namespace scv;
@@ -128,4 +130,28 @@ TEST(MappedFile, ErrorsAndEmptyFile) {
   ASSERT_FALSE(sd.ok());
   EXPECT_NE(sd.status().message().find("empty file"), std::string::npos);
   std::remove(empty.c_str());
+}
+
+// The zip reader's CRC-32 (carry-less multiply where available) equals zlib's for every length
+// around the folding thresholds, at every alignment, with any data.
+TEST(ZipCrc32, MatchesZlib) {
+  std::vector<uint8_t> buf(5000 + 16);
+  uint64_t s = 12345;
+  for (auto& b : buf) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    b = static_cast<uint8_t>(s >> 56);
+  }
+  for (size_t align = 0; align < 16; ++align)
+    for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{63}, size_t{64},
+                     size_t{65}, size_t{79}, size_t{80}, size_t{127}, size_t{128}, size_t{129},
+                     size_t{200}, size_t{1000}, size_t{4099}, size_t{5000}}) {
+      const uint8_t* p = buf.data() + align;
+      const auto want = static_cast<uint32_t>(::crc32(0, p, static_cast<uInt>(n)));
+      ASSERT_EQ(zip::crc32(p, n), want) << "align " << align << " n " << n;
+    }
+  std::vector<uint8_t> ones(4096, 0xFF), zeros(4096, 0);
+  EXPECT_EQ(zip::crc32(ones.data(), ones.size()),
+            static_cast<uint32_t>(::crc32(0, ones.data(), 4096)));
+  EXPECT_EQ(zip::crc32(zeros.data(), zeros.size()),
+            static_cast<uint32_t>(::crc32(0, zeros.data(), 4096)));
 }
