@@ -6,9 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "scratchcv/file_util.h"
 #include "scratchcv/status.h"
 #include "scratchcv/tensor.h"
 
@@ -27,5 +29,11 @@ const Tensor* find_tensor(const StateDict& sd, const std::string& name);
 
 Result<StateDict> parse_pth(const uint8_t* data, size_t size);
 Result<StateDict> load_pth(const std::string& path);
+// Same checks and errors as parse_pth, without copying the weights: a float32 tensor stored
+// contiguously, 4-byte aligned (torch aligns storages to 64 bytes) with 64 readable bytes after
+// it, becomes a read-only Tensor::view of the mapping that keeps the mapping alive; when its
+// last copy dies, its pages are released (MappedFile::release). Any other tensor is copied.
+// Never write into these tensors (clone() first): the mapping is read-only.
+Result<StateDict> parse_pth(std::shared_ptr<const MappedFile> file);
 
 }  // namespace scv

@@ -31,6 +31,14 @@ class Tensor {
   explicit Tensor(Shape shape);  // zero-filled
   Tensor(Shape shape, std::initializer_list<float> values);
   static Tensor from_data(Shape shape, const float* data);  // copies numel(shape) floats
+  // Fresh storage whose elements are NOT initialised (the 64-byte tail pad is zeroed): only for
+  // callers that overwrite every element at once, e.g. copies.
+  static Tensor uninitialized(Shape shape);
+  // A tensor over memory it does not own (e.g. a read-only file mapping): no copy. `owner` is
+  // kept alive while any copy of the tensor lives and released with the last one. `data` must
+  // be 4-byte aligned with numel(shape) floats plus 64 readable bytes after them (SIMD tails).
+  // When the memory is read-only, writing through data() crashes: clone() before modifying.
+  static Tensor view(Shape shape, const float* data, std::shared_ptr<const void> owner);
 
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }

@@ -47,8 +47,34 @@ Tensor::Tensor(Shape shape, std::initializer_list<float> values) : Tensor(std::m
   std::memcpy(data_, values.begin(), values.size() * sizeof(float));
 }
 
+Tensor Tensor::uninitialized(Shape shape) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  assert(t.numel_ >= 0);
+  const size_t payload = static_cast<size_t>(t.numel_) * sizeof(float);
+  float* p = static_cast<float*>(aligned_alloc64(payload + 64));  // +64: SIMD tail pad
+  if (!p) throw std::bad_alloc();
+  std::memset(reinterpret_cast<char*>(p) + payload, 0, 64);
+  t.storage_.reset(p, [](float* q) { aligned_free(q); });
+  t.data_ = p;
+  return t;
+}
+
+Tensor Tensor::view(Shape shape, const float* data, std::shared_ptr<const void> owner) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  assert(t.numel_ >= 0 && data != nullptr);
+  float* p = const_cast<float*>(data);  // read-only memory stays read-only: see tensor.h
+  // Aliasing constructor: shares ownership of `owner`, points at `data`.
+  t.storage_ = std::shared_ptr<float>(std::move(owner), p);
+  t.data_ = p;
+  return t;
+}
+
 Tensor Tensor::from_data(Shape shape, const float* data) {
-  Tensor t(std::move(shape));
+  Tensor t = uninitialized(std::move(shape));
   if (t.numel_) std::memcpy(t.data_, data, static_cast<size_t>(t.numel_) * sizeof(float));
   return t;
 }

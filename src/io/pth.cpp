@@ -7,8 +7,10 @@
 // where `storage` is a persistent id ('storage', torch.<T>Storage, key, location, numel), and
 // parameters wrap it as torch._utils._rebuild_parameter(tensor, requires_grad, hooks).
 // Element (i0, i1, ...) of the tensor is storage[offset + sum_k i_k * stride_k]; we copy it into
-// a contiguous float32 Tensor.
+// a contiguous float32 Tensor, or, reading from a MappedFile, view it in place when it already
+// is one (contiguous, float32, aligned).
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <unordered_map>
@@ -111,10 +113,22 @@ struct Storage {
   const uint8_t* data = nullptr;
 };
 
+// Owner of one zero-copy view: keeps the mapping alive and, when the view's last copy dies,
+// releases the pages wholly inside its bytes (packed copies replace them, rather than adding).
+struct MappedRange {
+  std::shared_ptr<const MappedFile> file;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  ~MappedRange() {
+    if (file) file->release(data, size);
+  }
+};
+
 class Loader {
  public:
-  Loader(const zip::ZipReader& zr, std::string prefix, const Pickle& pk)
-      : zr_(zr), prefix_(std::move(prefix)), pk_(pk) {}
+  Loader(const zip::ZipReader& zr, std::string prefix, const Pickle& pk,
+         std::shared_ptr<const MappedFile> file)
+      : zr_(zr), prefix_(std::move(prefix)), pk_(pk), file_(std::move(file)) {}
 
   Result<StateDict> run(size_t file_size) {
     // Budget for materialised elements: a checkpoint's tensors hold at most about one element
@@ -308,8 +322,6 @@ class Loader {
       return error("tensor '", name, "': the tensors' total size exceeds what the file can hold");
     budget_ -= static_cast<uint64_t>(numel);
 
-    Tensor t(size);
-    float* dst = t.data();
     const int rank = static_cast<int>(size.size());
     // Contiguous (row-major) strides: one linear run.
     bool contiguous = true;
@@ -318,6 +330,23 @@ class Loader {
       if (size[k] != 1 && stride[k] != expect) contiguous = false;
       expect *= size[k];
     }
+    if (file_ && contiguous && st.type->dtype == DType::F32 && numel > 0) {
+      const uint8_t* p = st.data + static_cast<size_t>(offset) * 4;
+      const size_t bytes = static_cast<size_t>(numel) * 4;
+      // The view needs 64 readable bytes past its end (SIMD tails); a stored entry is followed
+      // by at least the central directory, but check rather than assume.
+      const size_t room = static_cast<size_t>(file_->data() + file_->size() - p);
+      if (reinterpret_cast<uintptr_t>(p) % alignof(float) == 0 && room >= bytes + 64) {
+        auto owner = std::make_shared<MappedRange>();
+        owner->file = file_;
+        owner->data = p;
+        owner->size = bytes;
+        *out = Tensor::view(size, reinterpret_cast<const float*>(p), std::move(owner));
+        return Status();
+      }
+    }
+    Tensor t = Tensor::uninitialized(size);  // every element is written below
+    float* dst = t.data();
     if (contiguous && st.type->dtype == DType::F32) {
       if (numel > 0)
         std::memcpy(dst, st.data + static_cast<size_t>(offset) * 4, static_cast<size_t>(numel) * 4);
@@ -349,6 +378,7 @@ class Loader {
   const Pickle& pk_;
   std::unordered_map<std::string, Storage> storages_;
   uint64_t budget_ = 0;
+  std::shared_ptr<const MappedFile> file_;  // set: view mapped float32 tensors in place
 };
 
 std::string describe_start(const uint8_t* data, size_t size) {
@@ -361,7 +391,8 @@ std::string describe_start(const uint8_t* data, size_t size) {
   return str("bytes ", hex, " (\"", text, "\")");
 }
 
-Result<StateDict> parse_impl(const uint8_t* data, size_t size) {
+Result<StateDict> parse_impl(const uint8_t* data, size_t size,
+                             std::shared_ptr<const MappedFile> file) {
   if (size == 0) return error("empty file (0 bytes), expected a torch.save zip archive");
   if (!zip::looks_like_zip(data, size)) {
     if (size >= 2 && data[0] == 0x80 && data[1] <= 5)
@@ -405,7 +436,7 @@ Result<StateDict> parse_impl(const uint8_t* data, size_t size) {
   SCV_ASSIGN_OR_RETURN(zip::Bytes pb, zr.read(*pkl));
   auto pk = pickle::parse(pb.data, pb.size);
   if (!pk.ok()) return pk.status().with_context(pkl->name);
-  return Loader(zr, prefix, pk.value()).run(size);
+  return Loader(zr, prefix, pk.value(), std::move(file)).run(size);
 }
 
 }  // namespace
@@ -418,7 +449,18 @@ const Tensor* find_tensor(const StateDict& sd, const std::string& name) {
 
 Result<StateDict> parse_pth(const uint8_t* data, size_t size) {
   try {
-    return parse_impl(data, size);
+    return parse_impl(data, size, nullptr);
+  } catch (const std::bad_alloc&) {
+    return error("out of memory while loading the checkpoint");
+  }
+}
+
+Result<StateDict> parse_pth(std::shared_ptr<const MappedFile> file) {
+  if (!file) return error("no checkpoint file");
+  try {
+    const uint8_t* data = file->data();
+    const size_t size = file->size();
+    return parse_impl(data, size, std::move(file));
   } catch (const std::bad_alloc&) {
     return error("out of memory while loading the checkpoint");
   }

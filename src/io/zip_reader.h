@@ -31,6 +31,9 @@ struct Bytes {
   size_t size = 0;
 };
 
+// CRC-32 as zlib computes it (crc32(0, p, n)); carry-less multiply where the CPU has it.
+uint32_t crc32(const uint8_t* p, size_t n);
+
 // True when the buffer starts with a local-file-header or end-of-central-directory signature.
 bool looks_like_zip(const uint8_t* data, size_t size);
 

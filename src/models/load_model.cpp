@@ -11,21 +11,21 @@ namespace scv {
 extern const char* const kImagenetClassesText;
 
 Result<Graph> load_model(const std::string& path, const std::string& arch) {
-  SCV_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file(path));
-  if (bytes.empty()) return error(path, ": empty file");
+  // Mapped, not read: the checkpoint's float32 weights become read-only views of the page
+  // cache (no copy), each released as the session packs it and drops the graph's reference.
+  SCV_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::open(path));
+  if (file->size() == 0) return error(path, ": empty file");
   // torch.save (PyTorch >= 1.6) writes a zip archive: "PK\3\4". ONNX is a protobuf.
-  const bool is_zip = bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0;
+  const bool is_zip = file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0;
   if (!is_zip) {
     if (!arch.empty())
       return error(path, ": --arch applies to .pth checkpoints; this file is not one");
-    auto g = parse_onnx(bytes.data(), bytes.size());
+    auto g = parse_onnx(file->data(), file->size());
     if (!g.ok()) return g.status().with_context(path);
     return g;
   }
-  auto sd = parse_pth(bytes.data(), bytes.size());
+  auto sd = parse_pth(std::move(file));  // the views keep the mapping alive
   if (!sd.ok()) return sd.status().with_context(path);
-  bytes.clear();
-  bytes.shrink_to_fit();
   ResNetConfig cfg;
   if (arch.empty()) {
     auto c = detect_resnet(*sd);
