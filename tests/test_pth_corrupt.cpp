@@ -267,8 +267,8 @@ TEST_F(PthCorrupt, EveryBitFlip) {
         b[pos] = good[pos];
       }
     }
-    std::cout << f << ".pth: " << good.size() * 8 << " single-bit flips: " << errors
-              << " errors, " << same_result << " unchanged results\n";
+    std::cout << f << ".pth: " << good.size() * 8 << " single-bit flips: " << errors << " errors, "
+              << same_result << " unchanged results\n";
     // Most bytes matter (tensor data, pickle, headers); padding and timestamps do not.
     EXPECT_GT(errors, good.size() * 8 / 2) << f;
     EXPECT_GT(same_result, 0u) << f;

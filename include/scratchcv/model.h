@@ -13,8 +13,8 @@ namespace scv {
 
 // torchvision's ResNet hyper-parameters.
 struct ResNetConfig {
-  std::string name;         // "resnet50", "resnext50_32x4d", ...
-  bool bottleneck = true;   // BasicBlock (18/34) or Bottleneck (50+)
+  std::string name;        // "resnet50", "resnext50_32x4d", ...
+  bool bottleneck = true;  // BasicBlock (18/34) or Bottleneck (50+)
   int blocks[4] = {3, 4, 6, 3};
   int64_t groups = 1;
   int64_t width_per_group = 64;
