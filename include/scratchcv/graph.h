@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "scratchcv/ops_ref.h"
 #include "scratchcv/status.h"
 #include "scratchcv/tensor.h"
 
@@ -100,6 +101,11 @@ struct Graph {
 // Runs the graph with the plain reference kernels (src/ops/ref). Inputs in graph.inputs order.
 // Slow but obviously correct: this is the oracle for every fast path.
 Result<std::vector<Tensor>> run_reference(const Graph& g, const std::vector<Tensor>& inputs);
+
+// Kernel, stride, pads and dilations of a 2-D window op (Conv, MaxPool, AveragePool) on an
+// h x w input with a kh x kw kernel, auto_pad resolved. Shared by every executor.
+Status window_params(const Node& node, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                     ref::Pool2dParams* p);
 
 // Runs one node with reference kernels: inputs are the node's input tensors (an empty Tensor for
 // an omitted optional input). Used by run_reference and by tests.

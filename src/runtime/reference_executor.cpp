@@ -1,6 +1,7 @@
 // The reference executor: runs a Graph node by node with the kernels of src/ops/ref.
 // Every shape is checked here and reported as a Status, so a malformed model is an error
 // message, never an out-of-bounds access.
+#include <algorithm>
 #include <cmath>
 
 #include "scratchcv/graph.h"
@@ -14,7 +15,8 @@ int64_t attr_or(const std::vector<int64_t>& v, size_t i, int64_t def) {
   return i < v.size() ? v[i] : def;
 }
 
-// Resolves kernel/stride/pads/dilations (including auto_pad) for a 2-D window op.
+}  // namespace
+
 Status window_params(const Node& node, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      ref::Pool2dParams* p) {
   const Attrs& a = node.attrs;
@@ -54,6 +56,8 @@ Status window_params(const Node& node, int64_t h, int64_t w, int64_t kh, int64_t
   p->count_include_pad = a.count_include_pad;
   return Status();
 }
+
+namespace {
 
 Status expect_rank(const Node& node, const Tensor& t, int rank, const char* what) {
   if (t.rank() != rank)

@@ -53,49 +53,6 @@ Result<Floats> alloc_floats(int64_t n, bool zero = true) {
 
 // ---- shape inference ---------------------------------------------------------------------------
 
-int64_t attr_or(const std::vector<int64_t>& v, size_t i, int64_t def) {
-  return i < v.size() ? v[i] : def;
-}
-
-// Kernel/stride/pads/dilations for a 2-D window op, resolving auto_pad (as run_reference does).
-Status window_params(const Node& node, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                     ref::Pool2dParams* p) {
-  const Attrs& a = node.attrs;
-  p->kh = kh;
-  p->kw = kw;
-  p->sh = attr_or(a.strides, 0, 1);
-  p->sw = attr_or(a.strides, 1, 1);
-  p->dh = attr_or(a.dilations, 0, 1);
-  p->dw = attr_or(a.dilations, 1, 1);
-  if (p->kh <= 0 || p->kw <= 0 || p->sh <= 0 || p->sw <= 0 || p->dh <= 0 || p->dw <= 0)
-    return error("node '", node.name, "': kernel, strides and dilations must be positive");
-  if (!a.pads.empty() && a.pads.size() != 4)
-    return error("node '", node.name, "': expected 4 pads for a 2-D op, found ", a.pads.size());
-  p->pad_t = attr_or(a.pads, 0, 0);
-  p->pad_l = attr_or(a.pads, 1, 0);
-  p->pad_b = attr_or(a.pads, 2, 0);
-  p->pad_r = attr_or(a.pads, 3, 0);
-  if (p->pad_t < 0 || p->pad_l < 0 || p->pad_b < 0 || p->pad_r < 0)
-    return error("node '", node.name, "': negative pads are not supported");
-  if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
-    auto split = [&](int64_t in, int64_t k, int64_t s, int64_t d, int64_t* b, int64_t* e) {
-      const int64_t out = (in + s - 1) / s;
-      const int64_t total = std::max<int64_t>(0, (out - 1) * s + d * (k - 1) + 1 - in);
-      *b = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      *e = total - *b;
-    };
-    split(h, p->kh, p->sh, p->dh, &p->pad_t, &p->pad_b);
-    split(w, p->kw, p->sw, p->dw, &p->pad_l, &p->pad_r);
-  } else if (a.auto_pad == "VALID") {
-    p->pad_t = p->pad_l = p->pad_b = p->pad_r = 0;
-  } else if (a.auto_pad != "NOTSET" && !a.auto_pad.empty()) {
-    return error("node '", node.name, "': unknown auto_pad '", a.auto_pad, "'");
-  }
-  p->ceil_mode = a.ceil_mode;
-  p->count_include_pad = a.count_include_pad;
-  return Status();
-}
-
 Status need_rank(const Node& n, const Shape& s, size_t rank, const char* what) {
   if (s.size() != rank)
     return error("node '", n.name, "' (", op_name(n.op), "): expected ", what, " of rank ", rank,
