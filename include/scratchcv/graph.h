@@ -107,6 +107,10 @@ Result<std::vector<Tensor>> run_reference(const Graph& g, const std::vector<Tens
 Status window_params(const Node& node, int64_t h, int64_t w, int64_t kh, int64_t kw,
                      ref::Pool2dParams* p);
 
+// Output shape of a Reshape node on input shape x (ONNX rules: 0 copies the input dim unless
+// allowzero, one -1 is inferred); an error when the element counts differ or overflow.
+Result<Shape> reshape_target(const Node& node, const Shape& x);
+
 // Runs one node with reference kernels: inputs are the node's input tensors (an empty Tensor for
 // an omitted optional input). Used by run_reference and by tests.
 Result<std::vector<Tensor>> run_node_reference(const Node& node, const std::vector<Tensor>& inputs);

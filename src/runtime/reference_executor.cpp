@@ -57,6 +57,41 @@ Status window_params(const Node& node, int64_t h, int64_t w, int64_t kh, int64_t
   return Status();
 }
 
+Result<Shape> reshape_target(const Node& node, const Shape& x) {
+  Shape s = node.attrs.shape;
+  int64_t known = 1;
+  int infer = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == 0 && !node.attrs.allowzero) {
+      if (i >= x.size())
+        return error("node '", node.name, "': shape entry 0 refers to a missing input dim");
+      s[i] = x[i];
+    }
+    if (s[i] == -1) {
+      if (infer >= 0) return error("node '", node.name, "': more than one -1 in shape");
+      infer = static_cast<int>(i);
+    } else if (s[i] < 0) {
+      return error("node '", node.name, "': invalid shape entry ", s[i]);
+    } else {
+      // A hostile shape could overflow the product; no real tensor has 2^62 elements.
+      if (s[i] > 0 && known > (int64_t{1} << 62) / s[i])
+        return error("node '", node.name, "': shape ", shape_str(node.attrs.shape),
+                     " is too large");
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || shape_numel(x) % known != 0)
+      return error("node '", node.name, "': cannot reshape ", shape_str(x), " to ",
+                   shape_str(node.attrs.shape));
+    s[infer] = shape_numel(x) / known;
+  }
+  if (shape_numel(s) != shape_numel(x))
+    return error("node '", node.name, "': cannot reshape ", shape_str(x), " to ",
+                 shape_str(node.attrs.shape));
+  return s;
+}
+
 namespace {
 
 Status expect_rank(const Node& node, const Tensor& t, int rank, const char* what) {
@@ -165,41 +200,6 @@ Result<Tensor> run_matmul(const Node& node, const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Result<Tensor> run_reshape(const Node& node, const Tensor& x) {
-  Shape s = node.attrs.shape;
-  int64_t known = 1;
-  int infer = -1;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == 0 && !node.attrs.allowzero) {
-      if (i >= x.shape().size())
-        return error("node '", node.name, "': shape entry 0 refers to a missing input dim");
-      s[i] = x.shape()[i];
-    }
-    if (s[i] == -1) {
-      if (infer >= 0) return error("node '", node.name, "': more than one -1 in shape");
-      infer = static_cast<int>(i);
-    } else if (s[i] < 0) {
-      return error("node '", node.name, "': invalid shape entry ", s[i]);
-    } else {
-      // A hostile shape could overflow the product; no real tensor has 2^62 elements.
-      if (s[i] > 0 && known > (int64_t{1} << 62) / s[i])
-        return error("node '", node.name, "': shape ", shape_str(node.attrs.shape),
-                     " is too large");
-      known *= s[i];
-    }
-  }
-  if (infer >= 0) {
-    if (known == 0 || x.numel() % known != 0)
-      return error("node '", node.name, "': cannot reshape ", shape_str(x.shape()), " to ",
-                   shape_str(node.attrs.shape));
-    s[infer] = x.numel() / known;
-  }
-  if (shape_numel(s) != x.numel())
-    return error("node '", node.name, "': cannot reshape ", shape_str(x.shape()), " to ",
-                 shape_str(node.attrs.shape));
-  return x.reshaped(s);
-}
-
 }  // namespace
 
 Result<std::vector<Tensor>> run_node_reference(const Node& node, const std::vector<Tensor>& in) {
@@ -253,7 +253,8 @@ Result<std::vector<Tensor>> run_node_reference(const Node& node, const std::vect
       break;
     }
     case OpType::Reshape: {
-      SCV_ASSIGN_OR_RETURN(y, run_reshape(node, x));
+      SCV_ASSIGN_OR_RETURN(Shape target, reshape_target(node, x.shape()));
+      y = x.reshaped(target);
       break;
     }
     case OpType::Gemm: {

@@ -136,33 +136,7 @@ Status infer_node(const Node& node, std::vector<Shape>& sh) {
       break;
     }
     case OpType::Reshape: {
-      Shape s = node.attrs.shape;
-      int64_t known = 1;
-      int infer = -1;
-      for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == 0 && !node.attrs.allowzero) {
-          if (i >= x.size())
-            return error("node '", node.name, "': shape entry 0 refers to a missing input dim");
-          s[i] = x[i];
-        }
-        if (s[i] == -1) {
-          if (infer >= 0) return error("node '", node.name, "': more than one -1 in shape");
-          infer = static_cast<int>(i);
-        } else if (s[i] < 0) {
-          return error("node '", node.name, "': invalid shape entry ", s[i]);
-        } else {
-          known *= s[i];
-        }
-      }
-      if (infer >= 0) {
-        if (known == 0 || shape_numel(x) % known != 0)
-          return error("node '", node.name, "': cannot reshape ", shape_str(x));
-        s[infer] = shape_numel(x) / known;
-      }
-      if (shape_numel(s) != shape_numel(x))
-        return error("node '", node.name, "': cannot reshape ", shape_str(x), " to ",
-                     shape_str(node.attrs.shape));
-      out = s;
+      SCV_ASSIGN_OR_RETURN(out, reshape_target(node, x));
       break;
     }
     case OpType::Gemm: {
@@ -741,38 +715,32 @@ class Builder {
     if (g_.values[v].is_constant())
       return error("constant '", g_.values[v].name, "' used as activation");
     if (blk_[v] < 0) return error("value '", g_.values[v].name, "' is used before it is computed");
-    const Shape& s = shapes_[v];
-    auto st = std::make_unique<ReorderStep>();
-    st->info = {g_.values[v].name, "reorder_to_nchw", 0};
-    st->src = blk_[v];
-    st->dst = plain_[v] = new_slot(shape_numel(s));
-    st->n = s[0];
-    st->c = s[1];
-    st->hw = s.size() == 4 ? s[2] * s[3] : 1;
-    st->vl = vl();
-    st->to_blocked = false;
-    touch(st->src);
-    touch(st->dst);
-    push(std::move(st));
+    plain_[v] = new_slot(shape_numel(shapes_[v]));
+    add_reorder(v, blk_[v], plain_[v], false);
     return plain_[v];
   }
   Result<int> get_blocked(int v) {
     if (blk_[v] >= 0) return blk_[v];
     SCV_ASSIGN_OR_RETURN(int p, get_plain(v));
+    blk_[v] = new_slot(blocked_floats(shapes_[v]));
+    add_reorder(v, p, blk_[v], true);
+    return blk_[v];
+  }
+  // A step converting value v between plain NCHW (slot of one side) and the blocked layout.
+  void add_reorder(int v, int src, int dst, bool to_blocked) {
     const Shape& s = shapes_[v];
     auto st = std::make_unique<ReorderStep>();
-    st->info = {g_.values[v].name, "reorder_to_blocked", 0};
-    st->src = p;
-    st->dst = blk_[v] = new_slot(blocked_floats(s));
+    st->info = {g_.values[v].name, to_blocked ? "reorder_to_blocked" : "reorder_to_nchw", 0};
+    st->src = src;
+    st->dst = dst;
     st->n = s[0];
     st->c = s[1];
     st->hw = s.size() == 4 ? s[2] * s[3] : 1;
     st->vl = vl();
-    st->to_blocked = true;
+    st->to_blocked = to_blocked;
     touch(st->src);
     touch(st->dst);
     push(std::move(st));
-    return blk_[v];
   }
 
   const Tensor* const_of(const Node& n, size_t i) const {
