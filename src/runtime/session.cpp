@@ -253,6 +253,13 @@ struct ConvBlockedStep : Step {
   Floats w, bias;
   int x = -1, res = -1, y = -1;
   int64_t n = 0, groups = 0;
+  // How the threads share the work. split_rows: each thread takes a contiguous run of output
+  // rows (all channel groups), so a thread mostly reads activations that it produced itself in
+  // the previous step (they are in its own cache); chosen when activations outweigh weights.
+  // Otherwise each thread takes a run of channel groups (all rows) and reads only its own
+  // share of the weights. Either way a thread walks group-outer, so one group's packed weights
+  // stay in cache while it sweeps its rows.
+  bool split_rows = false;
   const Exec* e_ = nullptr;
   void run(const Exec& e) override {
     e_ = &e;
@@ -262,10 +269,22 @@ struct ConvBlockedStep : Step {
     const float* xp = e_->ptr(x);
     const float* rp = res >= 0 ? e_->ptr(res) : nullptr;
     float* yp = e_->ptr(y);
-    for (int64_t i = b; i < end; ++i) {
-      const int64_t oy = i % d.oh, g = (i / d.oh) % groups, img = i / (d.oh * groups);
-      k->conv_blocked_row(d, xp, rp, yp, img, g, oy);
+    if (!split_rows) {
+      for (int64_t i = b; i < end; ++i) {
+        const int64_t oy = i % d.oh, g = (i / d.oh) % groups, img = i / (d.oh * groups);
+        k->conv_blocked_row(d, xp, rp, yp, img, g, oy);
+      }
+      return;
     }
+    // Items are (row, group) pairs in row-major order: [b, end) covers whole rows except
+    // perhaps a partial first and last row; walk it group by group.
+    const int64_t r0 = b / groups, r1 = (end - 1) / groups;
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t r = r0; r <= r1; ++r) {
+        const int64_t i = r * groups + g;
+        if (i < b || i >= end) continue;
+        k->conv_blocked_row(d, xp, rp, yp, r / d.oh, g, r % d.oh);
+      }
   }
 };
 
@@ -877,6 +896,12 @@ class Builder {
       }
       st->n = xs[0];
       st->groups = blocks_of(blocks_of(cout, vlen), simd_->conv_ocb);
+      {
+        // Measured (2 threads, ResNet50): splitting by rows wins unless the weights outweigh
+        // the input activations by far (layer3/4 3x3 and layer4 1x1 convs at batch 1).
+        const double act = double(xs[0]) * double(d.cin_pad) * double(xs[2]) * double(xs[3]);
+        st->split_rows = 8.0 * act >= double(psize);
+      }
       if (f.add >= 0) {
         SCV_ASSIGN_OR_RETURN(st->res, get_blocked(f.residual));
         touch(st->res);

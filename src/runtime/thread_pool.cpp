@@ -3,7 +3,15 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SCV_CPU_RELAX() _mm_pause()
+#else
+#define SCV_CPU_RELAX() ((void)0)
+#endif
 
 namespace scv {
 
@@ -21,28 +29,34 @@ ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads))
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   cv_start_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
 void ThreadPool::worker(int ith) {
+  using Clock = std::chrono::steady_clock;
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int, int)>* task;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      task = task_;
+    // Spin a little: the next step usually follows within microseconds.
+    uint64_t g = generation_.load(std::memory_order_acquire);
+    const auto spin_end = Clock::now() + std::chrono::microseconds(kSpinMicros);
+    for (int i = 0; g == seen; ++i) {
+      SCV_CPU_RELAX();
+      if ((i & 255) == 255 && Clock::now() > spin_end) {
+        std::unique_lock<std::mutex> lock(mu_);
+        ++sleepers_;
+        cv_start_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        --sleepers_;
+      }
+      g = generation_.load(std::memory_order_acquire);
     }
-    (*task)(ith, num_threads_);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) cv_done_.notify_one();
-    }
+    seen = g;
+    if (stop_.load(std::memory_order_acquire)) return;
+    (*task_)(ith, num_threads_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -53,19 +67,23 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     for (int i = 0; i < num_threads_; ++i) fn(i, num_threads_);
     return;
   }
+  task_ = &fn;
+  pending_.store(num_threads_ - 1, std::memory_order_relaxed);
+  bool wake = false;
   {
+    // Publishing under the lock means a worker about to sleep either sees the new generation
+    // or is already counted in sleepers_ and gets the notification.
     std::lock_guard<std::mutex> lock(mu_);
-    task_ = &fn;
-    pending_ = num_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    wake = sleepers_ > 0;
   }
-  cv_start_.notify_all();
+  if (wake) cv_start_.notify_all();
   fn(0, num_threads_);
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_done_.wait(lock, [&] { return pending_ == 0; });
-    task_ = nullptr;
+  for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+    SCV_CPU_RELAX();
+    if ((i & 1023) == 1023) sched_yield();  // a descheduled worker needs the core back
   }
+  task_ = nullptr;
   busy_.store(false);
 }
 
