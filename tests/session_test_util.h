@@ -81,24 +81,27 @@ inline void expect_session_matches(const Graph& g, const Tensor& input, const Te
   const double d = max_rel_diff(ref, out);
   EXPECT_LE(d, tol) << what << " isa=" << isa_name(opt.isa) << " threads=" << opt.threads
                     << " simd=" << opt.simd << " prepack=" << opt.prepack << " fuse=" << opt.fuse
-                    << " blocked=" << opt.blocked;
+                    << " blocked=" << opt.blocked << " tiles=" << opt.tiles
+                    << " winograd=" << opt.winograd;
   // A second run on the same session gives the same answer (no state leaks between runs).
   std::vector<float> again(ref.numel());
   ASSERT_TRUE((*s)->run(input.data(), again.data()).ok());
   EXPECT_EQ(out, again) << what;
 }
 
-// Every ISA x {1, 2} threads x {NCHW GEMM path, blocked path} (x fused / unfused).
+// Every ISA x {1, 2} threads x {NCHW GEMM path, blocked path (pixel tiles + Winograd, or
+// row kernel + direct 3x3)} (x fused / unfused).
 inline std::vector<SessionOptions> all_option_sets() {
   std::vector<SessionOptions> v;
   for (Isa isa : available_isas())
     for (int threads : {1, 2})
-      for (int mode = 0; mode < 3; ++mode) {
+      for (int mode = 0; mode < 4; ++mode) {
         if (isa == Isa::ref && mode > 0) continue;
         SessionOptions o;
         o.isa = isa;
         o.threads = threads;
-        o.blocked = mode == 0;
+        o.blocked = mode == 0 || mode == 3;
+        o.tiles = o.winograd = mode != 3;  // mode 3: the row kernel, direct 3x3
         o.fuse = mode != 2;
         o.prepack = mode != 2;
         v.push_back(o);

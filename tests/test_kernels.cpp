@@ -59,11 +59,13 @@ TEST(KernelsDiff, ConvAllIsasThreadsShapes) {
 TEST(KernelsDiff, FusedConvBnAddRelu) {
   for (int64_t c : {3, 13, 32}) {
     for (int64_t hw : {1, 7, 13}) {
+      // kb = 3: the conv carrying the residual is a 3x3 (Winograd when it has >= vl channels).
+      const int64_t kb = hw == 7 ? 3 : 1;
       Graph g;
       int x = g.add_value("x", {-1, c, -1, -1});
       g.inputs = {x};
       int a = add_conv(g, x, c, 24, 3, 1, 1, true, true, 1, "a");
-      int b = add_conv(g, a, 24, 24, 1, 1, 0, true, false, 2, "b", false);
+      int b = add_conv(g, a, 24, 24, kb, 1, kb / 2, true, false, 2, "b", false);
       int sc = add_conv(g, x, c, 24, 1, 1, 0, true, false, 3, "sc");
       int s = g.add_value("sum");
       g.add_node(OpType::Add, "add", {b, sc}, {s});

@@ -41,6 +41,11 @@ std::vector<SessionOptions> ladder(Isa isa) {
   o.fuse = true;
   v.push_back(o);
   o.blocked = true;
+  o.tiles = o.winograd = false;
+  v.push_back(o);
+  o.tiles = true;
+  v.push_back(o);
+  o.winograd = true;
   v.push_back(o);
   o.threads = 2;
   v.push_back(o);

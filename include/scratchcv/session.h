@@ -28,11 +28,14 @@ struct SessionOptions {
   Isa isa = active_isa();  // ref forces the scalar reference kernels everywhere
   int threads = default_num_threads();
   // Ladder switches (each step of the ladder turns one more on):
-  bool simd = true;     // SIMD kernels (im2col + GEMM microkernel on NCHW) instead of scalar loops
-  bool prepack = true;  // weights packed once at create(), scratch planned in the arena
-                        // (off: packed and malloc'ed again on every run)
-  bool fuse = true;     // BatchNorm folded into Conv; ReLU and Add(+ReLU) fused into Conv
-  bool blocked = true;  // NCHW{16|8}c layout + direct register-tiled conv kernels, SIMD pools
+  bool simd = true;      // SIMD kernels (im2col + GEMM microkernel on NCHW) instead of scalar loops
+  bool prepack = true;   // weights packed once at create(), scratch planned in the arena
+                         // (off: packed and malloc'ed again on every run)
+  bool fuse = true;      // BatchNorm folded into Conv; ReLU and Add(+ReLU) fused into Conv
+  bool blocked = true;   // NCHW{16|8}c layout + direct register-tiled conv kernels, SIMD pools
+  bool tiles = true;     // (with blocked) cache blocking: convs tile the flattened pixels and
+                         // cut the reduction into L1-sized chunks (off: one output row at a time)
+  bool winograd = true;  // (with blocked) 3x3 stride-1 convs by Winograd F(2x2, 3x3)
 };
 
 // One executed step (for --per-layer and the docs).

@@ -23,7 +23,7 @@ with tempfile.TemporaryDirectory() as d:
         assert k in j, k
     assert j["batch"] == 1 and j["threads"] == 2
     if j["isa"] != "ref":
-        assert len(j["ladder"]) == 6, j["ladder"]
+        assert len(j["ladder"]) == 8, j["ladder"]
         for step in j["ladder"]:
             assert step["max_abs_diff"] <= 1e-2, step
     assert len(j["layers"]) > 50

@@ -50,6 +50,22 @@ struct GemmDesc {
   bool relu = false;
 };
 
+// Winograd F(2x2, 3x3) for 3x3 / stride-1 / pad-1 convs on the blocked layout. The output is cut
+// into 2x2 tiles (t = ty*tw + tx); each tile reads a 4x4 input patch. For a run of tiles
+// [t0, t1) the transformed input V and the products M are stored position-major:
+// v[xi][cb][t - t0][vl], m[xi][ob][t - t0][vl] (xi = 0..15, tile stride tb), so that each of
+// the 16 positions is a 1x1 conv (a GEMM over channels) that conv_blocked_pixels runs.
+struct WinoDesc {
+  int64_t cin_pad = 0, cout_pad = 0;
+  int64_t h = 0, w = 0;                         // input and output size
+  int64_t th = 0, tw = 0;                       // tiles: ceil(h/2) x ceil(w/2)
+  int64_t x_batch = 0, x_block = 0, x_row = 0;  // blocked input, pixel stride vl
+  int64_t y_batch = 0, y_block = 0, y_row = 0;  // blocked output and residual
+  int64_t tb = 0;                               // tile stride of v and m
+  const float* bias = nullptr;                  // [cout_pad]
+  bool relu = false;
+};
+
 struct Kernels {
   Isa isa;
   int vl;        // floats per vector = channel block of the blocked layout
@@ -59,6 +75,16 @@ struct Kernels {
   // One output row `oy` of output-channel group `g` (channels [g*conv_ocb*vl, ...)) of image n.
   void (*conv_blocked_row)(const ConvBlockedDesc& d, const float* x, const float* residual,
                            float* y, int64_t n, int64_t g, int64_t oy);
+  // Output pixels [p0, p1) (flattened oy*ow + ox) of group g of image n; blocked input only
+  // (x_cb == vl). Tiles may span rows; padding taps read zeros; K-blocked for L1.
+  void (*conv_blocked_pixels)(const ConvBlockedDesc& d, const float* x, const float* residual,
+                              float* y, int64_t n, int64_t g, int64_t p0, int64_t p1);
+  // Winograd transforms of tiles [t0, t1) of image n: input patches -> v (B^T d B); products m
+  // -> y (A^T m A, + bias, + residual, ReLU; pixels past the right/bottom edge are dropped).
+  void (*wino_input)(const WinoDesc& d, const float* x, float* v, int64_t n, int64_t t0,
+                     int64_t t1);
+  void (*wino_output)(const WinoDesc& d, const float* m, const float* residual, float* y, int64_t n,
+                      int64_t t0, int64_t t1);
   // Tiles of A panel `panel` and columns [p0, p1).
   void (*gemm_panel)(const GemmDesc& d, int64_t panel, int64_t p0, int64_t p1);
   // Blocked pools over one (n, channel block) plane: x [h][w][vl] -> y [oh][ow][vl].
@@ -75,6 +101,11 @@ struct Kernels {
   // FMAs and returns the FLOPs done; *sink receives a result so nothing is optimised away.
   double (*fma_peak_probe)(int64_t iters, float* sink);
 };
+
+// Cache blocking of conv_blocked_pixels: packed weights per reduction chunk (kept in L1) and
+// output pixels per block (a chunk's input rows and the partial sums kept in L2).
+constexpr int64_t kConvChunkBytes = 32 * 1024;
+constexpr int64_t kConvPixelBlock = 256;
 
 // nullptr for Isa::ref or when the CPU lacks the ISA.
 const Kernels* kernels_for(Isa isa);
@@ -94,6 +125,9 @@ void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t
                        int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out,
                        int64_t g0 = 0, int64_t g1 = -1);
 int64_t conv_blocked_groups(int64_t cout, int vl, int ocb);
+// Winograd F(2,3) weight transform U = G g G^T of OIHW 3x3 weights [cout][cin][3][3], each
+// output channel multiplied by scale (nullable): u[xi][cout][cin], xi = 4*row + col of U.
+void winograd_f23_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u);
 // A [m][k] row-major -> panels of mr rows: panel i = [k][mr], rows past m are zero.
 int64_t packed_gemm_a_size(int64_t m, int64_t k, int mr);
 void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out);

@@ -15,6 +15,7 @@ struct V {
   static R set1(float f) { return _mm256_set1_ps(f); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
   static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
   static R max(R a, R b) { return _mm256_max_ps(a, b); }
   static __m256i mask(int n) {
@@ -38,6 +39,9 @@ const Kernels* kernels_avx2() {
                          GEMM_MR,
                          16,
                          conv_blocked_row,
+                         conv_blocked_pixels,
+                         wino_input,
+                         wino_output,
                          gemm_panel,
                          maxpool_blocked_plane,
                          gap_blocked_plane,

@@ -14,6 +14,7 @@ struct V {
   static R set1(float f) { return _mm512_set1_ps(f); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
   static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
   // maskz form: GCC 12 warns about the undefined pass-through of _mm512_max_ps.
   static R max(R a, R b) { return _mm512_maskz_max_ps(0xFFFF, a, b); }
@@ -36,6 +37,9 @@ const Kernels* kernels_avx512() {
                          GEMM_MR,
                          32,
                          conv_blocked_row,
+                         conv_blocked_pixels,
+                         wino_input,
+                         wino_output,
                          gemm_panel,
                          maxpool_blocked_plane,
                          gap_blocked_plane,

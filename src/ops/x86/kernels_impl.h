@@ -182,6 +182,233 @@ void conv_blocked_row(const scv::x86::ConvBlockedDesc& d, const float* x, const 
     conv_row_cb<0>(d, xb, wg, bias, rb, y + yoff, oy, ocb);
 }
 
+// ---- direct convolution over flattened pixel tiles, K-blocked (blocked input only) -----------
+//
+// The row kernel above keeps a tile inside one output row, so narrow maps waste registers
+// (7 wide -> tiles of 4 + 3) and every padded edge pixel runs alone. Here a tile is any T
+// consecutive pixels of the flattened oy*ow+ox order (it may wrap to the next row), and each
+// pixel has its own input pointer per (tap, channel block) step; a tap that falls in the
+// padding points at a block of zeros. The reduction K = taps x input blocks is cut into chunks
+// whose packed weights (~kConvChunkBytes) stay in L1 while the chunk sweeps a block of pixels;
+// partial sums live in the output between chunks (bias first, residual + ReLU after the last).
+
+alignas(64) const float kZeros[V::L] = {};
+
+template <int OCB, int T>
+inline void conv_pix_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, const float* wg,
+                          const float* bias, const float* rb, float* yb, int64_t q0, int64_t s0,
+                          int64_t s1, bool first, bool last) {
+  constexpr int L = V::L;
+  const int64_t nblk = d.cin_pad / L;
+  int64_t iy0[T], ix0[T], yo[T];
+  for (int t = 0; t < T; ++t) {
+    const int64_t q = q0 + t, oy = q / d.ow, ox = q - oy * d.ow;
+    iy0[t] = oy * d.sh - d.pt;
+    ix0[t] = ox * d.sw - d.pl;
+    yo[t] = oy * d.y_row + ox * d.y_pix;
+  }
+  typename V::R acc[T][OCB];
+  for (int t = 0; t < T; ++t)
+    for (int o = 0; o < OCB; ++o)
+      acc[t][o] = first ? V::load(bias + o * L) : V::load(yb + yo[t] + o * d.y_block);
+  const float* wp = wg + s0 * (L * OCB * L);
+  int64_t tap = s0 / nblk, blk = s0 - tap * nblk;
+  int64_t i = tap / d.kw, j = tap - i * d.kw;
+  for (int64_t s = s0; s < s1; ++s) {
+    const float* xp[T];
+    for (int t = 0; t < T; ++t) {
+      const int64_t iy = iy0[t] + i, ix = ix0[t] + j;
+      xp[t] = static_cast<uint64_t>(iy) < static_cast<uint64_t>(d.h) &&
+                      static_cast<uint64_t>(ix) < static_cast<uint64_t>(d.w)
+                  ? xb + iy * d.x_row + ix * d.x_pix + blk * d.x_block
+                  : kZeros;
+    }
+#pragma GCC unroll 1
+    for (int c = 0; c < L; ++c) {
+      typename V::R wv[OCB];
+      for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
+      wp += OCB * L;
+      for (int t = 0; t < T; ++t) {
+        const typename V::R xv = V::set1(xp[t][c]);
+        for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
+      }
+    }
+    if (++blk == nblk) {
+      blk = 0;
+      if (++j == d.kw) j = 0, ++i;
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    for (int o = 0; o < OCB; ++o) {
+      const int64_t off = yo[t] + o * d.y_block;
+      typename V::R v = acc[t][o];
+      if (last) {
+        if (rb) v = V::add(v, V::load(rb + off));
+        if (d.relu) v = V::max(v, V::zero());
+      }
+      V::store(yb + off, v);
+    }
+}
+
+template <int OCB>
+void conv_pix_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const float* wg,
+                  const float* bias, const float* rb, float* yb, int64_t p0, int64_t p1) {
+  constexpr int L = V::L;
+  const int64_t K = d.kh * d.kw * (d.cin_pad / L);
+  const int64_t step_bytes = int64_t{L} * OCB * L * int64_t{sizeof(float)};
+  const int64_t kc_max = imax(1, scv::x86::kConvChunkBytes / step_bytes);
+  const int64_t nchunks = (K + kc_max - 1) / kc_max, kc = (K + nchunks - 1) / nchunks;
+  // Pixel blocks small enough that a chunk's input and the partial sums stay in L2.
+  const int64_t npb = (p1 - p0 + scv::x86::kConvPixelBlock - 1) / scv::x86::kConvPixelBlock;
+  for (int64_t b = 0; b < npb; ++b) {
+    const int64_t pb = p0 + (p1 - p0) * b / npb, pe = p0 + (p1 - p0) * (b + 1) / npb;
+    const int64_t n = pe - pb;
+    if (n <= 0) continue;
+    const int64_t tiles = (n + CONV_T - 1) / CONV_T;
+    const int64_t base = n / tiles, extra = n % tiles;
+    for (int64_t s0 = 0; s0 < K; s0 += kc) {
+      const int64_t s1 = imin(K, s0 + kc);
+      const bool first = s0 == 0, last = s1 == K;
+      int64_t q = pb;
+      for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t len = base + (t < extra ? 1 : 0);
+        switch (len) {
+#define SCV_PIX_CASE(TT)                                                       \
+  case TT:                                                                     \
+    if constexpr (TT <= CONV_T)                                                \
+      conv_pix_tile<OCB, TT>(d, xb, wg, bias, rb, yb, q, s0, s1, first, last); \
+    break;
+          SCV_PIX_CASE(1)
+          SCV_PIX_CASE(2)
+          SCV_PIX_CASE(3)
+          SCV_PIX_CASE(4)
+          SCV_PIX_CASE(5)
+          SCV_PIX_CASE(6)
+          SCV_PIX_CASE(7)
+          SCV_PIX_CASE(8)
+#undef SCV_PIX_CASE
+          default:
+            break;
+        }
+        q += len;
+      }
+    }
+  }
+}
+
+void conv_blocked_pixels(const scv::x86::ConvBlockedDesc& d, const float* x, const float* residual,
+                         float* y, int64_t n, int64_t g, int64_t p0, int64_t p1) {
+  constexpr int L = V::L;
+  const int64_t nblocks = d.cout_pad / L;
+  const int64_t ocb = imin(CONV_OCB, nblocks - g * CONV_OCB);
+  const float* wg = d.weight + g * CONV_OCB * L * d.kh * d.kw * d.cin_pad;
+  const float* bias = d.bias + g * CONV_OCB * L;
+  const float* xb = x + n * d.x_batch;
+  const int64_t yoff = n * d.y_batch + g * CONV_OCB * d.y_block;
+  const float* rb = residual ? residual + yoff : nullptr;
+  switch (ocb) {
+    case 1:
+      conv_pix_ocb<1>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      break;
+    case 2:
+      if constexpr (CONV_OCB >= 2) conv_pix_ocb<2>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      break;
+    case 3:
+      if constexpr (CONV_OCB >= 3) conv_pix_ocb<3>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      break;
+    case 4:
+      if constexpr (CONV_OCB >= 4) conv_pix_ocb<4>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      break;
+    default:
+      break;
+  }
+}
+
+// ---- Winograd F(2x2, 3x3) transforms ----------------------------------------------------------
+// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  A^T = [1 1 1 0; 0 1 -1 -1].
+
+void wino_input(const scv::x86::WinoDesc& d, const float* x, float* v, int64_t n, int64_t t0,
+                int64_t t1) {
+  constexpr int L = V::L;
+  using R = typename V::R;
+  const int64_t ncb = d.cin_pad / L;
+  const float* xb = x + n * d.x_batch;
+  const int64_t xi_stride = ncb * d.tb * L;
+  for (int64_t cb = 0; cb < ncb; ++cb) {
+    const float* xp = xb + cb * d.x_block;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t ty = t / d.tw, tx = t - ty * d.tw;
+      const int64_t iy0 = 2 * ty - 1, ix0 = 2 * tx - 1;
+      R r[4][4];
+      if (iy0 >= 0 && ix0 >= 0 && iy0 + 3 < d.h && ix0 + 3 < d.w) {
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) r[i][j] = V::load(xp + (iy0 + i) * d.x_row + (ix0 + j) * L);
+      } else {
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) {
+            const int64_t iy = iy0 + i, ix = ix0 + j;
+            r[i][j] = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w
+                          ? V::load(xp + iy * d.x_row + ix * L)
+                          : V::zero();
+          }
+      }
+      R c[4][4];  // B^T r
+      for (int j = 0; j < 4; ++j) {
+        c[0][j] = V::sub(r[0][j], r[2][j]);
+        c[1][j] = V::add(r[1][j], r[2][j]);
+        c[2][j] = V::sub(r[2][j], r[1][j]);
+        c[3][j] = V::sub(r[1][j], r[3][j]);
+      }
+      float* vp = v + (cb * d.tb + (t - t0)) * L;
+      for (int i = 0; i < 4; ++i) {  // (B^T r) B
+        V::store(vp + (4 * i + 0) * xi_stride, V::sub(c[i][0], c[i][2]));
+        V::store(vp + (4 * i + 1) * xi_stride, V::add(c[i][1], c[i][2]));
+        V::store(vp + (4 * i + 2) * xi_stride, V::sub(c[i][2], c[i][1]));
+        V::store(vp + (4 * i + 3) * xi_stride, V::sub(c[i][1], c[i][3]));
+      }
+    }
+  }
+}
+
+void wino_output(const scv::x86::WinoDesc& d, const float* m, const float* residual, float* y,
+                 int64_t n, int64_t t0, int64_t t1) {
+  constexpr int L = V::L;
+  using R = typename V::R;
+  const int64_t nob = d.cout_pad / L;
+  const int64_t xi_stride = nob * d.tb * L;
+  for (int64_t ob = 0; ob < nob; ++ob) {
+    const R b = V::load(d.bias + ob * L);
+    const int64_t yo = n * d.y_batch + ob * d.y_block;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t ty = t / d.tw, tx = t - ty * d.tw;
+      const float* mp = m + (ob * d.tb + (t - t0)) * L;
+      R u[2][4];  // A^T m
+      for (int j = 0; j < 4; ++j) {
+        const R m0 = V::load(mp + (0 + j) * xi_stride), m1 = V::load(mp + (4 + j) * xi_stride);
+        const R m2 = V::load(mp + (8 + j) * xi_stride), m3 = V::load(mp + (12 + j) * xi_stride);
+        u[0][j] = V::add(V::add(m0, m1), m2);
+        u[1][j] = V::sub(V::sub(m1, m2), m3);
+      }
+      for (int i = 0; i < 2; ++i) {
+        const int64_t oy = 2 * ty + i;
+        if (oy >= d.h) break;
+        R o[2];  // (A^T m) A
+        o[0] = V::add(V::add(V::add(u[i][0], u[i][1]), u[i][2]), b);
+        o[1] = V::add(V::sub(V::sub(u[i][1], u[i][2]), u[i][3]), b);
+        for (int j = 0; j < 2; ++j) {
+          const int64_t ox = 2 * tx + j;
+          if (ox >= d.w) break;
+          const int64_t off = yo + oy * d.y_row + ox * L;
+          R val = o[j];
+          if (residual) val = V::add(val, V::load(residual + off));
+          if (d.relu) val = V::max(val, V::zero());
+          V::store(y + off, val);
+        }
+      }
+    }
+  }
+}
+
 // ---- GEMM on plain matrices: MR x (2 vectors) register tile --------------------------------
 
 template <bool Partial>

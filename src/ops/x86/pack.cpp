@@ -64,4 +64,23 @@ void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out) {
       }
 }
 
+void winograd_f23_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u) {
+  // G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (4x3); U = G g G^T (4x4).
+  static const float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+  for (int64_t co = 0; co < cout; ++co)
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      const float* g = w + (co * cin + ci) * 9;
+      float gg[4][3];  // G g
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 3; ++j)
+          gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
+      const float s = scale ? scale[co] : 1.0f;
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const float v = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+          u[((i * 4 + j) * cout + co) * cin + ci] = v * s;
+        }
+    }
+}
+
 }  // namespace scv::x86
