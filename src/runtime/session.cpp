@@ -321,9 +321,20 @@ struct WinogradStep : Step {
   int64_t wset = 0;  // floats per packed position
   int x = -1, res = -1, y = -1, scratch = -1;
   int64_t n = 0, tiles = 0, units_per_img = 1, groups = 0, per_thread = 0;
+  // phased: for convs whose weights outweigh their activations (late layers at small batch).
+  // Three parallel phases over shared V and M buffers (whole images, tile stride = tiles):
+  // input transform split by tiles, the 16 x groups position GEMMs split by (position, group)
+  // so each thread reads only its share of the weights, output transform split by tiles.
+  bool phased = false;
   const Exec* e_ = nullptr;
   void run(const Exec& e) override {
     e_ = &e;
+    if (phased) {
+      e.pool->run([this](int ith, int nth) { phase_input(ith, nth); });
+      e.pool->run([this](int ith, int nth) { phase_gemm(ith, nth); });
+      e.pool->run([this](int ith, int nth) { phase_output(ith, nth); });
+      return;
+    }
     e.pool->run([this](int ith, int nth) {
       const int64_t units = n * units_per_img, chunk = (units + nth - 1) / nth;
       float* sc = e_->ptr(scratch) + ith * per_thread;
@@ -348,6 +359,44 @@ struct WinogradStep : Step {
         k->conv_blocked_pixels(g, vx, nullptr, mx, 0, grp, 0, cnt);
     }
     k->wino_output(wd, m, res >= 0 ? e_->ptr(res) : nullptr, e_->ptr(y), img, t0, t1);
+  }
+  // Phased mode: V of image i at v_img(i), M at m_img(i); tile t of position xi, block b at
+  // [xi][b][t][vl] within them.
+  float* v_img(int64_t i) const { return e_->ptr(scratch) + i * 16 * wd.cin_pad * tiles; }
+  float* m_img(int64_t i) const {
+    return e_->ptr(scratch) + n * 16 * wd.cin_pad * tiles + i * 16 * wd.cout_pad * tiles;
+  }
+  // Unit u of n * units_per_img over (image, run of tiles) for thread ith of nth.
+  template <typename F>
+  void tile_runs(int ith, int nth, F&& f) const {
+    const int64_t units = n * units_per_img, chunk = (units + nth - 1) / nth;
+    for (int64_t u = ith * chunk; u < std::min(units, (ith + 1) * chunk); ++u) {
+      const int64_t img = u / units_per_img, b = u % units_per_img;
+      const int64_t t0 = tiles * b / units_per_img, t1 = tiles * (b + 1) / units_per_img;
+      if (t0 < t1) f(img, t0, t1);
+    }
+  }
+  void phase_input(int ith, int nth) {
+    tile_runs(ith, nth, [&](int64_t img, int64_t t0, int64_t t1) {
+      k->wino_input(wd, e_->ptr(x), v_img(img) + t0 * k->vl, img, t0, t1);
+    });
+  }
+  void phase_gemm(int ith, int nth) {
+    const int64_t units = 16 * groups * n, chunk = (units + nth - 1) / nth;
+    x86::ConvBlockedDesc g = gd;
+    g.w = g.ow = tiles;
+    for (int64_t u = ith * chunk; u < std::min(units, (ith + 1) * chunk); ++u) {
+      const int64_t img = u % n, grp = (u / n) % groups, xi = u / (n * groups);
+      g.weight = w.get() + xi * wset;
+      k->conv_blocked_pixels(g, v_img(img) + xi * wd.cin_pad * tiles, nullptr,
+                             m_img(img) + xi * wd.cout_pad * tiles, 0, grp, 0, tiles);
+    }
+  }
+  void phase_output(int ith, int nth) {
+    const float* r = res >= 0 ? e_->ptr(res) : nullptr;
+    tile_runs(ith, nth, [&](int64_t img, int64_t t0, int64_t t1) {
+      k->wino_output(wd, m_img(img) + t0 * k->vl, r, e_->ptr(y), img, t0, t1);
+    });
   }
 };
 
@@ -859,6 +908,9 @@ class Builder {
     // Tiles per unit: the thread's V and M (16 x tiles x (cin + cout) floats) stay within
     // ~1 MiB, and batch 1 still gives every thread a unit.
     const int nth = pool_.num_threads();
+    // Same rule as the direct convs' split: weights far above activations -> phased.
+    st->phased = 16.0 * double(wd.cin_pad) * double(wd.cout_pad) >
+                 8.0 * double(st->n) * double(wd.cin_pad) * double(wd.h) * double(wd.w);
     const int64_t tb_max = std::max<int64_t>(
         6, (1 << 20) / (16 * int64_t{sizeof(float)} * (wd.cin_pad + wd.cout_pad)));
     st->units_per_img =
@@ -900,7 +952,15 @@ class Builder {
     gd.y_pix = vlen;
     gd.bias = st->zero_bias.get();
     st->per_thread = 16 * wd.tb * (wd.cin_pad + wd.cout_pad);
-    st->scratch = new_slot(nth * st->per_thread);
+    if (st->phased) {
+      st->units_per_img =
+          std::max<int64_t>(1, std::min<int64_t>(st->tiles, (nth + st->n - 1) / st->n));
+      wd.tb = st->tiles;
+      gd.x_block = gd.x_row = gd.y_block = gd.y_row = wd.tb * vlen;
+      st->per_thread = 0;
+    }
+    st->scratch = new_slot(st->phased ? st->n * 16 * wd.tb * (wd.cin_pad + wd.cout_pad)
+                                      : nth * st->per_thread);
     SCV_ASSIGN_OR_RETURN(st->x, get_blocked(node.inputs[0]));
     if (f.add >= 0) {
       SCV_ASSIGN_OR_RETURN(st->res, get_blocked(f.residual));
@@ -1046,10 +1106,11 @@ class Builder {
       st->n = xs[0];
       st->groups = blocks_of(blocks_of(cout, vlen), simd_->conv_ocb);
       {
-        // Measured (2 threads, ResNet50): splitting by rows wins unless the weights outweigh
-        // the input activations by far (layer3/4 3x3 and layer4 1x1 convs at batch 1).
+        // Measured (2 threads, ResNet50 batch 1, per layer): rows when the input activations
+        // weigh at least as much as the packed weights (layer1/2); channel groups otherwise
+        // (layer3/4: 1.1-1.2x faster than rows there; rows everywhere cost layer4 1.5x).
         const double act = double(xs[0]) * double(d.cin_pad) * double(xs[2]) * double(xs[3]);
-        st->split_rows = 8.0 * act >= double(psize);
+        st->split_rows = act >= double(psize);
       }
       st->tiles = opt_.tiles && d.x_cb == vlen;
       if (st->tiles) st->info.kind = "conv_tiles";
