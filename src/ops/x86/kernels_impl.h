@@ -189,7 +189,7 @@ void conv_blocked_row(const scv::x86::ConvBlockedDesc& d, const float* x, const 
 // consecutive pixels of the flattened oy*ow+ox order (it may wrap to the next row), and each
 // pixel has its own input pointer per (tap, channel block) step; a tap that falls in the
 // padding points at a block of zeros. The reduction K = taps x input blocks is cut into chunks
-// whose packed weights (~kConvChunkBytes) stay in L1 while the chunk sweeps a block of pixels;
+// whose packed weights (~kConvChunkBytes) stay in L2 while the chunk sweeps a block of pixels;
 // partial sums live in the output between chunks (bias first, residual + ReLU after the last).
 
 alignas(64) const float kZeros[V::L] = {};
@@ -255,7 +255,9 @@ void conv_pix_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const flo
                   const float* bias, const float* rb, float* yb, int64_t p0, int64_t p1) {
   constexpr int L = V::L;
   const int64_t K = d.kh * d.kw * (d.cin_pad / L);
-  const int64_t step_bytes = int64_t{L} * OCB * L * int64_t{sizeof(float)};
+  // A chunk's packed weights plus the input it reads for one pixel block stay within L2.
+  const int64_t step_bytes =
+      (int64_t{OCB} * L + imin(p1 - p0, scv::x86::kConvPixelBlock)) * L * int64_t{sizeof(float)};
   const int64_t kc_max = imax(1, scv::x86::kConvChunkBytes / step_bytes);
   const int64_t nchunks = (K + kc_max - 1) / kc_max, kc = (K + nchunks - 1) / nchunks;
   // Pixel blocks small enough that a chunk's input and the partial sums stay in L2.
