@@ -186,5 +186,33 @@ TEST(Session, ReportsStepsAndFlops) {
   }
 }
 
+// Batches of >= threads images run image by image (one thread each), the remainder with all
+// threads per layer; both must equal the whole-batch plan and the reference.
+TEST(Session, ImageParallelBatchesMatchReference) {
+  const Graph g = resnet("resnet18");
+  for (int64_t n : {2, 3, 5}) {
+    const Tensor in = random_tensor({n, 3, 64, 64}, 23, -2.0f, 2.0f);
+    auto ref = run_reference(g, {in});
+    ASSERT_TRUE(ref.ok());
+    for (Isa isa : testing::available_isas()) {
+      if (isa == Isa::ref) continue;
+      for (bool ip : {true, false}) {
+        SessionOptions o;
+        o.isa = isa;
+        o.threads = 2;
+        o.image_parallel = ip;
+        auto s = Session::create(g, in.shape(), o);
+        ASSERT_TRUE(s.ok()) << s.status().message();
+        EXPECT_EQ((*s)->image_parallel(), ip);
+        EXPECT_EQ((*s)->output_shape(), (*ref)[0].shape());
+        std::vector<float> out((*ref)[0].numel());
+        ASSERT_TRUE((*s)->run(in.data(), out.data()).ok());
+        EXPECT_LE(testing::max_rel_diff((*ref)[0], out), 1e-3)
+            << "n=" << n << " isa=" << isa_name(isa) << " image_parallel=" << ip;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace scv

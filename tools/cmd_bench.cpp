@@ -90,7 +90,8 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 int cmd_bench(const std::vector<std::string>& args) {
   std::string model, arch, isa_s, json_path;
   int batch = 1, threads = default_num_threads(), iters = 20, warmup = 3, size = 224;
-  bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false;
+  bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
+       no_image_parallel = false;
   cli::ArgParser p("bench", "time a model (default: random-weight resnet50) through Session");
   p.option("model", &model, "PATH", "model file (.pth or .onnx); default: random resnet50")
       .option("arch", &arch, "NAME", "architecture for .pth (default: detect)")
@@ -104,6 +105,8 @@ int cmd_bench(const std::vector<std::string>& args) {
       .flag("per-layer", &per_layer, "print the time of every step")
       .flag("no-winograd", &no_winograd, "3x3 convs by the direct kernel, not Winograd F(2,3)")
       .flag("no-tiles", &no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
+      .flag("no-image-parallel", &no_image_parallel,
+            "batches: all threads share each layer instead of taking whole images")
       .option("json", &json_path, "PATH",
               "also write the figures as JSON (bare --json or '-': stdout)")
       .epilog(
@@ -241,6 +244,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   opt.threads = threads;
   opt.winograd = !no_winograd;
   opt.tiles = !no_tiles;
+  opt.image_parallel = !no_image_parallel;
   const double c0 = now_ms(), cc0 = cpu_ms();
   // The graph is not needed any more: the session takes it and frees each weight once packed.
   auto s = Session::create(std::move(g), in_shape, opt);
@@ -261,6 +265,8 @@ int cmd_bench(const std::vector<std::string>& args) {
       batch, threads, isa_name(isa), t.median_ms, t.min_ms, t.iters, t.cpu_ms, t.median_ms / batch,
       ips, gf, 100.0 * gf / peak, prepare_ms, prepare_cpu_ms, (*s)->arena_bytes() / 1048576.0,
       (*s)->weight_bytes() / 1048576.0);
+  if ((*s)->image_parallel())
+    std::printf("(image-parallel: each thread runs whole images of the batch)\n");
   if (opt.winograd)
     std::printf(
         "(GFLOP/s counts the direct convolution's FLOPs, 2 x MACs; Winograd F(2,3) does 2.25x "

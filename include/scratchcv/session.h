@@ -36,6 +36,10 @@ struct SessionOptions {
   bool tiles = true;     // (with blocked) cache blocking: convs tile the flattened pixels and
                          // cut the reduction into L1-sized chunks (off: one output row at a time)
   bool winograd = true;  // (with blocked) 3x3 stride-1 convs by Winograd F(2x2, 3x3)
+  // Batches of at least `threads` images (blocked path): each thread runs whole images through
+  // a one-image plan on its own arena, instead of all threads sharing every layer of the
+  // whole batch (activations of one image stay in cache; no barrier between layers).
+  bool image_parallel = true;
 };
 
 // One executed step (for --per-layer and the docs).
@@ -71,6 +75,7 @@ class Session {
   double flops() const;         // per run (whole batch)
   size_t arena_bytes() const;   // activations + scratch
   size_t weight_bytes() const;  // packed weights and biases held by the session
+  bool image_parallel() const;  // batch runs image by image, one thread per image
 
   struct Impl;
 

@@ -196,14 +196,17 @@ struct Exec {
 struct Step {
   StepInfo info;
   virtual ~Step() = default;
+  // Steps keep no per-run state: all of it is in the Exec (arena, pool), so several threads
+  // may run the same step on different arenas at once (image-parallel batches).
   virtual void run(const Exec& e) = 0;
+  virtual bool reentrant() const { return true; }
 };
 
 // Runs body(begin, end) over [0, n) on the pool; the lambda holds one pointer, so building the
 // std::function never allocates.
 template <typename S>
 void parallel(const Exec& e, S* self, int64_t n) {
-  e.pool->parallel_for(n, [self](int64_t b, int64_t end) { self->range(b, end); });
+  e.pool->parallel_for(n, [self, &e](int64_t b, int64_t end) { self->range(e, b, end); });
 }
 
 int64_t blocks_of(int64_t c, int vl) {
@@ -223,14 +226,10 @@ struct ReorderStep : Step {  // plain NCHW <-> blocked N[C/VL]HW[VL] (zeros in p
   int64_t n = 0, c = 0, hw = 0;
   int vl = 16;
   bool to_blocked = true;
-  const Exec* e_ = nullptr;
-  void run(const Exec& e) override {
-    e_ = &e;
-    parallel(e, this, n * blocks_of(c, vl));
-  }
-  void range(int64_t b, int64_t end) {
-    const float* s = e_->ptr(src);
-    float* d = e_->ptr(dst);
+  void run(const Exec& e) override { parallel(e, this, n * blocks_of(c, vl)); }
+  void range(const Exec& e, int64_t b, int64_t end) {
+    const float* s = e.ptr(src);
+    float* d = e.ptr(dst);
     const int64_t cb = blocks_of(c, vl);
     for (int64_t i = b; i < end; ++i) {
       const int64_t img = i / cb, blk = i % cb;
@@ -264,18 +263,16 @@ struct ConvBlockedStep : Step {
   // `bands` per image) or (group, image) pairs; otherwise the row kernel on (row, group) items.
   bool tiles = false;
   int64_t bands = 1;
-  const Exec* e_ = nullptr;
   void run(const Exec& e) override {
-    e_ = &e;
     if (tiles)
       parallel(e, this, split_rows ? n * bands : groups * n);
     else
       parallel(e, this, n * groups * d.oh);
   }
-  void range(int64_t b, int64_t end) {
-    const float* xp = e_->ptr(x);
-    const float* rp = res >= 0 ? e_->ptr(res) : nullptr;
-    float* yp = e_->ptr(y);
+  void range(const Exec& e, int64_t b, int64_t end) {
+    const float* xp = e.ptr(x);
+    const float* rp = res >= 0 ? e.ptr(res) : nullptr;
+    float* yp = e.ptr(y);
     if (tiles) {
       const int64_t P = d.oh * d.ow;
       if (!split_rows) {
@@ -326,29 +323,27 @@ struct WinogradStep : Step {
   // input transform split by tiles, the 16 x groups position GEMMs split by (position, group)
   // so each thread reads only its share of the weights, output transform split by tiles.
   bool phased = false;
-  const Exec* e_ = nullptr;
   void run(const Exec& e) override {
-    e_ = &e;
     if (phased) {
-      e.pool->run([this](int ith, int nth) { phase_input(ith, nth); });
-      e.pool->run([this](int ith, int nth) { phase_gemm(ith, nth); });
-      e.pool->run([this](int ith, int nth) { phase_output(ith, nth); });
+      e.pool->run([this, &e](int ith, int nth) { phase_input(e, ith, nth); });
+      e.pool->run([this, &e](int ith, int nth) { phase_gemm(e, ith, nth); });
+      e.pool->run([this, &e](int ith, int nth) { phase_output(e, ith, nth); });
       return;
     }
-    e.pool->run([this](int ith, int nth) {
+    e.pool->run([this, &e](int ith, int nth) {
       const int64_t units = n * units_per_img, chunk = (units + nth - 1) / nth;
-      float* sc = e_->ptr(scratch) + ith * per_thread;
-      for (int64_t u = ith * chunk; u < std::min(units, (ith + 1) * chunk); ++u) unit(u, sc);
+      float* sc = e.ptr(scratch) + ith * per_thread;
+      for (int64_t u = ith * chunk; u < std::min(units, (ith + 1) * chunk); ++u) unit(e, u, sc);
     });
   }
-  void unit(int64_t u, float* sc) {
+  void unit(const Exec& e, int64_t u, float* sc) {
     const int64_t img = u / units_per_img, b = u % units_per_img;
     const int64_t t0 = tiles * b / units_per_img, t1 = tiles * (b + 1) / units_per_img;
     const int64_t cnt = t1 - t0;
     if (cnt <= 0) return;
     float* v = sc;
     float* m = sc + 16 * wd.cin_pad * wd.tb;
-    k->wino_input(wd, e_->ptr(x), v, img, t0, t1);
+    k->wino_input(wd, e.ptr(x), v, img, t0, t1);
     x86::ConvBlockedDesc g = gd;
     g.w = g.ow = cnt;
     for (int xi = 0; xi < 16; ++xi) {
@@ -358,13 +353,15 @@ struct WinogradStep : Step {
       for (int64_t grp = 0; grp < groups; ++grp)
         k->conv_blocked_pixels(g, vx, nullptr, mx, 0, grp, 0, cnt);
     }
-    k->wino_output(wd, m, res >= 0 ? e_->ptr(res) : nullptr, e_->ptr(y), img, t0, t1);
+    k->wino_output(wd, m, res >= 0 ? e.ptr(res) : nullptr, e.ptr(y), img, t0, t1);
   }
   // Phased mode: V of image i at v_img(i), M at m_img(i); tile t of position xi, block b at
   // [xi][b][t][vl] within them.
-  float* v_img(int64_t i) const { return e_->ptr(scratch) + i * 16 * wd.cin_pad * tiles; }
-  float* m_img(int64_t i) const {
-    return e_->ptr(scratch) + n * 16 * wd.cin_pad * tiles + i * 16 * wd.cout_pad * tiles;
+  float* v_img(const Exec& e, int64_t i) const {
+    return e.ptr(scratch) + i * 16 * wd.cin_pad * tiles;
+  }
+  float* m_img(const Exec& e, int64_t i) const {
+    return e.ptr(scratch) + n * 16 * wd.cin_pad * tiles + i * 16 * wd.cout_pad * tiles;
   }
   // Unit u of n * units_per_img over (image, run of tiles) for thread ith of nth.
   template <typename F>
@@ -376,26 +373,26 @@ struct WinogradStep : Step {
       if (t0 < t1) f(img, t0, t1);
     }
   }
-  void phase_input(int ith, int nth) {
+  void phase_input(const Exec& e, int ith, int nth) {
     tile_runs(ith, nth, [&](int64_t img, int64_t t0, int64_t t1) {
-      k->wino_input(wd, e_->ptr(x), v_img(img) + t0 * k->vl, img, t0, t1);
+      k->wino_input(wd, e.ptr(x), v_img(e, img) + t0 * k->vl, img, t0, t1);
     });
   }
-  void phase_gemm(int ith, int nth) {
+  void phase_gemm(const Exec& e, int ith, int nth) {
     const int64_t units = 16 * groups * n, chunk = (units + nth - 1) / nth;
     x86::ConvBlockedDesc g = gd;
     g.w = g.ow = tiles;
     for (int64_t u = ith * chunk; u < std::min(units, (ith + 1) * chunk); ++u) {
       const int64_t img = u % n, grp = (u / n) % groups, xi = u / (n * groups);
       g.weight = w.get() + xi * wset;
-      k->conv_blocked_pixels(g, v_img(img) + xi * wd.cin_pad * tiles, nullptr,
-                             m_img(img) + xi * wd.cout_pad * tiles, 0, grp, 0, tiles);
+      k->conv_blocked_pixels(g, v_img(e, img) + xi * wd.cin_pad * tiles, nullptr,
+                             m_img(e, img) + xi * wd.cout_pad * tiles, 0, grp, 0, tiles);
     }
   }
-  void phase_output(int ith, int nth) {
-    const float* r = res >= 0 ? e_->ptr(res) : nullptr;
+  void phase_output(const Exec& e, int ith, int nth) {
+    const float* r = res >= 0 ? e.ptr(res) : nullptr;
     tile_runs(ith, nth, [&](int64_t img, int64_t t0, int64_t t1) {
-      k->wino_output(wd, m_img(img) + t0 * k->vl, r, e_->ptr(y), img, t0, t1);
+      k->wino_output(wd, m_img(e, img) + t0 * k->vl, r, e.ptr(y), img, t0, t1);
     });
   }
 };
@@ -407,9 +404,7 @@ struct FcStep : Step {
   Floats w, bias;
   int x = -1, scratch = -1, y = -1;
   int64_t n = 0, m = 0, groups = 0;
-  const Exec* e_ = nullptr;
   void run(const Exec& e) override {
-    e_ = &e;
     parallel(e, this, groups);
     const float* s = e.ptr(scratch);
     float* yp = e.ptr(y);
@@ -417,9 +412,9 @@ struct FcStep : Step {
     for (int64_t img = 0; img < n; ++img)
       for (int64_t j = 0; j < m; ++j) yp[img * m + j] = s[(j / vl) * n * vl + img * vl + j % vl];
   }
-  void range(int64_t b, int64_t end) {
+  void range(const Exec& e, int64_t b, int64_t end) {
     for (int64_t g = b; g < end; ++g)
-      k->conv_blocked_row(d, e_->ptr(x), nullptr, e_->ptr(scratch), 0, g, 0);
+      k->conv_blocked_row(d, e.ptr(x), nullptr, e.ptr(scratch), 0, g, 0);
   }
 };
 
@@ -453,13 +448,11 @@ struct ConvGemmStep : Step {
   bool direct = false, relu = false;
   int x = -1, res = -1, y = -1, col = -1;
   // per-run state
-  const Exec* e_ = nullptr;
   x86::GemmDesc gd;
   const float* ximg = nullptr;
   float* colp = nullptr;
   int64_t pchunks = 0, phase = 0;
   void run(const Exec& e) override {
-    e_ = &e;
     float* apack = a_packed.get();
     float* heap_a = nullptr;
     float* heap_col = nullptr;
@@ -497,7 +490,8 @@ struct ConvGemmStep : Step {
     delete[] heap_a;
     delete[] heap_col;
   }
-  void range(int64_t b, int64_t end) {
+  bool reentrant() const override { return false; }  // per-run state lives in the step
+  void range(const Exec&, int64_t b, int64_t end) {
     if (phase == 0) {
       im2col(ximg, c, h, wd, p, oh, ow, b, end, colp);
       return;
@@ -558,23 +552,21 @@ struct EltwiseStep : Step {  // Relu or same-shape Add (+ReLU), SIMD or scalar, 
   bool is_add = false, relu = false;
   int a = -1, b = -1, y = -1;
   int64_t count = 0;
-  const Exec* e_ = nullptr;
   void run(const Exec& e) override {
-    e_ = &e;
     if (!k) {
-      range(0, count);
+      range(e, 0, count);
       return;
     }
     parallel(e, this, (count + 4095) / 4096);
   }
-  void range(int64_t bgn, int64_t end) {
+  void range(const Exec& e, int64_t bgn, int64_t end) {
     int64_t i0 = bgn, i1 = end;
     if (k) i0 = bgn * 4096, i1 = std::min(count, end * 4096);
-    const float* ap = e_->ptr(a) + i0;
-    float* yp = e_->ptr(y) + i0;
+    const float* ap = e.ptr(a) + i0;
+    float* yp = e.ptr(y) + i0;
     const int64_t len = i1 - i0;
     if (is_add) {
-      const float* bp = e_->ptr(b) + i0;
+      const float* bp = e.ptr(b) + i0;
       if (k) {
         k->add(ap, bp, yp, len, relu);
       } else {
@@ -595,16 +587,12 @@ struct MaxPoolBlockedStep : Step {
   ref::Pool2dParams p;
   int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
   int x = -1, y = -1;
-  const Exec* e_ = nullptr;
-  void run(const Exec& e) override {
-    e_ = &e;
-    parallel(e, this, planes);
-  }
-  void range(int64_t b, int64_t end) {
+  void run(const Exec& e) override { parallel(e, this, planes); }
+  void range(const Exec& e, int64_t b, int64_t end) {
     const int vl = k->vl;
     for (int64_t i = b; i < end; ++i)
-      k->maxpool_blocked_plane(e_->ptr(x) + i * h * w * vl, h, w, e_->ptr(y) + i * oh * ow * vl, oh,
-                               ow, p.kh, p.kw, p.sh, p.sw, p.pad_t, p.pad_l);
+      k->maxpool_blocked_plane(e.ptr(x) + i * h * w * vl, h, w, e.ptr(y) + i * oh * ow * vl, oh, ow,
+                               p.kh, p.kw, p.sh, p.sw, p.pad_t, p.pad_l);
   }
 };
 
@@ -612,15 +600,11 @@ struct GapBlockedStep : Step {
   const x86::Kernels* k = nullptr;
   int64_t planes = 0, hw = 0;
   int x = -1, y = -1;
-  const Exec* e_ = nullptr;
-  void run(const Exec& e) override {
-    e_ = &e;
-    parallel(e, this, planes);
-  }
-  void range(int64_t b, int64_t end) {
+  void run(const Exec& e) override { parallel(e, this, planes); }
+  void range(const Exec& e, int64_t b, int64_t end) {
     const int vl = k->vl;
     for (int64_t i = b; i < end; ++i)
-      k->gap_blocked_plane(e_->ptr(x) + i * hw * vl, hw, e_->ptr(y) + i * vl);
+      k->gap_blocked_plane(e.ptr(x) + i * hw * vl, hw, e.ptr(y) + i * vl);
   }
 };
 
@@ -738,6 +722,11 @@ struct Session::Impl {
   int64_t in_count = 0, out_count = 0;
   std::unique_ptr<ThreadPool> pool;
   double flops = 0;
+  // Image-parallel batches (SessionOptions::image_parallel): the steps are planned for one
+  // image and each thread runs whole images on its own arena (arenas[i]; thread 0 uses arena).
+  int64_t images = 0;  // batch size in that mode, 0 otherwise
+  std::vector<Floats> arenas;
+  ThreadPool serial{1};  // the pool the steps see inside one thread's image
 };
 
 namespace {
@@ -1469,6 +1458,49 @@ Result<std::unique_ptr<Session>> Session::create(Graph&& g, const Shape& input_s
   return create_impl(owned, &owned, input_shape, opt);
 }
 
+namespace {
+
+// True when every activation of g scales with the batch: shapes at batch n are the batch-1
+// shapes with dim 0 = n. Then images never mix and a batch can run image by image.
+bool batch_independent(const Graph& g, const Shape& input_shape) {
+  if (g.inputs.size() != 1 || input_shape.empty()) return false;
+  std::vector<Shape> one(g.values.size()), many(g.values.size());
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (g.values[i].is_constant()) one[i] = many[i] = g.values[i].constant.shape();
+  many[g.inputs[0]] = input_shape;
+  one[g.inputs[0]] = input_shape;
+  one[g.inputs[0]][0] = 1;
+  for (const Node& n : g.nodes)
+    if (!infer_node(n, one).ok() || !infer_node(n, many).ok()) return false;
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    if (g.values[i].is_constant()) continue;
+    const Shape &a = one[i], &b = many[i];
+    if (a.empty() || a.size() != b.size() || a[0] != 1 || b[0] != input_shape[0]) return false;
+    for (size_t d = 1; d < a.size(); ++d)
+      if (a[d] != b[d]) return false;
+  }
+  return true;
+}
+
+// One image of an image-parallel batch through every step on the arena of e.
+void run_image(Session::Impl& s, const Exec& e, const float* input, float* output, int64_t img) {
+  std::memcpy(e.ptr(s.in_slot), input + img * s.in_count,
+              sizeof(float) * static_cast<size_t>(s.in_count));
+  for (auto& st : s.steps) st->run(e);
+  std::memcpy(output + img * s.out_count, e.ptr(s.out_slot),
+              sizeof(float) * static_cast<size_t>(s.out_count));
+}
+
+Exec exec_for(Session::Impl& s, int ith, ThreadPool* pool) {
+  Exec e;
+  e.base = ith == 0 ? s.arena.get() : s.arenas[ith - 1].get();
+  e.off = s.offsets.data();
+  e.pool = pool;
+  return e;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Session>> Session::create_impl(const Graph& g, Graph* consume,
                                                       const Shape& input_shape,
                                                       const SessionOptions& opt) {
@@ -1479,6 +1511,34 @@ Result<std::unique_ptr<Session>> Session::create_impl(const Graph& g, Graph* con
                  "); use --isa ", isa_name(best_isa()));
   if (opt.threads < 1) return error("threads must be >= 1, got ", opt.threads);
   impl->pool = std::make_unique<ThreadPool>(opt.threads);
+  // Image-parallel: batch >= threads >= 2 on the blocked kernels, and images provably apart.
+  const bool per_image = opt.image_parallel && opt.threads > 1 && opt.blocked && opt.simd &&
+                         opt.prepack && opt.isa != Isa::ref && !input_shape.empty() &&
+                         input_shape[0] >= opt.threads && batch_independent(g, input_shape);
+  if (per_image) {
+    Shape one = input_shape;
+    one[0] = 1;
+    Builder b(g, impl->opt, *impl, *impl->pool, consume);
+    SCV_TRY(b.build(one));
+    bool reentrant = true;
+    for (const auto& st : impl->steps) reentrant = reentrant && st->reentrant();
+    if (reentrant) {
+      impl->images = input_shape[0];
+      impl->in_shape = input_shape;
+      impl->out_shape[0] = input_shape[0];
+      impl->flops *= static_cast<double>(input_shape[0]);
+      for (auto& info : impl->infos) info.flops *= static_cast<double>(input_shape[0]);
+      for (int i = 1; i < opt.threads; ++i) {
+        SCV_ASSIGN_OR_RETURN(Floats a, alloc_floats(impl->arena_floats));
+        impl->arenas.push_back(std::move(a));
+      }
+      return std::unique_ptr<Session>(new Session(std::move(impl)));
+    }
+    if (consume) return error("internal error: a step cannot run image-parallel");
+    impl = std::make_unique<Impl>();  // plan the whole batch instead
+    impl->opt = opt;
+    impl->pool = std::make_unique<ThreadPool>(opt.threads);
+  }
   Builder b(g, impl->opt, *impl, *impl->pool, consume);
   SCV_TRY(b.build(input_shape));
   return std::unique_ptr<Session>(new Session(std::move(impl)));
@@ -1486,6 +1546,24 @@ Result<std::unique_ptr<Session>> Session::create_impl(const Graph& g, Graph* con
 
 Status Session::run(const float* input, float* output) {
   Impl& s = *impl_;
+  if (s.images > 0) {
+    // Each thread runs whole images (img = ith, ith + nth, ...) on its own arena; the images
+    // left over (batch % threads) then run one at a time with all threads on each layer.
+    struct Job {
+      Impl* s;
+      const float* in;
+      float* out;
+      int64_t full;
+    } job{&s, input, output, s.images - s.images % s.pool->num_threads()};
+    s.pool->run([&job](int ith, int nth) {
+      const Exec e = exec_for(*job.s, ith, &job.s->serial);
+      for (int64_t img = ith; img < job.full; img += nth)
+        run_image(*job.s, e, job.in, job.out, img);
+    });
+    const Exec e = exec_for(s, 0, s.pool.get());
+    for (int64_t img = job.full; img < s.images; ++img) run_image(s, e, input, output, img);
+    return Status();
+  }
   Exec e;
   e.base = s.arena.get();
   e.off = s.offsets.data();
@@ -1499,6 +1577,29 @@ Status Session::run(const float* input, float* output) {
 Status Session::run_profiled(const float* input, float* output, std::vector<double>* step_ms) {
   Impl& s = *impl_;
   step_ms->assign(s.steps.size(), 0.0);
+  if (s.images > 0) {
+    // Image-parallel: every thread runs its images as in run(); thread 0 times its steps
+    // (summed over its images), which is what the batch's wall time is made of.
+    std::vector<double>& ms = *step_ms;
+    s.pool->run([&s, &ms, input, output](int ith, int nth) {
+      const Exec e = exec_for(s, ith, &s.serial);
+      for (int64_t img = ith; img < s.images; img += nth) {
+        std::memcpy(e.ptr(s.in_slot), input + img * s.in_count,
+                    sizeof(float) * static_cast<size_t>(s.in_count));
+        for (size_t i = 0; i < s.steps.size(); ++i) {
+          const auto t0 = std::chrono::steady_clock::now();
+          s.steps[i]->run(e);
+          if (ith == 0)
+            ms[i] +=
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count();
+        }
+        std::memcpy(output + img * s.out_count, e.ptr(s.out_slot),
+                    sizeof(float) * static_cast<size_t>(s.out_count));
+      }
+    });
+    return Status();
+  }
   Exec e;
   e.base = s.arena.get();
   e.off = s.offsets.data();
@@ -1530,7 +1631,10 @@ double Session::flops() const {
   return impl_->flops;
 }
 size_t Session::arena_bytes() const {
-  return sizeof(float) * impl_->arena_floats;
+  return sizeof(float) * impl_->arena_floats * (1 + impl_->arenas.size());
+}
+bool Session::image_parallel() const {
+  return impl_->images > 0;
 }
 size_t Session::weight_bytes() const {
   return impl_->weight_bytes;
