@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 
 #include "graph/passes.h"
 #include "ops/x86/kernels.h"
@@ -904,6 +905,9 @@ class Builder {
         6, (1 << 20) / (16 * int64_t{sizeof(float)} * (wd.cin_pad + wd.cout_pad)));
     st->units_per_img =
         std::max<int64_t>((st->tiles + tb_max - 1) / tb_max, (nth + st->n - 1) / st->n);
+    // Whole rounds of units for the threads (7 units on 2 threads would idle one for 1/7).
+    const int64_t step = nth / std::gcd<int64_t>(nth, st->n);
+    st->units_per_img = (st->units_per_img + step - 1) / step * step;
     st->units_per_img = std::min(st->units_per_img, st->tiles);
     wd.tb = (st->tiles + st->units_per_img - 1) / st->units_per_img;
     st->groups = x86::conv_blocked_groups(cout, vlen, ocb);
