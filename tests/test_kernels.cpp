@@ -81,6 +81,35 @@ TEST(KernelsDiff, FusedConvBnAddRelu) {
   }
 }
 
+// Winograd: F(4,3) (maps >= 28x28) and F(2,3), fused (tile blocks) and phased (weights larger
+// than activations) modes, odd sizes (partial edge tiles), BN + residual Add + ReLU epilogue,
+// batch 2 (image-parallel with 2 threads).
+TEST(KernelsDiff, WinogradShapes) {
+  struct Case {
+    int64_t c, h, w;
+  };
+  for (Case k :
+       {Case{16, 28, 28}, Case{24, 29, 31}, Case{40, 33, 30}, Case{16, 14, 15}, Case{64, 5, 6}}) {
+    Graph g;
+    int x = g.add_value("x", {-1, 8, -1, -1});
+    g.inputs = {x};
+    int a = add_conv(g, x, 8, k.c, 1, 1, 0, true, true, 1, "a");
+    int b = add_conv(g, a, k.c, k.c, 3, 1, 1, true, false, 2, "b");
+    int s = g.add_value("sum");
+    g.add_node(OpType::Add, "add", {b, a}, {s});
+    int r = g.add_value("out");
+    g.add_node(OpType::Relu, "relu", {s}, {r});
+    g.outputs = {r};
+    const Tensor in = random_tensor({2, 8, k.h, k.w}, 6);
+    auto ref = run_reference(g, {in});
+    ASSERT_TRUE(ref.ok());
+    for (const SessionOptions& o : all_option_sets())
+      expect_session_matches(g, in, (*ref)[0], o, 1e-4,
+                             "winograd c=" + std::to_string(k.c) + " " + std::to_string(k.h) + "x" +
+                                 std::to_string(k.w));
+  }
+}
+
 // Stem-like pipeline: conv 7x7/2 -> maxpool 3x3/2 -> ... -> GAP -> flatten -> FC (odd sizes).
 TEST(KernelsDiff, PoolsAndFc) {
   for (int64_t cout : {7, 16, 40})

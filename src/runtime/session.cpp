@@ -319,6 +319,7 @@ struct WinogradStep : Step {
   int64_t wset = 0;  // floats per packed position
   int x = -1, res = -1, y = -1, scratch = -1;
   int64_t n = 0, tiles = 0, units_per_img = 1, groups = 0, per_thread = 0;
+  int64_t P = 16;  // positions: (m + 2)^2
   // phased: for convs whose weights outweigh their activations (late layers at small batch).
   // Three parallel phases over shared V and M buffers (whole images, tile stride = tiles):
   // input transform split by tiles, the 16 x groups position GEMMs split by (position, group)
@@ -343,11 +344,11 @@ struct WinogradStep : Step {
     const int64_t cnt = t1 - t0;
     if (cnt <= 0) return;
     float* v = sc;
-    float* m = sc + 16 * wd.cin_pad * wd.tb;
+    float* m = sc + P * wd.cin_pad * wd.tb;
     k->wino_input(wd, e.ptr(x), v, img, t0, t1);
     x86::ConvBlockedDesc g = gd;
     g.w = g.ow = cnt;
-    for (int xi = 0; xi < 16; ++xi) {
+    for (int64_t xi = 0; xi < P; ++xi) {
       g.weight = w.get() + xi * wset;
       const float* vx = v + xi * wd.cin_pad * wd.tb;
       float* mx = m + xi * wd.cout_pad * wd.tb;
@@ -359,10 +360,10 @@ struct WinogradStep : Step {
   // Phased mode: V of image i at v_img(i), M at m_img(i); tile t of position xi, block b at
   // [xi][b][t][vl] within them.
   float* v_img(const Exec& e, int64_t i) const {
-    return e.ptr(scratch) + i * 16 * wd.cin_pad * tiles;
+    return e.ptr(scratch) + i * P * wd.cin_pad * tiles;
   }
   float* m_img(const Exec& e, int64_t i) const {
-    return e.ptr(scratch) + n * 16 * wd.cin_pad * tiles + i * 16 * wd.cout_pad * tiles;
+    return e.ptr(scratch) + n * P * wd.cin_pad * tiles + i * P * wd.cout_pad * tiles;
   }
   // Unit u of n * units_per_img over (image, run of tiles) for thread ith of nth.
   template <typename F>
@@ -380,7 +381,7 @@ struct WinogradStep : Step {
     });
   }
   void phase_gemm(const Exec& e, int ith, int nth) {
-    const int64_t units = 16 * groups * n, chunk = (units + nth - 1) / nth;
+    const int64_t units = P * groups * n, chunk = (units + nth - 1) / nth;
     x86::ConvBlockedDesc g = gd;
     g.w = g.ow = tiles;
     for (int64_t u = ith * chunk; u < std::min(units, (ith + 1) * chunk); ++u) {
@@ -884,8 +885,13 @@ class Builder {
     wd.cout_pad = blocks_of(cout, vlen) * vlen;
     wd.h = xs[2];
     wd.w = xs[3];
-    wd.th = (wd.h + 1) / 2;
-    wd.tw = (wd.w + 1) / 2;
+    // F(4,3) (2.25 multiplications per output instead of 4) where maps are large and the
+    // transformed weights (36 positions) small: layer1/2 of ResNet50; F(2,3) elsewhere.
+    wd.m = wd.h * wd.w >= 28 * 28 ? 4 : 2;
+    st->P = (wd.m + 2) * (wd.m + 2);
+    if (wd.m == 4) st->info.kind = "winograd_f43";
+    wd.th = (wd.h + wd.m - 1) / wd.m;
+    wd.tw = (wd.w + wd.m - 1) / wd.m;
     wd.x_block = wd.h * wd.w * vlen;
     wd.x_row = wd.w * vlen;
     wd.x_batch = blocks_of(cin, vlen) * wd.x_block;
@@ -895,14 +901,14 @@ class Builder {
     wd.relu = f.relu;
     st->n = xs[0];
     st->tiles = wd.th * wd.tw;
-    // Tiles per unit: the thread's V and M (16 x tiles x (cin + cout) floats) stay within
+    // Tiles per unit: the thread's V and M (P x tiles x (cin + cout) floats) stay within
     // ~1 MiB, and batch 1 still gives every thread a unit.
     const int nth = pool_.num_threads();
     // Same rule as the direct convs' split: weights far above activations -> phased.
-    st->phased = 16.0 * double(wd.cin_pad) * double(wd.cout_pad) >
+    st->phased = double(st->P) * double(wd.cin_pad) * double(wd.cout_pad) >
                  8.0 * double(st->n) * double(wd.cin_pad) * double(wd.h) * double(wd.w);
     const int64_t tb_max = std::max<int64_t>(
-        6, (1 << 20) / (16 * int64_t{sizeof(float)} * (wd.cin_pad + wd.cout_pad)));
+        6, (1 << 20) / (st->P * int64_t{sizeof(float)} * (wd.cin_pad + wd.cout_pad)));
     st->units_per_img =
         std::max<int64_t>((st->tiles + tb_max - 1) / tb_max, (nth + st->n - 1) / st->n);
     // Whole rounds of units for the threads (7 units on 2 threads would idle one for 1/7).
@@ -913,14 +919,14 @@ class Builder {
     st->groups = x86::conv_blocked_groups(cout, vlen, ocb);
     // Weights: U = G g G^T (BatchNorm scale folded in), each position packed as a 1x1 conv.
     st->wset = x86::packed_conv_blocked_size(cout, wd.cin_pad, 1, 1, vlen, ocb);
-    SCV_ASSIGN_OR_RETURN(st->w, alloc_floats(16 * st->wset, false));
+    SCV_ASSIGN_OR_RETURN(st->w, alloc_floats(st->P * st->wset, false));
     {
-      std::vector<float> u(static_cast<size_t>(16 * cout * cin));
-      x86::winograd_f23_weights(w.data(), scale.empty() ? nullptr : scale.data(), cout, cin,
-                                u.data());
+      std::vector<float> u(static_cast<size_t>(st->P * cout * cin));
+      (wd.m == 4 ? x86::winograd_f43_weights : x86::winograd_f23_weights)(
+          w.data(), scale.empty() ? nullptr : scale.data(), cout, cin, u.data());
       float* dst = st->w.get();
       const int64_t wset = st->wset, cin_pad = wd.cin_pad;
-      pool_.parallel_for(16, [&](int64_t a, int64_t b) {
+      pool_.parallel_for(st->P, [&](int64_t a, int64_t b) {
         for (int64_t xi = a; xi < b; ++xi)
           x86::pack_conv_blocked(u.data() + xi * cout * cin, nullptr, cout, cin, cin_pad, 1, 1,
                                  vlen, ocb, dst + xi * wset);
@@ -930,7 +936,7 @@ class Builder {
     std::copy(bias.begin(), bias.end(), st->bias.get());
     SCV_ASSIGN_OR_RETURN(st->zero_bias, alloc_floats(wd.cout_pad));
     wd.bias = st->bias.get();
-    s_.weight_bytes += sizeof(float) * (16 * st->wset + 2 * wd.cout_pad);
+    s_.weight_bytes += sizeof(float) * (st->P * st->wset + 2 * wd.cout_pad);
     release(node.inputs[1]);
     auto& gd = st->gd;
     gd.cin_pad = wd.cin_pad;
@@ -944,7 +950,7 @@ class Builder {
     gd.y_row = wd.tb * vlen;
     gd.y_pix = vlen;
     gd.bias = st->zero_bias.get();
-    st->per_thread = 16 * wd.tb * (wd.cin_pad + wd.cout_pad);
+    st->per_thread = st->P * wd.tb * (wd.cin_pad + wd.cout_pad);
     if (st->phased) {
       st->units_per_img =
           std::max<int64_t>(1, std::min<int64_t>(st->tiles, (nth + st->n - 1) / st->n));
@@ -952,7 +958,7 @@ class Builder {
       gd.x_block = gd.x_row = gd.y_block = gd.y_row = wd.tb * vlen;
       st->per_thread = 0;
     }
-    st->scratch = new_slot(st->phased ? st->n * 16 * wd.tb * (wd.cin_pad + wd.cout_pad)
+    st->scratch = new_slot(st->phased ? st->n * st->P * wd.tb * (wd.cin_pad + wd.cout_pad)
                                       : nth * st->per_thread);
     SCV_ASSIGN_OR_RETURN(st->x, get_blocked(node.inputs[0]));
     if (f.add >= 0) {

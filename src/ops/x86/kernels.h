@@ -50,15 +50,16 @@ struct GemmDesc {
   bool relu = false;
 };
 
-// Winograd F(2x2, 3x3) for 3x3 / stride-1 / pad-1 convs on the blocked layout. The output is cut
-// into 2x2 tiles (t = ty*tw + tx); each tile reads a 4x4 input patch. For a run of tiles
-// [t0, t1) the transformed input V and the products M are stored position-major:
-// v[xi][cb][t - t0][vl], m[xi][ob][t - t0][vl] (xi = 0..15, tile stride tb), so that each of
-// the 16 positions is a 1x1 conv (a GEMM over channels) that conv_blocked_pixels runs.
+// Winograd F(m x m, 3x3), m = 2 or 4, for 3x3 / stride-1 / pad-1 convs on the blocked layout.
+// The output is cut into m x m tiles (t = ty*tw + tx); each tile reads an (m+2)^2 input patch.
+// For a run of tiles [t0, t1) the transformed input V and the products M are stored
+// position-major: v[xi][cb][t - t0][vl], m[xi][ob][t - t0][vl] (xi < (m+2)^2, tile stride tb),
+// so that each position is a 1x1 conv (a GEMM over channels) that conv_blocked_pixels runs.
 struct WinoDesc {
+  int64_t m = 2;  // output tile m x m: F(2x2, 3x3) (16 positions) or F(4x4, 3x3) (36)
   int64_t cin_pad = 0, cout_pad = 0;
   int64_t h = 0, w = 0;                         // input and output size
-  int64_t th = 0, tw = 0;                       // tiles: ceil(h/2) x ceil(w/2)
+  int64_t th = 0, tw = 0;                       // tiles: ceil(h/m) x ceil(w/m)
   int64_t x_batch = 0, x_block = 0, x_row = 0;  // blocked input, pixel stride vl
   int64_t y_batch = 0, y_block = 0, y_row = 0;  // blocked output and residual
   int64_t tb = 0;                               // tile stride of v and m
@@ -131,6 +132,8 @@ int64_t conv_blocked_groups(int64_t cout, int vl, int ocb);
 // Winograd F(2,3) weight transform U = G g G^T of OIHW 3x3 weights [cout][cin][3][3], each
 // output channel multiplied by scale (nullable): u[xi][cout][cin], xi = 4*row + col of U.
 void winograd_f23_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u);
+// Winograd F(4,3): the same with the 6x3 G of the points 0, +-1, +-2, inf: u[36][cout][cin].
+void winograd_f43_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u);
 // A [m][k] row-major -> panels of mr rows: panel i = [k][mr], rows past m are zero.
 int64_t packed_gemm_a_size(int64_t m, int64_t k, int mr);
 void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out);

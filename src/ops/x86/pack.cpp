@@ -64,23 +64,41 @@ void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out) {
       }
 }
 
-void winograd_f23_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u) {
-  // G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (4x3); U = G g G^T (4x4).
-  static const float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+namespace {
+// U = G g G^T for every (cout, cin) pair; G is (R x 3), U is R x R: u[R*R][cout][cin].
+template <int R>
+void winograd_weights(const double (&G)[R][3], const float* w, const float* scale, int64_t cout,
+                      int64_t cin, float* u) {
   for (int64_t co = 0; co < cout; ++co)
     for (int64_t ci = 0; ci < cin; ++ci) {
       const float* g = w + (co * cin + ci) * 9;
-      float gg[4][3];  // G g
-      for (int i = 0; i < 4; ++i)
+      double gg[R][3];  // G g
+      for (int i = 0; i < R; ++i)
         for (int j = 0; j < 3; ++j)
           gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
-      const float s = scale ? scale[co] : 1.0f;
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) {
-          const float v = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
-          u[((i * 4 + j) * cout + co) * cin + ci] = v * s;
+      const double s = scale ? scale[co] : 1.0;
+      for (int i = 0; i < R; ++i)
+        for (int j = 0; j < R; ++j) {
+          const double v = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
+          u[((i * R + j) * cout + co) * cin + ci] = static_cast<float>(v * s);
         }
     }
+}
+}  // namespace
+
+void winograd_f23_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u) {
+  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  winograd_weights<4>(G, w, scale, cout, cin, u);
+}
+
+void winograd_f43_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u) {
+  static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1}};
+  winograd_weights<6>(G, w, scale, cout, cin, u);
 }
 
 }  // namespace scv::x86
