@@ -921,15 +921,18 @@ class Builder {
     st->wset = x86::packed_conv_blocked_size(cout, wd.cin_pad, 1, 1, vlen, ocb);
     SCV_ASSIGN_OR_RETURN(st->w, alloc_floats(st->P * st->wset, false));
     {
-      std::vector<float> u(static_cast<size_t>(st->P * cout * cin));
-      (wd.m == 4 ? x86::winograd_f43_weights : x86::winograd_f23_weights)(
-          w.data(), scale.empty() ? nullptr : scale.data(), cout, cin, u.data());
+      // Position by position, in parallel, each through a cout x cin scratch.
       float* dst = st->w.get();
       const int64_t wset = st->wset, cin_pad = wd.cin_pad;
+      const float* sc = scale.empty() ? nullptr : scale.data();
+      const int m = static_cast<int>(wd.m);
       pool_.parallel_for(st->P, [&](int64_t a, int64_t b) {
-        for (int64_t xi = a; xi < b; ++xi)
-          x86::pack_conv_blocked(u.data() + xi * cout * cin, nullptr, cout, cin, cin_pad, 1, 1,
-                                 vlen, ocb, dst + xi * wset);
+        std::vector<float> u(static_cast<size_t>(cout * cin));
+        for (int64_t xi = a; xi < b; ++xi) {
+          x86::winograd_weights_at(w.data(), sc, cout, cin, m, static_cast<int>(xi), u.data());
+          x86::pack_conv_blocked(u.data(), nullptr, cout, cin, cin_pad, 1, 1, vlen, ocb,
+                                 dst + xi * wset);
+        }
       });
     }
     SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(wd.cout_pad));

@@ -129,11 +129,11 @@ void pack_conv_blocked(const float* w, const float* scale, int64_t cout, int64_t
                        int64_t cin_pad, int64_t kh, int64_t kw, int vl, int ocb, float* out,
                        int64_t g0 = 0, int64_t g1 = -1);
 int64_t conv_blocked_groups(int64_t cout, int vl, int ocb);
-// Winograd F(2,3) weight transform U = G g G^T of OIHW 3x3 weights [cout][cin][3][3], each
-// output channel multiplied by scale (nullable): u[xi][cout][cin], xi = 4*row + col of U.
-void winograd_f23_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u);
-// Winograd F(4,3): the same with the 6x3 G of the points 0, +-1, +-2, inf: u[36][cout][cin].
-void winograd_f43_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u);
+// Winograd weight transform U = G g G^T of OIHW 3x3 weights [cout][cin][3][3] at one position
+// xi < (m+2)^2 of F(m x m, 3x3), m = 2 or 4 (xi = row * (m+2) + col of U), each output channel
+// multiplied by scale (nullable): u[cout][cin], ready to pack as a 1x1 conv.
+void winograd_weights_at(const float* w, const float* scale, int64_t cout, int64_t cin, int m,
+                         int xi, float* u);
 // A [m][k] row-major -> panels of mr rows: panel i = [k][mr], rows past m are zero.
 int64_t packed_gemm_a_size(int64_t m, int64_t k, int mr);
 void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out);

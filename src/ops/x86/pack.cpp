@@ -64,41 +64,32 @@ void pack_gemm_a(const float* a, int64_t m, int64_t k, int mr, float* out) {
       }
 }
 
-namespace {
-// U = G g G^T for every (cout, cin) pair; G is (R x 3), U is R x R: u[R*R][cout][cin].
-template <int R>
-void winograd_weights(const double (&G)[R][3], const float* w, const float* scale, int64_t cout,
-                      int64_t cin, float* u) {
-  for (int64_t co = 0; co < cout; ++co)
+void winograd_weights_at(const float* w, const float* scale, int64_t cout, int64_t cin, int m,
+                         int xi, float* u) {
+  // G of F(2,3) (points 0, +-1, inf) and F(4,3) (points 0, +-1, +-2, inf).
+  static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+  const int r = m + 2, i = xi / r, j = xi % r;
+  const double* gi = m == 4 ? G4[i] : G2[i];
+  const double* gj = m == 4 ? G4[j] : G2[j];
+  double c[3][3];  // U[i][j] = sum_ab G[i][a] g[a][b] G[j][b]
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) c[a][b] = gi[a] * gj[b];
+  for (int64_t co = 0; co < cout; ++co) {
+    const double s = scale ? scale[co] : 1.0;
     for (int64_t ci = 0; ci < cin; ++ci) {
       const float* g = w + (co * cin + ci) * 9;
-      double gg[R][3];  // G g
-      for (int i = 0; i < R; ++i)
-        for (int j = 0; j < 3; ++j)
-          gg[i][j] = G[i][0] * g[0 * 3 + j] + G[i][1] * g[1 * 3 + j] + G[i][2] * g[2 * 3 + j];
-      const double s = scale ? scale[co] : 1.0;
-      for (int i = 0; i < R; ++i)
-        for (int j = 0; j < R; ++j) {
-          const double v = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
-          u[((i * R + j) * cout + co) * cin + ci] = static_cast<float>(v * s);
-        }
+      double v = 0;
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) v += c[a][b] * g[a * 3 + b];
+      u[co * cin + ci] = static_cast<float>(v * s);
     }
-}
-}  // namespace
-
-void winograd_f23_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u) {
-  static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-  winograd_weights<4>(G, w, scale, cout, cin, u);
-}
-
-void winograd_f43_weights(const float* w, const float* scale, int64_t cout, int64_t cin, float* u) {
-  static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                 {0, 0, 1}};
-  winograd_weights<6>(G, w, scale, cout, cin, u);
+  }
 }
 
 }  // namespace scv::x86
