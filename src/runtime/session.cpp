@@ -280,11 +280,17 @@ struct ConvBlockedStep : Step {
         for (int64_t u = b; u < end; ++u) k->conv_blocked_pixels(d, xp, rp, yp, u % n, u / n, 0, P);
         return;
       }
-      for (int64_t g = 0; g < groups; ++g)
-        for (int64_t u = b; u < end; ++u) {
-          const int64_t img = u / bands, band = u % bands;
-          k->conv_blocked_pixels(d, xp, rp, yp, img, g, P * band / bands, P * (band + 1) / bands);
+      // Pixel blocks outer, groups inner: a block of input is read from memory once and
+      // reused by every group while it sits in L2.
+      for (int64_t u = b; u < end; ++u) {
+        const int64_t img = u / bands, band = u % bands;
+        const int64_t q0 = P * band / bands, q1 = P * (band + 1) / bands;
+        const int64_t nb = (q1 - q0 + x86::kConvPixelBlock - 1) / x86::kConvPixelBlock;
+        for (int64_t i = 0; i < nb; ++i) {
+          const int64_t a = q0 + (q1 - q0) * i / nb, z = q0 + (q1 - q0) * (i + 1) / nb;
+          for (int64_t g = 0; g < groups; ++g) k->conv_blocked_pixels(d, xp, rp, yp, img, g, a, z);
         }
+      }
       return;
     }
     if (!split_rows) {
