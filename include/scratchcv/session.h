@@ -47,6 +47,9 @@ struct StepInfo {
   std::string name;  // node name (fused nodes: "conv+bn+add+relu")
   std::string kind;  // "conv_blocked", "conv_gemm", "ref:Softmax", "reorder", ...
   double flops = 0;  // floating-point operations per run (2 x MACs for conv and FC)
+  // Multiply-add FLOPs the kernels actually execute: below `flops` for Winograd convs (their
+  // GEMMs do fewer multiplications than the direct convolution they compute); else = flops.
+  double exec_flops = 0;
 };
 
 class Session {
@@ -72,7 +75,8 @@ class Session {
   const Shape& output_shape() const;
   const SessionOptions& options() const;
   const std::vector<StepInfo>& steps() const;
-  double flops() const;         // per run (whole batch)
+  double flops() const;         // per run (whole batch), direct-convolution count
+  double exec_flops() const;    // per run, as executed (Winograd does fewer)
   size_t arena_bytes() const;   // activations + scratch
   size_t weight_bytes() const;  // packed weights and biases held by the session
   bool image_parallel() const;  // batch runs image by image, one thread per image

@@ -729,7 +729,7 @@ struct Session::Impl {
   int in_slot = -1, out_slot = -1;
   int64_t in_count = 0, out_count = 0;
   std::unique_ptr<ThreadPool> pool;
-  double flops = 0;
+  double flops = 0, exec_flops = 0;
   // Image-parallel batches (SessionOptions::image_parallel): the steps are planned for one
   // image and each thread runs whole images on its own arena (arenas[i]; thread 0 uses arena).
   int64_t images = 0;  // batch size in that mode, 0 otherwise
@@ -809,7 +809,12 @@ class Builder {
     s_.offsets.resize(s_.bufs.size());
     for (size_t i = 0; i < s_.bufs.size(); ++i) s_.offsets[i] = s_.bufs[i].offset;
     SCV_ASSIGN_OR_RETURN(s_.arena, alloc_floats(s_.arena_floats));
-    for (auto& st : s_.steps) s_.infos.push_back(st->info), s_.flops += st->info.flops;
+    for (auto& st : s_.steps) {
+      if (st->info.exec_flops == 0) st->info.exec_flops = st->info.flops;
+      s_.infos.push_back(st->info);
+      s_.flops += st->info.flops;
+      s_.exec_flops += st->info.exec_flops;
+    }
     return Status();
   }
 
@@ -907,6 +912,7 @@ class Builder {
     wd.relu = f.relu;
     st->n = xs[0];
     st->tiles = wd.th * wd.tw;
+    st->info.exec_flops = 2.0 * double(st->n * st->tiles * st->P) * double(cin) * double(cout);
     // Tiles per unit: the thread's V and M (P x tiles x (cin + cout) floats) stay within
     // ~1 MiB, and batch 1 still gives every thread a unit.
     const int nth = pool_.num_threads();
@@ -1546,7 +1552,11 @@ Result<std::unique_ptr<Session>> Session::create_impl(const Graph& g, Graph* con
       impl->in_shape = input_shape;
       impl->out_shape[0] = input_shape[0];
       impl->flops *= static_cast<double>(input_shape[0]);
-      for (auto& info : impl->infos) info.flops *= static_cast<double>(input_shape[0]);
+      impl->exec_flops *= static_cast<double>(input_shape[0]);
+      for (auto& info : impl->infos) {
+        info.flops *= static_cast<double>(input_shape[0]);
+        info.exec_flops *= static_cast<double>(input_shape[0]);
+      }
       for (int i = 1; i < opt.threads; ++i) {
         SCV_ASSIGN_OR_RETURN(Floats a, alloc_floats(impl->arena_floats));
         impl->arenas.push_back(std::move(a));
@@ -1648,6 +1658,9 @@ const std::vector<StepInfo>& Session::steps() const {
 }
 double Session::flops() const {
   return impl_->flops;
+}
+double Session::exec_flops() const {
+  return impl_->exec_flops;
 }
 size_t Session::arena_bytes() const {
   return sizeof(float) * impl_->arena_floats * (1 + impl_->arenas.size());
