@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Compare scratchcv with peer CPU runtimes on ResNet50 (seeded random weights).
 #
-#   bench/compare.sh [-r ROUNDS] [-k ITERS] [-w WARMUP] [-o WORKDIR] [--no-cold] [--cli PATH]
+#   bench/compare.sh [-r ROUNDS] [-k ITERS] [-w WARMUP] [-p PAUSE] [-o WORKDIR] [--no-cold]
+#                    [--cli PATH]
 #
 # 1. bench/peers/export_resnet.py writes WORKDIR/resnet50.{pth,onnx} once (kept between runs).
 # 2. ROUNDS rounds, each running every runtime once per (threads, batch) in (1,1) (2,1) (2,8),
 #    interleaved (ort, torch, scratchcv, next config, ...) so that drifting machine load hits
-#    all runtimes alike. Each run: WARMUP warm-up iterations, then ITERS timed ones -> median.
+#    all runtimes alike; the order of the runtimes rotates from round to round, and each run
+#    starts after PAUSE seconds (default 3) of quiet: right after a process with a large heap
+#    exits, the kernel spends a second or two freeing it on one CPU, which slows whichever
+#    2-thread run comes next. Each run: WARMUP warm-up iterations, then ITERS timed ones ->
+#    median.
 #    Runtimes: onnxruntime-node (bench/peers/ort_bench.js), PyTorch jit.trace +
 #    optimize_for_inference (bench/peers/torch_bench.py), and
 #    `scratchcv bench --model M.onnx --batch B --threads T --iters K --json`.
@@ -19,16 +24,17 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-rounds=3 iters=10 warmup=3 work="$root/build/bench_peers" cold=1 cli="$root/build/scratchcv"
+rounds=3 iters=10 warmup=3 pause=3 work="$root/build/bench_peers" cold=1 cli="$root/build/scratchcv"
 while [ $# -gt 0 ]; do
   case "$1" in
     -r) rounds=$2; shift 2 ;;
     -k) iters=$2; shift 2 ;;
     -w) warmup=$2; shift 2 ;;
+    -p) pause=$2; shift 2 ;;
     -o) work=$2; shift 2 ;;
     --cli) cli=$2; shift 2 ;;
     --no-cold) cold=0; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -83,22 +89,30 @@ record() {  # record ROUND RUNTIME T B OUTFILE
 }
 
 out="$work/last_run.out"
+run_one() {  # run_one ROUND RUNTIME T B
+  sleep "$pause"
+  case "$2" in
+    ort)
+      [ $have_ort = 1 ] || return 0
+      node "$here/peers/ort_bench.js" --model "$model_onnx" --threads "$3" --batch "$4" \
+        --warmup "$warmup" --iters "$iters" >"$out" 2>&1 || true ;;
+    torch)
+      "$py" "$here/peers/torch_bench.py" --model "$model_pth" --threads "$3" --batch "$4" \
+        --warmup "$warmup" --iters "$iters" >"$out" 2>&1 || true ;;
+    scratchcv)
+      [ $have_scv = 1 ] || return 0
+      "$cli" bench --model "$model_onnx" --batch "$4" --threads "$3" --iters "$iters" \
+        --warmup "$warmup" --json >"$out" 2>&1 || true ;;
+  esac
+  record "$1" "$2" "$3" "$4" "$out"
+}
+runtimes=(ort torch scratchcv)
 for r in $(seq 1 "$rounds"); do
   for c in "${configs[@]}"; do
     set -- $c; t=$1 b=$2
-    if [ $have_ort = 1 ]; then
-      node "$here/peers/ort_bench.js" --model "$model_onnx" --threads "$t" --batch "$b" \
-        --warmup "$warmup" --iters "$iters" >"$out" 2>&1 || true
-      record "$r" ort "$t" "$b" "$out"
-    fi
-    "$py" "$here/peers/torch_bench.py" --model "$model_pth" --threads "$t" --batch "$b" \
-      --warmup "$warmup" --iters "$iters" >"$out" 2>&1 || true
-    record "$r" torch "$t" "$b" "$out"
-    if [ $have_scv = 1 ]; then
-      "$cli" bench --model "$model_onnx" --batch "$b" --threads "$t" --iters "$iters" --json \
-        >"$out" 2>&1 || true
-      record "$r" scratchcv "$t" "$b" "$out"
-    fi
+    for i in 0 1 2; do  # rotated: round 1 ort first, round 2 torch first, ...
+      run_one "$r" "${runtimes[$(( (i + r - 1) % 3 ))]}" "$t" "$b"
+    done
   done
   echo "# round $r/$rounds done (load $(cut -d' ' -f1 /proc/loadavg))"
 done
@@ -107,6 +121,7 @@ cold_tsv="$work/cold.tsv"
 printf 'round\truntime\twall_s\tpeak_rss_kb\n' >"$cold_tsv"
 if [ $cold = 1 ]; then
   for r in $(seq 1 "$rounds"); do
+    sleep "$pause"
     if [ $have_ort = 1 ]; then
       if /usr/bin/time -f '%e %M' -o "$work/time.txt" node "$here/peers/ort_bench.js" \
            --model "$model_onnx" --cold --threads "$(nproc)" >"$out" 2>&1; then
@@ -114,6 +129,7 @@ if [ $cold = 1 ]; then
         printf '%s\tort\t%s\t%s\n' "$r" "$wall" "$rss" >>"$cold_tsv"
       fi
     fi
+    sleep "$pause"
     if [ -x "$cli" ]; then
       if /usr/bin/time -f '%e %M' -o "$work/time.txt" "$cli" classify "$root/data/sample.jpg" \
            --model "$model_pth" >"$out" 2>&1; then
