@@ -326,35 +326,54 @@ void conv_blocked_pixels(const scv::x86::ConvBlockedDesc& d, const float* x, con
   }
 }
 
-// ---- Winograd F(2x2, 3x3) transforms ----------------------------------------------------------
-// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  A^T = [1 1 1 0; 0 1 -1 -1].
+// ---- Winograd F(MxM, 3x3) transforms, M = 2 or 4 ---------------------------------------------
+// Each tile's (M+2)x(M+2) input patch d becomes B^T d B and each product tile m becomes
+// A^T m A, done as 1-D transforms along rows, then along columns. The matrices:
+//   F(2,3), points 0, +-1, inf:   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+//                                 A^T = [1 1 1 0; 0 1 -1 -1]
+//   F(4,3), points 0, +-1, +-2, inf: B^T and A^T written out in wino_bt<4> / wino_at<4>.
 
-// F(4x4, 3x3): B^T (6x6) and A^T (4x6) of the points 0, +-1, +-2, inf, as 1-D transforms.
-inline void wino4_bt(const typename V::R (&d)[6], typename V::R (&r)[6]) {
+template <int M>
+inline void wino_bt(const typename V::R (&d)[M + 2], typename V::R (&r)[M + 2]) {
   using R = typename V::R;
-  const R four = V::set1(4.0f), mfive = V::set1(-5.0f), two = V::set1(2.0f);
-  r[0] = V::add(V::fma(four, d[0], V::mul(mfive, d[2])), d[4]);  // 4 d0 - 5 d2 + d4
-  const R a = V::sub(d[4], V::mul(four, d[2])), b = V::sub(d[3], V::mul(four, d[1]));
-  r[1] = V::add(a, b);  // -4 d1 - 4 d2 + d3 + d4
-  r[2] = V::sub(a, b);  //  4 d1 - 4 d2 - d3 + d4
-  const R c = V::sub(d[4], d[2]), e = V::mul(two, V::sub(d[3], d[1]));
-  r[3] = V::add(c, e);                                           // -2 d1 - d2 + 2 d3 + d4
-  r[4] = V::sub(c, e);                                           //  2 d1 - d2 - 2 d3 + d4
-  r[5] = V::add(V::fma(four, d[1], V::mul(mfive, d[3])), d[5]);  // 4 d1 - 5 d3 + d5
-}
-inline void wino4_at(const typename V::R (&m)[6], typename V::R (&o)[4]) {
-  using R = typename V::R;
-  const R s12 = V::add(m[1], m[2]), d12 = V::sub(m[1], m[2]);
-  const R s34 = V::add(m[3], m[4]), d34 = V::sub(m[3], m[4]);
-  o[0] = V::add(V::add(m[0], s12), s34);                 // m0 + m1 + m2 + m3 + m4
-  o[1] = V::fma(V::set1(2.0f), d34, d12);                // m1 - m2 + 2 (m3 - m4)
-  o[2] = V::fma(V::set1(4.0f), s34, s12);                // m1 + m2 + 4 (m3 + m4)
-  o[3] = V::add(V::fma(V::set1(8.0f), d34, d12), m[5]);  // m1 - m2 + 8 (m3 - m4) + m5
+  if constexpr (M == 2) {
+    r[0] = V::sub(d[0], d[2]);
+    r[1] = V::add(d[1], d[2]);
+    r[2] = V::sub(d[2], d[1]);
+    r[3] = V::sub(d[1], d[3]);
+  } else {
+    const R four = V::set1(4.0f), mfive = V::set1(-5.0f), two = V::set1(2.0f);
+    r[0] = V::add(V::fma(four, d[0], V::mul(mfive, d[2])), d[4]);  // 4 d0 - 5 d2 + d4
+    const R a = V::sub(d[4], V::mul(four, d[2])), b = V::sub(d[3], V::mul(four, d[1]));
+    r[1] = V::add(a, b);  // -4 d1 - 4 d2 + d3 + d4
+    r[2] = V::sub(a, b);  //  4 d1 - 4 d2 - d3 + d4
+    const R c = V::sub(d[4], d[2]), e = V::mul(two, V::sub(d[3], d[1]));
+    r[3] = V::add(c, e);                                           // -2 d1 - d2 + 2 d3 + d4
+    r[4] = V::sub(c, e);                                           //  2 d1 - d2 - 2 d3 + d4
+    r[5] = V::add(V::fma(four, d[1], V::mul(mfive, d[3])), d[5]);  // 4 d1 - 5 d3 + d5
+  }
 }
 
-void wino_input4(const scv::x86::WinoDesc& d, const float* x, float* v, int64_t n, int64_t t0,
-                 int64_t t1) {
-  constexpr int L = V::L;
+template <int M>
+inline void wino_at(const typename V::R (&m)[M + 2], typename V::R (&o)[M]) {
+  using R = typename V::R;
+  if constexpr (M == 2) {
+    o[0] = V::add(V::add(m[0], m[1]), m[2]);
+    o[1] = V::sub(V::sub(m[1], m[2]), m[3]);
+  } else {
+    const R s12 = V::add(m[1], m[2]), d12 = V::sub(m[1], m[2]);
+    const R s34 = V::add(m[3], m[4]), d34 = V::sub(m[3], m[4]);
+    o[0] = V::add(V::add(m[0], s12), s34);                 // m0 + m1 + m2 + m3 + m4
+    o[1] = V::fma(V::set1(2.0f), d34, d12);                // m1 - m2 + 2 (m3 - m4)
+    o[2] = V::fma(V::set1(4.0f), s34, s12);                // m1 + m2 + 4 (m3 + m4)
+    o[3] = V::add(V::fma(V::set1(8.0f), d34, d12), m[5]);  // m1 - m2 + 8 (m3 - m4) + m5
+  }
+}
+
+template <int M>
+void wino_input_m(const scv::x86::WinoDesc& d, const float* x, float* v, int64_t n, int64_t t0,
+                  int64_t t1) {
+  constexpr int L = V::L, P = M + 2;
   using R = typename V::R;
   const int64_t ncb = d.cin_pad / L;
   const float* xb = x + n * d.x_batch;
@@ -363,34 +382,35 @@ void wino_input4(const scv::x86::WinoDesc& d, const float* x, float* v, int64_t 
     const float* xp = xb + cb * d.x_block;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ty = t / d.tw, tx = t - ty * d.tw;
-      const int64_t iy0 = 4 * ty - 1, ix0 = 4 * tx - 1;
-      const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + 5 < d.h && ix0 + 5 < d.w;
-      R c[6][6];  // c[i] = (row i of the patch) B
-      for (int i = 0; i < 6; ++i) {
+      const int64_t iy0 = M * ty - 1, ix0 = M * tx - 1;  // pad 1
+      const bool inside = iy0 >= 0 && ix0 >= 0 && iy0 + P - 1 < d.h && ix0 + P - 1 < d.w;
+      R c[P][P];  // c[i] = (row i of the patch) B
+      for (int i = 0; i < P; ++i) {
         const int64_t iy = iy0 + i;
-        R row[6];
-        for (int j = 0; j < 6; ++j) {
+        R row[P];
+        for (int j = 0; j < P; ++j) {
           const int64_t ix = ix0 + j;
           row[j] = inside || (iy >= 0 && iy < d.h && ix >= 0 && ix < d.w)
                        ? V::load(xp + iy * d.x_row + ix * L)
                        : V::zero();
         }
-        wino4_bt(row, c[i]);
+        wino_bt<M>(row, c[i]);
       }
       float* vp = v + (cb * d.tb + (t - t0)) * L;
-      for (int j = 0; j < 6; ++j) {  // then the columns: B^T c
-        R col[6], r[6];
-        for (int i = 0; i < 6; ++i) col[i] = c[i][j];
-        wino4_bt(col, r);
-        for (int i = 0; i < 6; ++i) V::store(vp + (6 * i + j) * xi_stride, r[i]);
+      for (int j = 0; j < P; ++j) {  // then the columns: B^T c
+        R col[P], r[P];
+        for (int i = 0; i < P; ++i) col[i] = c[i][j];
+        wino_bt<M>(col, r);
+        for (int i = 0; i < P; ++i) V::store(vp + (P * i + j) * xi_stride, r[i]);
       }
     }
   }
 }
 
-void wino_output4(const scv::x86::WinoDesc& d, const float* m, const float* residual, float* y,
-                  int64_t n, int64_t t0, int64_t t1) {
-  constexpr int L = V::L;
+template <int M>
+void wino_output_m(const scv::x86::WinoDesc& d, const float* m, const float* residual, float* y,
+                   int64_t n, int64_t t0, int64_t t1) {
+  constexpr int L = V::L, P = M + 2;
   using R = typename V::R;
   const int64_t nob = d.cout_pad / L;
   const int64_t xi_stride = nob * d.tb * L;
@@ -400,20 +420,20 @@ void wino_output4(const scv::x86::WinoDesc& d, const float* m, const float* resi
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ty = t / d.tw, tx = t - ty * d.tw;
       const float* mp = m + (ob * d.tb + (t - t0)) * L;
-      R u[6][4];  // u[i] = (row i of M) A
-      for (int i = 0; i < 6; ++i) {
-        R row[6];
-        for (int j = 0; j < 6; ++j) row[j] = V::load(mp + (6 * i + j) * xi_stride);
-        wino4_at(row, u[i]);
+      R u[P][M];  // u[i] = (row i of the products) A
+      for (int i = 0; i < P; ++i) {
+        R row[P];
+        for (int j = 0; j < P; ++j) row[j] = V::load(mp + (P * i + j) * xi_stride);
+        wino_at<M>(row, u[i]);
       }
-      for (int j = 0; j < 4; ++j) {  // then the columns: A^T u
-        const int64_t ox = 4 * tx + j;
+      for (int j = 0; j < M; ++j) {  // then the columns: A^T u; drop pixels past the edge
+        const int64_t ox = M * tx + j;
         if (ox >= d.w) break;
-        R col[6], o[4];
-        for (int i = 0; i < 6; ++i) col[i] = u[i][j];
-        wino4_at(col, o);
-        for (int i = 0; i < 4; ++i) {
-          const int64_t oy = 4 * ty + i;
+        R col[P], o[M];
+        for (int i = 0; i < P; ++i) col[i] = u[i][j];
+        wino_at<M>(col, o);
+        for (int i = 0; i < M; ++i) {
+          const int64_t oy = M * ty + i;
           if (oy >= d.h) break;
           const int64_t off = yo + oy * d.y_row + ox * L;
           R val = V::add(o[i], b);
@@ -428,86 +448,18 @@ void wino_output4(const scv::x86::WinoDesc& d, const float* m, const float* resi
 
 void wino_input(const scv::x86::WinoDesc& d, const float* x, float* v, int64_t n, int64_t t0,
                 int64_t t1) {
-  if (d.m == 4) return wino_input4(d, x, v, n, t0, t1);
-  constexpr int L = V::L;
-  using R = typename V::R;
-  const int64_t ncb = d.cin_pad / L;
-  const float* xb = x + n * d.x_batch;
-  const int64_t xi_stride = ncb * d.tb * L;
-  for (int64_t cb = 0; cb < ncb; ++cb) {
-    const float* xp = xb + cb * d.x_block;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t ty = t / d.tw, tx = t - ty * d.tw;
-      const int64_t iy0 = 2 * ty - 1, ix0 = 2 * tx - 1;
-      R r[4][4];
-      if (iy0 >= 0 && ix0 >= 0 && iy0 + 3 < d.h && ix0 + 3 < d.w) {
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) r[i][j] = V::load(xp + (iy0 + i) * d.x_row + (ix0 + j) * L);
-      } else {
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) {
-            const int64_t iy = iy0 + i, ix = ix0 + j;
-            r[i][j] = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w
-                          ? V::load(xp + iy * d.x_row + ix * L)
-                          : V::zero();
-          }
-      }
-      R c[4][4];  // B^T r
-      for (int j = 0; j < 4; ++j) {
-        c[0][j] = V::sub(r[0][j], r[2][j]);
-        c[1][j] = V::add(r[1][j], r[2][j]);
-        c[2][j] = V::sub(r[2][j], r[1][j]);
-        c[3][j] = V::sub(r[1][j], r[3][j]);
-      }
-      float* vp = v + (cb * d.tb + (t - t0)) * L;
-      for (int i = 0; i < 4; ++i) {  // (B^T r) B
-        V::store(vp + (4 * i + 0) * xi_stride, V::sub(c[i][0], c[i][2]));
-        V::store(vp + (4 * i + 1) * xi_stride, V::add(c[i][1], c[i][2]));
-        V::store(vp + (4 * i + 2) * xi_stride, V::sub(c[i][2], c[i][1]));
-        V::store(vp + (4 * i + 3) * xi_stride, V::sub(c[i][1], c[i][3]));
-      }
-    }
-  }
+  if (d.m == 4)
+    wino_input_m<4>(d, x, v, n, t0, t1);
+  else
+    wino_input_m<2>(d, x, v, n, t0, t1);
 }
 
 void wino_output(const scv::x86::WinoDesc& d, const float* m, const float* residual, float* y,
                  int64_t n, int64_t t0, int64_t t1) {
-  if (d.m == 4) return wino_output4(d, m, residual, y, n, t0, t1);
-  constexpr int L = V::L;
-  using R = typename V::R;
-  const int64_t nob = d.cout_pad / L;
-  const int64_t xi_stride = nob * d.tb * L;
-  for (int64_t ob = 0; ob < nob; ++ob) {
-    const R b = V::load(d.bias + ob * L);
-    const int64_t yo = n * d.y_batch + ob * d.y_block;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t ty = t / d.tw, tx = t - ty * d.tw;
-      const float* mp = m + (ob * d.tb + (t - t0)) * L;
-      R u[2][4];  // A^T m
-      for (int j = 0; j < 4; ++j) {
-        const R m0 = V::load(mp + (0 + j) * xi_stride), m1 = V::load(mp + (4 + j) * xi_stride);
-        const R m2 = V::load(mp + (8 + j) * xi_stride), m3 = V::load(mp + (12 + j) * xi_stride);
-        u[0][j] = V::add(V::add(m0, m1), m2);
-        u[1][j] = V::sub(V::sub(m1, m2), m3);
-      }
-      for (int i = 0; i < 2; ++i) {
-        const int64_t oy = 2 * ty + i;
-        if (oy >= d.h) break;
-        R o[2];  // (A^T m) A
-        o[0] = V::add(V::add(V::add(u[i][0], u[i][1]), u[i][2]), b);
-        o[1] = V::add(V::sub(V::sub(u[i][1], u[i][2]), u[i][3]), b);
-        for (int j = 0; j < 2; ++j) {
-          const int64_t ox = 2 * tx + j;
-          if (ox >= d.w) break;
-          const int64_t off = yo + oy * d.y_row + ox * L;
-          R val = o[j];
-          if (residual) val = V::add(val, V::load(residual + off));
-          if (d.relu) val = V::max(val, V::zero());
-          V::store(y + off, val);
-        }
-      }
-    }
-  }
+  if (d.m == 4)
+    wino_output_m<4>(d, m, residual, y, n, t0, t1);
+  else
+    wino_output_m<2>(d, m, residual, y, n, t0, t1);
 }
 
 // ---- GEMM on plain matrices: MR x (2 vectors) register tile --------------------------------
