@@ -166,20 +166,32 @@ void conv_row_cb(const scv::x86::ConvBlockedDesc& d, const float* xb, const floa
   }
 }
 
+// The pointers of output-channel group g of image n: its packed weights, bias, input image,
+// residual and output (offset), and how many vector blocks it has (the last may be narrower).
+struct GroupView {
+  int64_t ocb;
+  const float *wg, *bias, *xb, *rb;
+  float* yb;
+};
+inline GroupView group_view(const scv::x86::ConvBlockedDesc& d, const float* x,
+                            const float* residual, float* y, int64_t n, int64_t g) {
+  constexpr int L = V::L;
+  const int64_t yoff = n * d.y_batch + g * CONV_OCB * d.y_block;
+  return {imin(CONV_OCB, d.cout_pad / L - g * CONV_OCB),
+          d.weight + g * CONV_OCB * L * d.kh * d.kw * d.cin_pad,
+          d.bias + g * CONV_OCB * L,
+          x + n * d.x_batch,
+          residual ? residual + yoff : nullptr,
+          y + yoff};
+}
+
 void conv_blocked_row(const scv::x86::ConvBlockedDesc& d, const float* x, const float* residual,
                       float* y, int64_t n, int64_t g, int64_t oy) {
-  constexpr int L = V::L;
-  const int64_t nblocks = d.cout_pad / L;
-  const int64_t ocb = imin(CONV_OCB, nblocks - g * CONV_OCB);
-  const float* wg = d.weight + g * CONV_OCB * L * d.kh * d.kw * d.cin_pad;
-  const float* bias = d.bias + g * CONV_OCB * L;
-  const float* xb = x + n * d.x_batch;
-  const int64_t yoff = n * d.y_batch + g * CONV_OCB * d.y_block;
-  const float* rb = residual ? residual + yoff : nullptr;
-  if (d.x_cb == L)
-    conv_row_cb<L>(d, xb, wg, bias, rb, y + yoff, oy, ocb);
+  const GroupView v = group_view(d, x, residual, y, n, g);
+  if (d.x_cb == V::L)
+    conv_row_cb<V::L>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
   else
-    conv_row_cb<0>(d, xb, wg, bias, rb, y + yoff, oy, ocb);
+    conv_row_cb<0>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
 }
 
 // ---- direct convolution over flattened pixel tiles, K-blocked (blocked input only) -----------
@@ -300,26 +312,19 @@ void conv_pix_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const flo
 
 void conv_blocked_pixels(const scv::x86::ConvBlockedDesc& d, const float* x, const float* residual,
                          float* y, int64_t n, int64_t g, int64_t p0, int64_t p1) {
-  constexpr int L = V::L;
-  const int64_t nblocks = d.cout_pad / L;
-  const int64_t ocb = imin(CONV_OCB, nblocks - g * CONV_OCB);
-  const float* wg = d.weight + g * CONV_OCB * L * d.kh * d.kw * d.cin_pad;
-  const float* bias = d.bias + g * CONV_OCB * L;
-  const float* xb = x + n * d.x_batch;
-  const int64_t yoff = n * d.y_batch + g * CONV_OCB * d.y_block;
-  const float* rb = residual ? residual + yoff : nullptr;
-  switch (ocb) {
+  const GroupView v = group_view(d, x, residual, y, n, g);
+  switch (v.ocb) {
     case 1:
-      conv_pix_ocb<1>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      conv_pix_ocb<1>(d, v.xb, v.wg, v.bias, v.rb, v.yb, p0, p1);
       break;
     case 2:
-      if constexpr (CONV_OCB >= 2) conv_pix_ocb<2>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      if constexpr (CONV_OCB >= 2) conv_pix_ocb<2>(d, v.xb, v.wg, v.bias, v.rb, v.yb, p0, p1);
       break;
     case 3:
-      if constexpr (CONV_OCB >= 3) conv_pix_ocb<3>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      if constexpr (CONV_OCB >= 3) conv_pix_ocb<3>(d, v.xb, v.wg, v.bias, v.rb, v.yb, p0, p1);
       break;
     case 4:
-      if constexpr (CONV_OCB >= 4) conv_pix_ocb<4>(d, xb, wg, bias, rb, y + yoff, p0, p1);
+      if constexpr (CONV_OCB >= 4) conv_pix_ocb<4>(d, v.xb, v.wg, v.bias, v.rb, v.yb, p0, p1);
       break;
     default:
       break;
