@@ -31,22 +31,7 @@ struct V {
 
 namespace scv::x86 {
 const Kernels* kernels_avx512() {
-  static const Kernels k{Isa::avx512,
-                         16,
-                         CONV_OCB,
-                         GEMM_MR,
-                         32,
-                         conv_blocked_row,
-                         conv_blocked_pixels,
-                         wino_input,
-                         wino_output,
-                         gemm_panel,
-                         maxpool_blocked_plane,
-                         gap_blocked_plane,
-                         add,
-                         relu,
-                         scale_shift,
-                         fma_peak_probe};
+  static const Kernels k = kernel_table(Isa::avx512);
   return &k;
 }
 }  // namespace scv::x86

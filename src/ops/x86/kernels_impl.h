@@ -605,3 +605,25 @@ double fma_peak_probe(int64_t iters, float* sink) {
   return 2.0 * V::L * 12.0 * static_cast<double>(iters);
 }
 }  // namespace
+
+namespace {
+// The table of this instantiation: every kernel above, in the order of scv::x86::Kernels.
+scv::x86::Kernels kernel_table(scv::Isa isa) {
+  return {isa,
+          V::L,
+          CONV_OCB,
+          GEMM_MR,
+          2 * V::L,
+          conv_blocked_row,
+          conv_blocked_pixels,
+          wino_input,
+          wino_output,
+          gemm_panel,
+          maxpool_blocked_plane,
+          gap_blocked_plane,
+          add,
+          relu,
+          scale_shift,
+          fma_peak_probe};
+}
+}  // namespace
