@@ -11,7 +11,9 @@
 
 namespace scv {
 
-Result<std::vector<uint8_t>> read_file(const std::string& path) {
+namespace {
+// Opens path read-only; it must be a regular file. *size receives its size.
+Result<int> open_regular(const std::string& path, size_t* size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return error(path, ": cannot open: ", std::strerror(errno));
   struct stat st;
@@ -19,7 +21,15 @@ Result<std::vector<uint8_t>> read_file(const std::string& path) {
     ::close(fd);
     return error(path, ": not a regular file");
   }
-  std::vector<uint8_t> buf(static_cast<size_t>(st.st_size));
+  *size = static_cast<size_t>(st.st_size);
+  return fd;
+}
+}  // namespace
+
+Result<std::vector<uint8_t>> read_file(const std::string& path) {
+  size_t size = 0;
+  SCV_ASSIGN_OR_RETURN(int fd, open_regular(path, &size));
+  std::vector<uint8_t> buf(size);
   size_t got = 0;
   while (got < buf.size()) {
     ssize_t r = ::read(fd, buf.data() + got, buf.size() - got);
@@ -36,15 +46,10 @@ Result<std::vector<uint8_t>> read_file(const std::string& path) {
 }
 
 Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return error(path, ": cannot open: ", std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return error(path, ": not a regular file");
-  }
+  size_t size = 0;
+  SCV_ASSIGN_OR_RETURN(int fd, open_regular(path, &size));
   std::shared_ptr<MappedFile> m(new MappedFile());
-  m->size_ = static_cast<size_t>(st.st_size);
+  m->size_ = size;
   if (m->size_ > 0) {
     void* p = ::mmap(nullptr, m->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

@@ -1177,22 +1177,11 @@ class Builder {
       } else {
         st->w_oihw = wt;
       }
-      SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(cout));
-      std::copy(bias.begin(), bias.end(), st->bias.get());
-      st->x = x;
-      st->res = res;
-      touch(x);
-      if (res >= 0) touch(res);
-      st->y = plain_[out] = new_slot(shape_numel(ys));
-      touch(st->y);
-      push(std::move(st));
-      return Status();
+      return push_plain_conv(std::move(st), bias, x, res, out, ys);
     }
     auto st = std::make_unique<ConvRefStep>();
     st->info = {name, "conv_ref", flops};
     st->w = wt;
-    SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(cout));
-    std::copy(bias.begin(), bias.end(), st->bias.get());
     st->p = p;
     st->n = xs[0];
     st->c = xs[1];
@@ -1201,6 +1190,15 @@ class Builder {
     st->cout = cout;
     st->count = shape_numel(ys);
     st->relu = f.relu;
+    return push_plain_conv(std::move(st), bias, x, res, out, ys);
+  }
+
+  // The common end of the plain-layout conv steps: bias, input/residual/output slots, push.
+  template <typename S>
+  Status push_plain_conv(std::unique_ptr<S> st, const std::vector<float>& bias, int x, int res,
+                         int out, const Shape& ys) {
+    SCV_ASSIGN_OR_RETURN(st->bias, alloc_floats(static_cast<int64_t>(bias.size())));
+    std::copy(bias.begin(), bias.end(), st->bias.get());
     st->x = x;
     st->res = res;
     touch(x);
