@@ -11,19 +11,14 @@ import torch
 import torchvision
 from onnx import numpy_helper
 
+from torch_models import randomise_batchnorm
+
 
 def main():
     out, opset = sys.argv[1], int(sys.argv[2])
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=1000)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
+    model = randomise_batchnorm(torchvision.models.resnet18(num_classes=1000))
     model.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
