@@ -9,7 +9,9 @@ scripts/build.sh
 ctest --test-dir build -j"$jobs" --output-on-failure
 
 echo "== ASan + UBSan =="
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCV_SANITIZE=ON -DSCV_BUILD_BENCH=OFF >/dev/null
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCV_SANITIZE=ON -DSCV_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
 cmake --build build-asan -j"$jobs"
 # The C++ unit and failure-path tests (the long golden model comparisons run once, above).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
