@@ -19,7 +19,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "io/onnx_node.h"
 #include "io/protobuf.h"
+#include "ops/op.h"
 #include "scratchcv/file_util.h"
 
 namespace scv {
@@ -600,25 +602,38 @@ Status decode_model(pb::Reader r, OnnxModel* m) {
 // ---- stage 2: build the Graph
 // ---------------------------------------------------------------------
 
-constexpr const char* kSupportedOps =
-    "Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, "
-    "Gemm, MatMul, Add, Softmax, Identity, Constant";
 constexpr int64_t kMaxOpset = 22;
-constexpr int64_t kMaxWindow = int64_t{1} << 20;
+
+// "Conv, BatchNormalization, ..., Constant": the ONNX op_types of the op list.
+std::string supported_ops() {
+  std::string s;
+  for (const OpDef* d : all_ops())
+    if (d->onnx.op_type) s += std::string(d->onnx.op_type) + ", ";
+  return s + "Constant";
+}
+
+class Builder;
 
 // One node being converted: typed attribute access that remembers which attributes were read,
-// so that any attribute left over is reported as unsupported.
-class NodeCtx {
+// so that any attribute left over is reported as unsupported. This is what an op's ONNX
+// mapping (OpDef::onnx.read, in its folder) sees.
+class NodeCtx : public OnnxNodeReader {
  public:
-  NodeCtx(const OnnxNode& n, std::string display)
-      : n_(n), display_(std::move(display)), used_(n.attrs.size(), false) {}
+  NodeCtx(const OnnxNode& n, std::string display, int64_t opset, Builder* b)
+      : n_(n),
+        display_(std::move(display)),
+        opset_(opset),
+        b_(b),
+        used_(n.attrs.size(), false),
+        folded_(n.inputs.size(), false) {}
 
   const OnnxNode& node() const { return n_; }
   const std::string& name() const { return display_; }
+  bool folded(size_t k) const { return k < folded_.size() && folded_[k]; }
 
-  template <typename... Args>
-  Status fail(const Args&... args) const {
-    return error("node '", display_, "' (op ", n_.op_type, "): ", args...);
+  int64_t opset() const override { return opset_; }
+  Status fail_msg(const std::string& msg) const override {
+    return error("node '", display_, "' (op ", n_.op_type, "): ", msg);
   }
 
   // Finds attribute `name` of type `type`; nullptr when absent.
@@ -634,39 +649,43 @@ class NodeCtx {
     }
     return Status();
   }
-  Status get_int(const char* name, int64_t* v) {
+  Status get_int(const char* name, int64_t* v) override {
     const OnnxAttr* a;
     SCV_TRY(find(name, kAttrInt, &a));
     if (a) *v = a->i;
     return Status();
   }
-  Status get_bool(const char* name, bool* v) {
+  Status get_bool(const char* name, bool* v) override {
     int64_t i = *v ? 1 : 0;
     SCV_TRY(get_int(name, &i));
     if (i != 0 && i != 1) return fail("attribute '", name, "' must be 0 or 1, found ", i);
     *v = i != 0;
     return Status();
   }
-  Status get_float(const char* name, float* v) {
+  Status get_float(const char* name, float* v) override {
     const OnnxAttr* a;
     SCV_TRY(find(name, kAttrFloat, &a));
     if (a) *v = a->f;
     return Status();
   }
-  Status get_ints(const char* name, std::vector<int64_t>* v) {
+  Status get_ints(const char* name, std::vector<int64_t>* v) override {
     const OnnxAttr* a;
     SCV_TRY(find(name, kAttrInts, &a));
     if (a) *v = a->ints;
     return Status();
   }
-  Status get_string(const char* name, std::string* v) {
+  Status get_string(const char* name, std::string* v) override {
     const OnnxAttr* a;
     SCV_TRY(find(name, kAttrString, &a));
     if (a) *v = a->s;
     return Status();
   }
-  // Marks an attribute as understood without reading it (e.g. BatchNorm's momentum).
-  void ignore(const char* name) {
+  bool has(const char* name) const override {
+    for (const auto& a : n_.attrs)
+      if (a.name == name) return true;
+    return false;
+  }
+  void ignore(const char* name) override {
     for (size_t k = 0; k < n_.attrs.size(); ++k)
       if (n_.attrs[k].name == name) used_[k] = true;
   }
@@ -675,17 +694,27 @@ class NodeCtx {
       if (!used_[k]) return fail("unsupported attribute '", n_.attrs[k].name, "'");
     return Status();
   }
+  size_t input_count() const override {
+    size_t count = n_.inputs.size();
+    while (count > 0 && n_.inputs[count - 1].empty()) --count;  // trailing omitted inputs
+    return count;
+  }
   // Number of non-empty output names (empty names are omitted optional outputs).
-  size_t output_count() const {
+  size_t output_count() const override {
     size_t c = 0;
     for (const auto& o : n_.outputs) c += !o.empty();
     return c;
   }
+  const Tensor* const_input(size_t k) override;
+  Status fold_ints(size_t k, std::vector<int64_t>* v) override;
 
  private:
   const OnnxNode& n_;
   std::string display_;
+  int64_t opset_;
+  Builder* b_;
   std::vector<bool> used_;
+  std::vector<bool> folded_;
 };
 
 class Builder {
@@ -695,8 +724,10 @@ class Builder {
   Status build(const OnnxGraph& og, Graph* out);
 
  private:
+  friend class NodeCtx;
   Status add_node(const OnnxNode& n, size_t index);
-  Status window_attrs(NodeCtx& c, Attrs* a, bool is_conv, bool is_avg);
+  Status add_constant_node(NodeCtx& c);
+  Status data_inputs(NodeCtx& c, const OpDef& def, std::vector<int>* ins);
   // Value id for input k of the node (-1 for an omitted one); materialises float constants.
   Status data_input(NodeCtx& c, size_t k, int* id);
   Status value_for(const std::string& name, int* id, std::string* why);
@@ -709,6 +740,35 @@ class Builder {
   std::unordered_map<std::string, const OnnxTensor*> consts_;  // initializers, Constant outputs
   std::deque<OnnxTensor> owned_;                               // tensors of Constant nodes
 };
+
+const Tensor* NodeCtx::const_input(size_t k) {
+  if (k >= n_.inputs.size() || n_.inputs[k].empty()) return nullptr;
+  const std::string& name = n_.inputs[k];
+  if (b_->ids_.count(name)) {
+    const Value& v = b_->g_.values[b_->ids_[name]];
+    return v.is_constant() ? &v.constant : nullptr;
+  }
+  auto ct = b_->consts_.find(name);
+  if (ct == b_->consts_.end() || !ct->second->status.ok() || !ct->second->is_float) return nullptr;
+  return &ct->second->f;
+}
+
+Status NodeCtx::fold_ints(size_t k, std::vector<int64_t>* v) {
+  const std::string& name = n_.inputs[k];
+  auto ct = b_->consts_.find(name);
+  if (ct == b_->consts_.end() || b_->ids_.count(name))
+    return fail("the shape input '", name,
+                "' must be a constant (an initializer or a Constant node); computed "
+                "shapes are not supported");
+  const OnnxTensor& s = *ct->second;
+  if (!s.status.ok()) return fail("shape input: ", s.status.message());
+  if (s.is_float || s.dims.size() != 1)
+    return fail("the shape input '", name, "' must be a 1-D integer tensor, found ",
+                dtype_name(s.dtype), " ", shape_str(s.dims));
+  *v = s.ints;
+  folded_[k] = true;
+  return Status();
+}
 
 Status Builder::value_for(const std::string& name, int* id, std::string* why) {
   if (auto it = ids_.find(name); it != ids_.end()) {
@@ -744,6 +804,25 @@ Status Builder::data_input(NodeCtx& c, size_t k, int* id) {
   return Status();
 }
 
+// The node's data inputs (all but those its mapping folded into attributes), checked against
+// the op's arity.
+Status Builder::data_inputs(NodeCtx& c, const OpDef& def, std::vector<int>* ins) {
+  const size_t count = c.input_count();
+  size_t data = 0;
+  for (size_t k = 0; k < count; ++k) data += !c.folded(k);
+  const size_t lo = def.min_inputs, hi = def.max_inputs;
+  if (data < lo || data > hi)
+    return c.fail("expected ", lo, lo == hi ? "" : str("..", hi), " inputs, found ", count);
+  for (size_t k = 0; k < count; ++k) {
+    if (c.folded(k)) continue;
+    int id;
+    SCV_TRY(data_input(c, k, &id));
+    if (id < 0 && ins->size() < lo) return c.fail("required input ", k, " is empty");
+    ins->push_back(id);
+  }
+  return Status();
+}
+
 Status Builder::define(NodeCtx& c, const std::string& name) {
   if (ids_.count(name) || consts_.count(name))
     return c.fail("output '", name, "' is already defined (ONNX values are assigned once)");
@@ -761,103 +840,47 @@ Status Builder::add_outputs(NodeCtx& c, std::vector<int>* ids) {
   return Status();
 }
 
-// Conv / MaxPool / AveragePool attributes; all are 2-D only.
-Status Builder::window_attrs(NodeCtx& c, Attrs* a, bool is_conv, bool is_avg) {
-  SCV_TRY(c.get_ints("kernel_shape", &a->kernel_shape));
-  SCV_TRY(c.get_ints("strides", &a->strides));
-  SCV_TRY(c.get_ints("pads", &a->pads));
-  SCV_TRY(c.get_ints("dilations", &a->dilations));
-  SCV_TRY(c.get_string("auto_pad", &a->auto_pad));
-  if (a->auto_pad.empty()) a->auto_pad = "NOTSET";
-  if (a->auto_pad != "NOTSET" && a->auto_pad != "SAME_UPPER" && a->auto_pad != "SAME_LOWER" &&
-      a->auto_pad != "VALID")
-    return c.fail("unsupported auto_pad '", a->auto_pad, "'");
-  if (is_conv) {
-    SCV_TRY(c.get_int("group", &a->group));
-    if (a->group < 1) return c.fail("group must be >= 1, found ", a->group);
+// A Constant node becomes a constant value (not a node). Exactly one value attribute is set.
+Status Builder::add_constant_node(NodeCtx& c) {
+  const OnnxNode& n = c.node();
+  if (n.attrs.size() != 1)
+    return c.fail("expected exactly one value attribute, found ", n.attrs.size());
+  if (!n.inputs.empty()) return c.fail("Constant takes no inputs");
+  if (c.output_count() != 1 || n.outputs[0].empty()) return c.fail("expected one output");
+  const OnnxAttr& at = n.attrs[0];
+  OnnxTensor t;
+  t.name = n.outputs[0];
+  if (at.name == "value" && at.type == kAttrTensor) {
+    if (!at.t.status.ok()) return c.fail("attribute 'value': ", at.t.status.message());
+    t = at.t;
+    t.name = n.outputs[0];
+  } else if (at.name == "value_float" && at.type == kAttrFloat) {
+    t.dtype = kFloat, t.is_float = true, t.f = Tensor(Shape{}, {at.f});
+  } else if (at.name == "value_floats" && at.type == kAttrFloats) {
+    t.dtype = kFloat, t.is_float = true;
+    t.dims = {static_cast<int64_t>(at.floats.size())};
+    t.f = Tensor::from_data(t.dims, at.floats.data());
+  } else if (at.name == "value_int" && at.type == kAttrInt) {
+    t.dtype = kInt64, t.ints = {at.i};
+  } else if (at.name == "value_ints" && at.type == kAttrInts) {
+    t.dtype = kInt64, t.dims = {static_cast<int64_t>(at.ints.size())}, t.ints = at.ints;
   } else {
-    SCV_TRY(c.get_bool("ceil_mode", &a->ceil_mode));
-    if (is_avg) {
-      SCV_TRY(c.get_bool("count_include_pad", &a->count_include_pad));
-    } else {
-      c.ignore("storage_order");  // only affects the Indices output, which we reject
-    }
-    if (a->kernel_shape.empty()) return c.fail("missing required attribute 'kernel_shape'");
+    return c.fail("unsupported attribute '", at.name, "' of type ", attr_type_name(at.type),
+                  " (supported: value, value_float(s), value_int(s))");
   }
-  auto check = [&](const std::vector<int64_t>& v, size_t n, const char* what) -> Status {
-    if (!v.empty() && v.size() != n)
-      return c.fail("only 2-D windows are supported: '", what, "' has ", v.size(),
-                    " values, expected ", n);
-    // Window sizes, strides, dilations and pads beyond kMaxWindow are not images we can hold;
-    // rejecting them here also keeps the executor's size arithmetic far from overflow.
-    for (int64_t x : v)
-      if (x < (std::string(what) == "pads" ? 0 : 1) || x > kMaxWindow)
-        return c.fail("invalid '", what, "' value ", x);
-    return Status();
-  };
-  SCV_TRY(check(a->kernel_shape, 2, "kernel_shape"));
-  SCV_TRY(check(a->strides, 2, "strides"));
-  SCV_TRY(check(a->dilations, 2, "dilations"));
-  SCV_TRY(check(a->pads, 4, "pads"));
+  SCV_TRY(define(c, n.outputs[0]));
+  owned_.push_back(std::move(t));
+  consts_[n.outputs[0]] = &owned_.back();
   return Status();
 }
 
 Status Builder::add_node(const OnnxNode& n, size_t index) {
-  NodeCtx c(n, n.name.empty() ? str(n.op_type, "#", index) : n.name);
+  NodeCtx c(n, n.name.empty() ? str(n.op_type, "#", index) : n.name, opset_, this);
   if (!n.domain.empty() && n.domain != "ai.onnx")
     return c.fail("unsupported op in domain '", n.domain,
-                  "'; supported (default domain): ", kSupportedOps);
+                  "'; supported (default domain): ", supported_ops());
   const std::string& op = n.op_type;
-  Attrs a;
-  std::vector<int> ins, outs;
-  auto inputs = [&](size_t lo, size_t hi) -> Status {
-    size_t count = n.inputs.size();
-    while (count > 0 && n.inputs[count - 1].empty()) --count;  // trailing omitted inputs
-    if (count < lo || count > hi)
-      return c.fail("expected ", lo, lo == hi ? "" : str("..", hi), " inputs, found ", count);
-    for (size_t k = 0; k < count; ++k) {
-      int id;
-      SCV_TRY(data_input(c, k, &id));
-      if (id < 0 && k < lo) return c.fail("required input ", k, " is empty");
-      ins.push_back(id);
-    }
-    return Status();
-  };
-  OpType type;
-
-  if (op == "Constant") {
-    // Becomes a constant value (not a node). Exactly one of the value attributes is set.
-    if (n.attrs.size() != 1)
-      return c.fail("expected exactly one value attribute, found ", n.attrs.size());
-    if (!n.inputs.empty()) return c.fail("Constant takes no inputs");
-    if (c.output_count() != 1 || n.outputs[0].empty()) return c.fail("expected one output");
-    const OnnxAttr& at = n.attrs[0];
-    OnnxTensor t;
-    t.name = n.outputs[0];
-    if (at.name == "value" && at.type == kAttrTensor) {
-      if (!at.t.status.ok()) return c.fail("attribute 'value': ", at.t.status.message());
-      t = at.t;
-      t.name = n.outputs[0];
-    } else if (at.name == "value_float" && at.type == kAttrFloat) {
-      t.dtype = kFloat, t.is_float = true, t.f = Tensor(Shape{}, {at.f});
-    } else if (at.name == "value_floats" && at.type == kAttrFloats) {
-      t.dtype = kFloat, t.is_float = true;
-      t.dims = {static_cast<int64_t>(at.floats.size())};
-      t.f = Tensor::from_data(t.dims, at.floats.data());
-    } else if (at.name == "value_int" && at.type == kAttrInt) {
-      t.dtype = kInt64, t.ints = {at.i};
-    } else if (at.name == "value_ints" && at.type == kAttrInts) {
-      t.dtype = kInt64, t.dims = {static_cast<int64_t>(at.ints.size())}, t.ints = at.ints;
-    } else {
-      return c.fail("unsupported attribute '", at.name, "' of type ", attr_type_name(at.type),
-                    " (supported: value, value_float(s), value_int(s))");
-    }
-    SCV_TRY(define(c, n.outputs[0]));
-    owned_.push_back(std::move(t));
-    consts_[n.outputs[0]] = &owned_.back();
-    return Status();
-  }
-
+  if (op == "Constant") return add_constant_node(c);
   if (op == "Identity" && n.inputs.size() == 1 && !ids_.count(n.inputs[0]) &&
       consts_.count(n.inputs[0])) {
     // Identity of a constant (exporters emit these for shared weights): alias the constant, so
@@ -868,111 +891,15 @@ Status Builder::add_node(const OnnxNode& n, size_t index) {
     consts_[n.outputs[0]] = consts_[n.inputs[0]];
     return Status();
   }
-
-  if (op == "Conv") {
-    type = OpType::Conv;
-    SCV_TRY(inputs(2, 3));
-    SCV_TRY(window_attrs(c, &a, true, false));
-    const Value& w = g_.values[ins[1]];
-    if (w.is_constant() && w.constant.rank() != 4)
-      return c.fail("only 2-D convolution is supported; weight shape is ",
-                    shape_str(w.constant.shape()));
-  } else if (op == "BatchNormalization") {
-    type = OpType::BatchNorm;
-    SCV_TRY(inputs(5, 5));
-    SCV_TRY(c.get_float("epsilon", &a.epsilon));
-    c.ignore("momentum");         // only used when training
-    c.ignore("is_test");          // opset < 7
-    c.ignore("consumed_inputs");  // opset 1
-    int64_t training = 0, spatial = 1;
-    SCV_TRY(c.get_int("training_mode", &training));
-    SCV_TRY(c.get_int("spatial", &spatial));
-    if (training != 0)
-      return c.fail("training_mode=", training, " is not supported (inference only)");
-    if (spatial != 1) return c.fail("spatial=", spatial, " is not supported");
-    if (c.output_count() > 1)
-      return c.fail("the training outputs (running mean/var) are not supported; found ",
-                    c.output_count(), " outputs, expected 1");
-  } else if (op == "Relu") {
-    type = OpType::Relu;
-    SCV_TRY(inputs(1, 1));
-  } else if (op == "MaxPool" || op == "AveragePool") {
-    type = op == "MaxPool" ? OpType::MaxPool : OpType::AveragePool;
-    SCV_TRY(inputs(1, 1));
-    SCV_TRY(window_attrs(c, &a, false, type == OpType::AveragePool));
-    if (type == OpType::MaxPool && c.output_count() > 1)
-      return c.fail("the Indices output is not supported");
-  } else if (op == "GlobalAveragePool") {
-    type = OpType::GlobalAveragePool;
-    SCV_TRY(inputs(1, 1));
-  } else if (op == "Flatten") {
-    type = OpType::Flatten;
-    SCV_TRY(inputs(1, 1));
-    SCV_TRY(c.get_int("axis", &a.axis));
-  } else if (op == "Reshape") {
-    type = OpType::Reshape;
-    if (opset_ < 5) {
-      // Reshape-1: the target shape is an attribute.
-      SCV_TRY(inputs(1, 1));
-      SCV_TRY(c.get_ints("shape", &a.shape));
-      c.ignore("consumed_inputs");
-    } else {
-      // The shape input must be known now: it is folded into attrs.shape.
-      if (n.inputs.size() != 2 || n.inputs[1].empty())
-        return c.fail("expected 2 inputs (data, shape), found ", n.inputs.size());
-      int id;
-      SCV_TRY(data_input(c, 0, &id));
-      if (id < 0) return c.fail("the data input is empty");
-      ins.push_back(id);
-      auto ct = consts_.find(n.inputs[1]);
-      if (ct == consts_.end() || ids_.count(n.inputs[1]))
-        return c.fail("the shape input '", n.inputs[1],
-                      "' must be a constant (an initializer or a Constant node); computed "
-                      "shapes are not supported");
-      const OnnxTensor& s = *ct->second;
-      if (!s.status.ok()) return c.fail("shape input: ", s.status.message());
-      if (s.is_float || s.dims.size() != 1)
-        return c.fail("the shape input '", n.inputs[1], "' must be a 1-D integer tensor, found ",
-                      dtype_name(s.dtype), " ", shape_str(s.dims));
-      a.shape = s.ints;
-      SCV_TRY(c.get_bool("allowzero", &a.allowzero));
-    }
-  } else if (op == "Gemm") {
-    type = OpType::Gemm;
-    SCV_TRY(inputs(2, 3));
-    SCV_TRY(c.get_float("alpha", &a.alpha));
-    SCV_TRY(c.get_float("beta", &a.beta));
-    SCV_TRY(c.get_bool("transA", &a.trans_a));
-    SCV_TRY(c.get_bool("transB", &a.trans_b));
-    c.ignore("broadcast");  // opset < 7: C broadcasting flag; we always broadcast
-  } else if (op == "MatMul") {
-    type = OpType::MatMul;
-    SCV_TRY(inputs(2, 2));
-  } else if (op == "Add") {
-    type = OpType::Add;
-    SCV_TRY(inputs(2, 2));
-    const OnnxAttr* axis;
-    SCV_TRY(c.find("axis", kAttrInt, &axis));
-    if (axis) return c.fail("legacy broadcasting with 'axis' (opset < 7) is not supported");
-    c.ignore("broadcast");
-    c.ignore("consumed_inputs");
-  } else if (op == "Softmax") {
-    type = OpType::Softmax;
-    SCV_TRY(inputs(1, 1));
-    // Softmax-1/11 flatten the input to 2-D at `axis` (default 1); Softmax-13 normalises one
-    // axis (default -1).
-    a.softmax_legacy = opset_ < 13;
-    a.axis = a.softmax_legacy ? 1 : -1;
-    SCV_TRY(c.get_int("axis", &a.axis));
-  } else if (op == "Identity") {
-    type = OpType::Identity;
-    SCV_TRY(inputs(1, 1));
-  } else {
-    return c.fail("unsupported op; supported: ", kSupportedOps);
-  }
+  const OpDef* def = find_onnx_op(op);
+  if (!def) return c.fail("unsupported op; supported: ", supported_ops());
+  Attrs a;
+  std::vector<int> ins, outs;
+  SCV_TRY(def->onnx.read(c, &a));
+  SCV_TRY(data_inputs(c, *def, &ins));
   SCV_TRY(c.check_all_used());
   SCV_TRY(add_outputs(c, &outs));
-  g_.add_node(type, c.name(), std::move(ins), std::move(outs), std::move(a));
+  g_.add_node(def->op, c.name(), std::move(ins), std::move(outs), std::move(a));
   return Status();
 }
 
