@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "ops/x86/kernels.h"
+#include "runner.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
 #include "scratchcv/session.h"
@@ -89,14 +90,15 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 int cmd_bench(const std::vector<std::string>& args) {
   std::string model, arch, isa_s, json_path;
-  int batch = 1, threads = default_num_threads(), iters = 20, warmup = 3, size = 224;
+  int batch = 1, threads = 0, iters = 20, warmup = 3, size = 224;
+  std::string threads_s;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
   cli::ArgParser p("bench", "time a model (default: random-weight resnet50) through Session");
   p.option("model", &model, "PATH", "model file (.pth or .onnx); default: random resnet50")
       .option("arch", &arch, "NAME", "architecture for .pth (default: detect)")
       .option("batch", &batch, "N", "images per run (default 1)")
-      .option("threads", &threads, "N", "worker threads (default: CPUs available)")
+      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("iters", &iters, "N", "timed runs (default 20)")
       .option("warmup", &warmup, "N", "untimed runs first (default 3)")
       .option("size", &size, "PX", "input height and width (default 224)")
@@ -120,9 +122,10 @@ int cmd_bench(const std::vector<std::string>& args) {
       argv2[i] = "--json=-";
   std::vector<std::string> pos;
   if (!p.parse(argv2, &pos)) return p.exit_code();
+  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
-  if (batch < 1 || threads < 1 || iters < 1 || warmup < 0 || size < 1)
-    return p.fail("--batch, --threads, --iters and --size must be positive");
+  if (batch < 1 || iters < 1 || warmup < 0 || size < 1)
+    return p.fail("--batch, --iters and --size must be positive");
   Isa isa = best_isa();
   if (!isa_s.empty()) {
     if (!parse_isa(isa_s, &isa)) return p.fail("unknown --isa '" + isa_s + "' (ref|avx2|avx512)");

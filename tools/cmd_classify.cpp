@@ -79,6 +79,7 @@ Prediction top_k(const float* logits, int n, int k) {
 int cmd_classify(const std::vector<std::string>& args) {
   std::string model, arch, isa, weights = "V1";
   int topk = 5, threads = 0, resize = 0, crop = 224;
+  std::string threads_s;
   bool json = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
                "IMG|DIR...");
@@ -92,7 +93,7 @@ int cmd_classify(const std::vector<std::string>& args) {
       .option("crop", &crop, "N", "centre crop size (default 224)")
       .option("topk", &topk, "K", "number of classes to print (default 5)")
       .flag("json", &json, "print a JSON array with one object per image")
-      .option("threads", &threads, "N", "worker threads (default: all CPUs)")
+      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &reference, "use the plain reference executor (slow; for checking)")
       .epilog(
@@ -104,6 +105,7 @@ int cmd_classify(const std::vector<std::string>& args) {
           "Example: scratchcv classify data/sample.jpg");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
+  if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;
   if (pos.empty()) {
     ap.fail("no image given (see --help)");
     return 2;

@@ -39,8 +39,8 @@ Status infer_matmul(const Node& node, std::span<const Shape> in, Shape* out) {
   if (b[b.size() - 2] != k)
     return error("node '", node.name, "': A ", shape_str(x), " and B ", shape_str(b),
                  " have different inner dimensions");
-  const int64_t ba = m * k ? shape_numel(x) / (m * k) : 0;
-  const int64_t bb = k * n ? shape_numel(b) / (k * n) : 0;
+  const int64_t ba = m * k != 0 ? shape_numel(x) / (m * k) : 0;
+  const int64_t bb = k * n != 0 ? shape_numel(b) / (k * n) : 0;
   if (bb != 1 && (bb != ba || x.size() != b.size()))
     return error("node '", node.name, "': MatMul batch broadcasting is not supported");
   *out = x;
