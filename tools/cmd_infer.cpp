@@ -8,6 +8,7 @@
 #include "runner.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
+#include "scratchcv/onnx.h"
 
 namespace scv::cli {
 namespace {
@@ -42,7 +43,9 @@ int cmd_infer(const std::vector<std::string>& args) {
       .option("output", &output, "FILE", "where to write the raw float32 output")
       .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512")
-      .flag("reference", &reference, "use the plain reference executor");
+      .flag("reference", &reference, "use the plain reference executor")
+      .epilog("ONNX operators: " + onnx_supported_ops() +
+              " (torchvision ResNets load from .pth as well).");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
   if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;

@@ -965,6 +965,10 @@ Result<Graph> parse_onnx(const uint8_t* data, size_t size) {
   }
 }
 
+std::string onnx_supported_ops() {
+  return supported_ops();
+}
+
 Result<Graph> load_onnx(const std::string& path) {
   SCV_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file(path));
   Result<Graph> g = parse_onnx(bytes.data(), bytes.size());
