@@ -34,6 +34,7 @@ inline const std::vector<OpCoverage>& op_coverage() {
       {OpType::Add, "test_add.*"},
       {OpType::Softmax, "test_softmax_.*"},
       {OpType::Identity, "test_identity"},
+      {OpType::Clip, "test_clip.*"},
   };
   return table;
 }

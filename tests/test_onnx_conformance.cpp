@@ -43,6 +43,10 @@ struct Skip {
 const std::map<std::string, Skip> kSkipTable = {
     {"test_add_uint8", {"uint8 tensors: scratchcv computes in float32 only", "UINT8"}},
     {"test_maxpool_2d_uint8", {"uint8 tensors: scratchcv computes in float32 only", "UINT8"}},
+    {"test_clip_default_int8_inbounds",
+     {"int8 tensors: scratchcv computes in float32 only", "INT8"}},
+    {"test_clip_default_int8_max", {"int8 tensors: scratchcv computes in float32 only", "INT8"}},
+    {"test_clip_default_int8_min", {"int8 tensors: scratchcv computes in float32 only", "INT8"}},
     {"test_batchnorm_epsilon_training_mode",
      {"training-mode BatchNormalization (batch statistics, 3 outputs): inference only",
       "training_mode=1 is not supported"}},

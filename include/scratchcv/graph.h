@@ -33,7 +33,8 @@ namespace scv {
   X(MatMul)            \
   X(Add)               \
   X(Softmax)           \
-  X(Identity)
+  X(Identity)          \
+  X(Clip)
 
 enum class OpType {
 #define SCV_OP_ENUM(name) name,
