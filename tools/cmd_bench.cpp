@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "cli.h"
-#include "ops/x86/kernels.h"
 #include "runner.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
@@ -41,20 +40,9 @@ double median(std::vector<double> v) {
   return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
-// Measured FMA peak in GFLOP/s of one core for `isa`: the best of 60 ~1 ms probes, so that a
-// busy machine (other processes taking time slices) still yields the core's real rate.
+// Measured FMA peak in GFLOP/s of one core for `isa` (the best of 60 ~1 ms probes).
 double measure_peak_per_core(Isa isa) {
-  const x86::Kernels* k = x86::kernels_for(isa == Isa::ref ? best_isa() : isa);
-  if (!k) return 0.0;
-  float sink = 0;
-  double best = 0;
-  for (int r = 0; r < 60; ++r) {
-    const double t0 = now_ms();
-    const double flops = k->fma_peak_probe(400000, &sink);
-    const double ms = now_ms() - t0;
-    best = std::max(best, flops / (ms * 1e6));
-  }
-  return best + sink * 0.0;
+  return fma_peak_gflops(isa == Isa::ref ? best_isa() : isa);
 }
 
 struct Timing {

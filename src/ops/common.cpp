@@ -1,5 +1,6 @@
 // Helpers shared by the op folders: rank checks, axes, 2-D windows, Reshape targets.
 #include <algorithm>
+#include <chrono>
 
 #include "io/onnx_node.h"
 #include "ops/fast.h"
@@ -115,6 +116,21 @@ namespace scv {
 
 const FastKernels* fast_kernels(const SessionOptions& opt) {
   return opt.simd && opt.isa != Isa::ref ? x86::kernels_for(opt.isa) : nullptr;
+}
+
+double fma_peak_gflops(Isa isa) {
+  const FastKernels* k = x86::kernels_for(isa);
+  if (!k) return 0.0;
+  float sink = 0;
+  double best = 0;
+  for (int r = 0; r < 60; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double flops = k->fma_peak_probe(400000, &sink);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, flops / (ms * 1e6));
+  }
+  return best + sink * 0.0;
 }
 
 int fast_block(const SessionOptions& opt) {

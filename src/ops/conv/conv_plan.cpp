@@ -94,6 +94,22 @@ int64_t pointwise_row(int64_t oh, int64_t ow) {
   return best_eff > row_eff + 1e-9 ? best : ow;
 }
 
+// The common end of the blocked conv steps: residual, slots (input, scratch, output), push.
+template <typename S>
+Status push_blocked(Planner& p, const ConvJob& j, std::unique_ptr<S> st, int scratch) {
+  if (j.f->add >= 0) {
+    SCV_ASSIGN_OR_RETURN(st->res, p.blocked(j.f->residual));
+    p.touch(st->res);
+  }
+  p.touch(st->x);
+  if (scratch >= 0) p.touch(scratch);
+  st->y = p.new_slot(p.blocked_floats(j.ys));
+  p.set_blocked(j.f->out, st->y);
+  p.touch(st->y);
+  p.push(std::move(st));
+  return Status();
+}
+
 // ---- Winograd -----------------------------------------------------------------------------------
 
 // Tiles per unit: the thread's V and M (P x tiles x (cin + cout) floats) stay within ~1 MiB,
@@ -195,17 +211,8 @@ Status emit_winograd(Planner& p, const ConvJob& j) {
   st->scratch = p.new_slot(st->phased ? st->n * st->P * wd.tb * (wd.cin_pad + wd.cout_pad)
                                       : nth * st->per_thread);
   SCV_ASSIGN_OR_RETURN(st->x, p.blocked(j.node->inputs[0]));
-  if (j.f->add >= 0) {
-    SCV_ASSIGN_OR_RETURN(st->res, p.blocked(j.f->residual));
-    p.touch(st->res);
-  }
-  p.touch(st->x);
-  p.touch(st->scratch);
-  st->y = p.new_slot(p.blocked_floats(j.ys));
-  p.set_blocked(j.f->out, st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  const int scratch = st->scratch;
+  return push_blocked(p, j, std::move(st), scratch);
 }
 
 // ---- blocked direct ---------------------------------------------------------------------------
@@ -299,16 +306,7 @@ Status emit_blocked(Planner& p, const ConvJob& j) {
   st->tiles = p.options().tiles && d.x_cb == vlen;
   if (st->tiles) st->info.kind = "conv_tiles";
   st->bands = std::max<int64_t>(1, (p.threads() + st->n - 1) / st->n);
-  if (j.f->add >= 0) {
-    SCV_ASSIGN_OR_RETURN(st->res, p.blocked(j.f->residual));
-    p.touch(st->res);
-  }
-  p.touch(st->x);
-  st->y = p.new_slot(p.blocked_floats(j.ys));
-  p.set_blocked(j.f->out, st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  return push_blocked(p, j, std::move(st), -1);
 }
 
 // ---- plain NCHW: im2col + GEMM, or the scalar reference ---------------------------------------

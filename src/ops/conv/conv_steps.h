@@ -1,5 +1,5 @@
 // The steps a conv may run as: blocked direct (row or pixel-tile kernel), Winograd F(2x2, 3x3)
-// / F(4x4, 3x3), NCHW im2col + GEMM, and the scalar reference with the fused epilogue. Each is
+// or F(4x4, 3x3), NCHW im2col + GEMM, and the scalar reference with the fused epilogue. Each is
 // bound to its kernels at prepare time (conv_plan.cpp chooses and fills them).
 #pragma once
 
@@ -76,8 +76,8 @@ struct ConvBlockedStep : Step {
   }
 };
 
-// 3x3 / stride-1 / pad-1 conv by Winograd F(2x2, 3x3): 16 multiplications per 2x2 output tile
-// and channel pair instead of 36 (2.25x fewer). Work units are runs of tiles of one image
+// 3x3 / stride-1 / pad-1 conv by Winograd F(m x m, 3x3), m = 2 or 4: (m+2)^2 multiplications per
+// m x m output tile and channel pair instead of 9 m^2 (F(2,3): 2.25x fewer, F(4,3): 4x). Work units are runs of tiles of one image
 // (a thread keeps to one region of the picture, as with split_rows); each unit transforms its
 // input patches into the thread's scratch, runs the 16 position GEMMs there with the pixel-tile
 // kernel, and transforms the products straight into the output (bias, residual, ReLU fused).
