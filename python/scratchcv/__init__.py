@@ -13,4 +13,6 @@ FileNotFoundError for a missing file, scratchcv.Error for what the library refus
 from ._scratchcv import Classifier, Error, __version__, imread, imwrite
 from . import cv
 
+Error.__module__ = "scratchcv"
+
 __all__ = ["Classifier", "Error", "__version__", "imread", "imwrite", "cv"]

@@ -187,7 +187,13 @@ threads: worker threads of this classifier (None = all CPUs). precision: "fp32".
              if (!model.is_none()) {
                o.model = fspath(model);
                if (o.model.empty()) throw py::value_error("model must not be empty");
+               // A path (not an architecture name) that does not exist.
+               if (o.model.find('/') != std::string::npos || o.model.find('.') != std::string::npos)
+                 check_exists(o.model);
              }
+             if (precision != "fp32")
+               throw py::value_error("precision '" + precision +
+                                     "' is not available (supported: 'fp32')");
              if (threads) {
                if (*threads < 1)
                  throw py::value_error("threads must be >= 1 (or None for all CPUs)");
