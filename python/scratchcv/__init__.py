@@ -10,9 +10,9 @@
 Heavy calls release the GIL. Errors: TypeError / ValueError for bad arguments,
 FileNotFoundError for a missing file, scratchcv.Error for what the library refuses.
 """
-from ._scratchcv import Classifier, Error, __version__, imread, imwrite
+from ._scratchcv import Classifier, Error, __version__, data_dir, imread, imwrite
 from . import cv
 
 Error.__module__ = "scratchcv"
 
-__all__ = ["Classifier", "Error", "__version__", "imread", "imwrite", "cv"]
+__all__ = ["Classifier", "Error", "__version__", "data_dir", "imread", "imwrite", "cv"]

@@ -148,16 +148,17 @@ void check_k(int k) {
 }
 
 // JSON records, exactly as `scratchcv classify --jsonl` prints them (timing included).
+// names[i] (default: paths[i]) is the "file" of the record of paths[i].
 std::vector<std::string> json_records(scv::Classifier& c, const std::vector<std::string>& paths,
-                                      int k) {
+                                      const std::vector<std::string>& names, int k) {
   std::vector<std::string> out;
   out.reserve(paths.size());
-  for (const std::string& p : paths) {
+  for (size_t i = 0; i < paths.size(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = c.classify(p, k);
+    auto r = c.classify(paths[i], k);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    out.push_back(scv::classification_json(p, r, ms));
+    out.push_back(scv::classification_json(names.empty() ? paths[i] : names[i], r, ms));
   }
   return out;
 }
@@ -301,18 +302,22 @@ threads: worker threads of this classifier (None = all CPUs). precision: "fp32".
           py::arg("image"), "The network input (1 x 3 x crop x crop float32) of a uint8 image.")
       .def(
           "json_records",
-          [](scv::Classifier& c, const std::vector<std::string>& paths, int k) {
+          [](scv::Classifier& c, const std::vector<std::string>& paths, int k,
+             std::optional<std::vector<std::string>> names) {
             check_k(k);
+            if (names && names->size() != paths.size())
+              throw py::value_error("names must have one entry per path");
             std::vector<std::string> out;
             {
               py::gil_scoped_release nogil;
-              out = json_records(c, paths, k);
+              out = json_records(c, paths, names ? *names : std::vector<std::string>(), k);
             }
             return out;
           },
-          py::arg("paths"), py::arg("k") = 5,
+          py::arg("paths"), py::arg("k") = 5, py::arg("names") = py::none(),
           "One JSON line per path, exactly as `scratchcv classify --jsonl` prints it (an "
-          "unreadable file gives an {\"file\", \"error\"} record instead of raising).")
+          "unreadable file gives an {\"file\", \"error\"} record instead of raising). "
+          "names: the \"file\" written for each path (default: the path).")
       .def_property_readonly("labels", &scv::Classifier::labels)
       .def_property_readonly("num_classes", &scv::Classifier::num_classes)
       .def_property_readonly(
@@ -326,6 +331,29 @@ threads: worker threads of this classifier (None = all CPUs). precision: "fp32".
       .def("__repr__",
            [](const scv::Classifier& c) { return "<scratchcv.Classifier " + c.describe() + ">"; });
 
+  m.def(
+      "list_image_files",
+      [](const std::vector<std::string>& args, bool recursive) {
+        scv::Result<std::vector<std::string>> r = scv::Status();
+        {
+          py::gil_scoped_release nogil;
+          r = scv::list_image_files(args, recursive);
+        }
+        return take(std::move(r));
+      },
+      py::arg("paths"), py::arg("recursive") = true,
+      "The photos `scratchcv classify [--recursive] PATH...` would classify, in its order.");
+  m.def(
+      "jsonl_done_files",
+      [](const std::string& path, bool repair) {
+        return take(scv::jsonl_done_files(path, repair));
+      },
+      py::arg("path"), py::arg("repair") = false,
+      "The \"file\" of each complete record of a --jsonl output (what --resume skips); with "
+      "repair, a torn last line is cut off the file.");
+  m.def("data_dir", &scv::data_dir,
+        "Folder of the data files shipped with scratchcv (labels, bundled models), found at run "
+        "time beside the module (or $SCV_DATA_DIR); '' when there is none.");
   m.def(
       "imread",
       [](const std::string& path, const std::string& mode) {
