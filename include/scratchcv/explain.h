@@ -36,9 +36,9 @@ struct Trace {
   // By node: for MaxPool, the switch of each output element (index of the window's maximum in
   // its input plane, h * W + w; -1 when the window lies wholly in the padding). Empty otherwise.
   std::vector<std::vector<int32_t>> switches;
-  std::vector<double> node_ms;       // wall time of each node's forward
-  std::vector<int64_t> node_flops;   // multiply-adds count 2; elementwise ops count 1 per output
-  std::vector<int> producer;         // by value id: the node that computes it, -1 for inputs
+  std::vector<double> node_ms;      // wall time of each node's forward
+  std::vector<int64_t> node_flops;  // multiply-adds count 2; elementwise ops count 1 per output
+  std::vector<int> producer;        // by value id: the node that computes it, -1 for inputs
 };
 
 // Runs g on one input ([N, C, H, W], the graph's only input), keeping everything backward()
@@ -61,19 +61,19 @@ enum class ReluRule {
 // (in that order). The pass stops as soon as every wanted gradient is complete, and frees
 // gradients it no longer needs on the way. A wanted value the seed does not reach gets zeros.
 Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tensor& seed_grad,
-                                     const std::vector<int>& want, ReluRule rule,
-                                     ThreadPool& pool);
+                                     const std::vector<int>& want, ReluRule rule, ThreadPool& pool);
 
 // The transposed convolution (input gradient of ref::conv2d), written directly from the
 // definition: dx[n, ci, iy, ix] = sum over (co, i, j) with iy = oy*sh - pad_t + i*dh, ... of
 // w[co, ci_g, i, j] * dy[n, co, oy, ox]. Any groups, strides, pads and dilations; the oracle
 // for the im2col path and the fallback for shapes it does not handle. dx is overwritten.
 void conv2d_backward_data_ref(const float* dy, int64_t n, int64_t cout, int64_t oh, int64_t ow,
-                              const float* weight, const ref::Conv2dParams& p, int64_t c,
-                              int64_t h, int64_t w, float* dx);
+                              const float* weight, const ref::Conv2dParams& p, int64_t c, int64_t h,
+                              int64_t w, float* dx);
 
-// ---- maps -----------------------------------------------------------------------------------------
-// Value id of a layer, as PyTorch module names and hooks see it: a value name of the graph
+// ---- maps
+// ----------------------------------------------------------------------------------------- Value
+// id of a layer, as PyTorch module names and hooks see it: a value name of the graph
 // ("conv1" is the conv output before bn1, "layer4.2.relu", an ONNX tensor name), or else a
 // module name, meaning the output of the last node named NAME.* ("layer4" -> the last block's
 // output, what a forward hook on model.layer4 sees). "input" is the graph input.
@@ -108,10 +108,10 @@ Result<ClassGradients> class_gradients(const Trace& t, int k, int layer_value, b
 // Deconvnet projections of one channel of a layer: its `top` strongest activations (local maxima
 // at least two cells apart), each projected alone to pixel space with the deconvnet rule.
 struct Projection {
-  int y = 0, x = 0;             // position in the layer's map
+  int y = 0, x = 0;  // position in the layer's map
   float activation = 0;
-  Tensor image;                 // [3, H, W] reconstruction in input space
-  int box[4] = {0, 0, 0, 0};    // x0, y0, x1, y1 (exclusive): where the reconstruction is non-zero
+  Tensor image;               // [3, H, W] reconstruction in input space
+  int box[4] = {0, 0, 0, 0};  // x0, y0, x1, y1 (exclusive): where the reconstruction is non-zero
 };
 struct DeconvResult {
   int channel = 0;
@@ -125,13 +125,13 @@ Result<DeconvResult> deconvnet(const Trace& t, int layer_value, int channel, int
 // Consecutive nodes of one module ("layer1.0.*") and a BatchNorm/Relu following a node are one
 // row; the row's output is its last node's.
 struct LayerRow {
-  std::string name;    // module name
-  std::string ops;     // "Conv+BatchNorm+Relu"
-  Shape shape;         // output shape
+  std::string name;  // module name
+  std::string ops;   // "Conv+BatchNorm+Relu"
+  Shape shape;       // output shape
   int64_t flops = 0;
   double ms = 0;
-  double mean = 0;        // mean of the output
-  double zero_share = -1; // share of exact zeros in the output when it comes from a Relu, else -1
+  double mean = 0;         // mean of the output
+  double zero_share = -1;  // share of exact zeros in the output when it comes from a Relu, else -1
 };
 std::vector<LayerRow> layer_table(const Trace& t);
 

@@ -43,8 +43,9 @@ Result<ClassifierHead> find_classifier_head(const Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (g.nodes[i].op == OpType::GlobalAveragePool) gap = int(i);
   if (gap < 0)
-    return error("CAM needs a global-average-pooled classifier head; this model has no "
-                 "GlobalAveragePool (use Grad-CAM, which works at any layer)");
+    return error(
+        "CAM needs a global-average-pooled classifier head; this model has no "
+        "GlobalAveragePool (use Grad-CAM, which works at any layer)");
   // Follow the pooled value through shape-only ops to the classifier.
   int v = g.nodes[gap].outputs[0];
   for (size_t i = gap + 1; i < g.nodes.size(); ++i) {
@@ -71,8 +72,10 @@ Result<ClassifierHead> find_classifier_head(const Graph& g) {
     }
     break;
   }
-  return error("CAM needs GlobalAveragePool -> Flatten -> a fully connected layer with constant "
-               "weights; node '", g.nodes[gap].name, "' is not followed by one");
+  return error(
+      "CAM needs GlobalAveragePool -> Flatten -> a fully connected layer with constant "
+      "weights; node '",
+      g.nodes[gap].name, "' is not followed by one");
 }
 
 Tensor class_activation_map(const Tensor& f, const Tensor& weight, int k) {
@@ -195,8 +198,8 @@ std::string module_key(const std::string& name) {
   const size_t d1 = name.find('.');
   if (d1 == std::string::npos) return name;
   const size_t d2 = name.find('.', d1 + 1);
-  const std::string second = name.substr(d1 + 1, d2 == std::string::npos ? std::string::npos
-                                                                          : d2 - d1 - 1);
+  const std::string second =
+      name.substr(d1 + 1, d2 == std::string::npos ? std::string::npos : d2 - d1 - 1);
   const bool numbered = !second.empty() && std::all_of(second.begin(), second.end(), ::isdigit);
   return numbered ? name.substr(0, d2) : name.substr(0, d1);
 }

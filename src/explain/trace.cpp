@@ -77,7 +77,8 @@ void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
       });
       col = colbuf.data();
     }
-    for (int o = 0; o < cout; ++o) std::fill(yn + size_t(o) * HWo, yn + size_t(o + 1) * HWo, bias ? bias[o] : 0.f);
+    for (int o = 0; o < cout; ++o)
+      std::fill(yn + size_t(o) * HWo, yn + size_t(o + 1) * HWo, bias ? bias[o] : 0.f);
     for (int g = 0; g < G; ++g) {
       const float* wg = w.data() + size_t(g) * cout_g * Kg;
       const float* cg = col + size_t(g) * Kg * HWo;
@@ -98,8 +99,8 @@ void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
 }
 
 // dx = conv^T(dy) through training's GEMM (dcol = W^T dy) and col2im.
-void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dParams& p,
-                        Tensor* dx, ThreadPool& pool) {
+void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dParams& p, Tensor* dx,
+                        ThreadPool& pool) {
   const int N = int(dx->dim(0)), C = int(dx->dim(1)), H = int(dx->dim(2)), W = int(dx->dim(3));
   const int cout = int(w.dim(0)), k = int(p.kh), s = int(p.sh), pad = int(p.pad_t);
   const int Ho = int(dy.dim(2)), Wo = int(dy.dim(3)), HWo = Ho * Wo;
@@ -200,8 +201,8 @@ void maxpool2d_switches(const float* x, int64_t nc, int64_t h, int64_t w,
 }
 
 void conv2d_backward_data_ref(const float* dy, int64_t n, int64_t cout, int64_t oh, int64_t ow,
-                              const float* weight, const ref::Conv2dParams& p, int64_t c,
-                              int64_t h, int64_t w, float* dx) {
+                              const float* weight, const ref::Conv2dParams& p, int64_t c, int64_t h,
+                              int64_t w, float* dx) {
   const int64_t cin_g = c / p.groups, cout_g = cout / p.groups;
   std::fill(dx, dx + n * c * h * w, 0.f);
   for (int64_t b = 0; b < n; ++b)
@@ -244,7 +245,8 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     const Node& node = g.nodes[ni];
     if (node.attrs.fused_relu)
-      return error("node '", node.name, "' has a fused ReLU: explain works on the graph as "
+      return error("node '", node.name,
+                   "' has a fused ReLU: explain works on the graph as "
                    "loaded, before fusion");
     std::vector<Tensor> in;
     for (int id : node.inputs) in.push_back(id >= 0 ? t.values[id] : Tensor());
@@ -276,8 +278,10 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
       ref::Pool2dParams p;
       SCV_TRY(window_params(node, x.dim(2), x.dim(3), node.attrs.kernel_shape[0],
                             node.attrs.kernel_shape[1], &p));
-      const int64_t oh = ref::conv_out_dim(x.dim(2), p.kh, p.sh, p.pad_t, p.pad_b, p.dh, p.ceil_mode);
-      const int64_t ow = ref::conv_out_dim(x.dim(3), p.kw, p.sw, p.pad_l, p.pad_r, p.dw, p.ceil_mode);
+      const int64_t oh =
+          ref::conv_out_dim(x.dim(2), p.kh, p.sh, p.pad_t, p.pad_b, p.dh, p.ceil_mode);
+      const int64_t ow =
+          ref::conv_out_dim(x.dim(3), p.kw, p.sw, p.pad_l, p.pad_r, p.dw, p.ceil_mode);
       if (oh <= 0 || ow <= 0)
         return error("node '", node.name, "': input ", shape_str(x.shape()),
                      " is smaller than the window");
@@ -294,7 +298,8 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
       if (out.empty()) return error("node '", node.name, "' produced no output");
       y = out[0];
       if (node.op == OpType::Gemm || node.op == OpType::MatMul)
-        t.node_flops[ni] = 2 * y.numel() * (in[0].rank() ? in[0].dim(node.attrs.trans_a ? -2 : -1) : 0);
+        t.node_flops[ni] =
+            2 * y.numel() * (in[0].rank() ? in[0].dim(node.attrs.trans_a ? -2 : -1) : 0);
       else
         t.node_flops[ni] = y.numel();
     }
@@ -362,8 +367,8 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
         if (im2col_fits(p))
           conv_backward_gemm(dy, w, p, &dx, pool);
         else
-          conv2d_backward_data_ref(dy.data(), dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3),
-                                   w.data(), p, x.dim(1), x.dim(2), x.dim(3), dx.data());
+          conv2d_backward_data_ref(dy.data(), dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3), w.data(),
+                                   p, x.dim(1), x.dim(2), x.dim(3), dx.data());
         accumulate(xin, dx, true);
         break;
       }
@@ -530,7 +535,8 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
           for (int64_t in_ = 0; in_ < inner; ++in_) {
             const int64_t base = o * len * inner + in_;
             double dot = 0;
-            for (int64_t l = 0; l < len; ++l) dot += double(dy[base + l * inner]) * y[base + l * inner];
+            for (int64_t l = 0; l < len; ++l)
+              dot += double(dy[base + l * inner]) * y[base + l * inner];
             for (int64_t l = 0; l < len; ++l)
               dx[base + l * inner] = y[base + l * inner] * float(dy[base + l * inner] - dot);
           }
