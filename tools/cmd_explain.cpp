@@ -408,6 +408,7 @@ int cmd_explain(const std::vector<std::string>& args) {
       << viz::html_escape(names[order[0]]) << "</title>\n<style>"
       << "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}"
       << "figure{display:inline-block;margin:8px;vertical-align:top;max-width:460px}"
+      << "figure.h{width:232px}"
       << "figcaption{font-size:13px;color:#444}h2{border-bottom:1px solid #ccc}"
       << "table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;text-align:right}"
       << "td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#f4f4f4}"
@@ -424,7 +425,7 @@ int cmd_explain(const std::vector<std::string>& args) {
       << "' style='vertical-align:middle'>. CAM is scaled by its min..max, Grad-CAM and saliency "
          "by 0..max.</p>\n";
     for (size_t i = 1; i < n_heat; ++i)
-      h << "<figure><img alt='" << viz::html_escape(pics[i].title) << "' src='"
+      h << "<figure class='h'><img alt='" << viz::html_escape(pics[i].title) << "' src='"
         << viz::png_data_uri(pics[i].image) << "' width='224'><figcaption><b>"
         << viz::html_escape(pics[i].title) << "</b><br>" << viz::html_escape(pics[i].caption)
         << "</figcaption></figure>\n";
@@ -442,7 +443,13 @@ int cmd_explain(const std::vector<std::string>& args) {
         << fmt("%.2f", r.ms) << "</td><td>" << fmt("%.4g", r.mean) << "</td><td>"
         << (r.zero_share >= 0 ? fmt("%.1f%%", 100 * r.zero_share) : "-") << "</td></tr>\n";
     h << "</table>\n<p>Times are explain's own fp32 forward pass (im2col + GEMM), not the "
-         "optimised classify path.</p>\n</body></html>\n";
+         "optimised classify path.</p>\n"
+         // Marks the body once every picture has decoded (checked by the headless-browser test).
+         "<script>window.addEventListener('load',function(){var ok=true;"
+         "for(var i=0;i<document.images.length;i++){var m=document.images[i];"
+         "ok=ok&&m.complete&&m.naturalWidth>0;}"
+         "document.body.setAttribute('data-images',ok?'decoded':'broken');});</script>\n"
+         "</body></html>\n";
     const std::string s = h.str();
     if (Status w = write_file_atomic(html, s.data(), s.size()); !w.ok())
       return ap.fail(w.message());

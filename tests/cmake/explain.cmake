@@ -4,3 +4,7 @@ add_test(NAME golden.explain_grads
          COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/explain_torch.py
                  $<TARGET_FILE:scratchcv> resnet18:layer2 resnet50:layer3)
 set_tests_properties(golden.explain_grads PROPERTIES TIMEOUT 900)
+add_test(NAME cli.explain_html
+         COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/explain_html.py
+                 $<TARGET_FILE:scratchcv>)
+set_tests_properties(cli.explain_html PROPERTIES TIMEOUT 600)
