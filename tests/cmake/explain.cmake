@@ -8,3 +8,8 @@ add_test(NAME cli.explain_html
          COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/explain_html.py
                  $<TARGET_FILE:scratchcv>)
 set_tests_properties(cli.explain_html PROPERTIES TIMEOUT 600)
+# Training you can watch: mnist train --log/--plot, mnist test --confusion/--errors.
+add_test(NAME cli.train_plots
+         COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/train_plots_cli.py
+                 $<TARGET_FILE:scratchcv>)
+set_tests_properties(cli.train_plots PROPERTIES TIMEOUT 600)
