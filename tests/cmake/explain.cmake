@@ -13,3 +13,7 @@ add_test(NAME cli.train_plots
          COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/train_plots_cli.py
                  $<TARGET_FILE:scratchcv>)
 set_tests_properties(cli.train_plots PROPERTIES TIMEOUT 600)
+# The book's figures: plot activations vs PyTorch's functions and autograd, bench --ladder --plot.
+add_test(NAME cli.plots
+         COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/plot_cli.py $<TARGET_FILE:scratchcv>)
+set_tests_properties(cli.plots PROPERTIES TIMEOUT 600)
