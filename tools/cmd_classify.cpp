@@ -11,6 +11,7 @@
 #include <iostream>
 #include <numeric>
 
+#include "annotate.h"
 #include "cli.h"
 #include "progress.h"
 #include "runner.h"
@@ -77,7 +78,7 @@ Prediction top_k(const float* logits, int n, int k) {
 }
 
 int cmd_classify(const std::vector<std::string>& args) {
-  std::string model, arch, isa, weights = "V1";
+  std::string model, arch, isa, weights = "V1", annotate_dir;
   int topk = 5, threads = 0, resize = 0, crop = 224;
   bool json = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
@@ -92,6 +93,8 @@ int cmd_classify(const std::vector<std::string>& args) {
       .option("crop", &crop, "N", "centre crop size (default 224)")
       .option("topk", &topk, "K", "number of classes to print (default 5)")
       .flag("json", &json, "print a JSON array with one object per image")
+      .option("annotate", &annotate_dir, "DIR",
+              "write each photo with its top-3 labels drawn on it")
       .option("threads", &threads, "N", "worker threads (default: all CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &reference, "use the plain reference executor (slow; for checking)")
@@ -136,6 +139,9 @@ int cmd_classify(const std::vector<std::string>& args) {
     return ap.fail(st.message());
   if (Status st = runner.prepare({1, 3, crop, crop}); !st.ok()) return ap.fail(st.message());
 
+  std::error_code mkdir_ec;
+  if (!annotate_dir.empty() && !fs::create_directories(annotate_dir, mkdir_ec) && mkdir_ec)
+    return ap.fail(annotate_dir + ": cannot create directory: " + mkdir_ec.message());
   const bool progress = any_dir || files.size() > 1;
   ProgressBar bar(int64_t(files.size()), "img");
   int failures = 0;
@@ -167,6 +173,15 @@ int cmd_classify(const std::vector<std::string>& args) {
         break;
       }
       Prediction p = top_k(y.data(), int(y.numel()), topk);
+      if (!annotate_dir.empty()) {
+        std::vector<std::string> lines;
+        for (size_t k = 0; k < p.index.size() && k < 3; ++k)
+          lines.push_back(str(int(std::lround(100.0 * p.prob[k])), "% ", (*labels)[p.index[k]]));
+        if (Status st = annotate_photo(annotate_dir, f, *img, lines); !st.ok()) {
+          ++failures;
+          std::cerr << "scratchcv classify: " << st.message() << "\n";
+        }
+      }
       if (json) {
         std::cout << "  {\"file\": " << json_string(f) << ", \"top\": [";
         for (size_t k = 0; k < p.index.size(); ++k) {

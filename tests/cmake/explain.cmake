@@ -17,3 +17,7 @@ set_tests_properties(cli.train_plots PROPERTIES TIMEOUT 600)
 add_test(NAME cli.plots
          COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/plot_cli.py $<TARGET_FILE:scratchcv>)
 set_tests_properties(cli.plots PROPERTIES TIMEOUT 600)
+# classify --annotate: photos with their top-3 labels drawn on them.
+add_test(NAME cli.classify_annotate
+         COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/annotate_cli.py $<TARGET_FILE:scratchcv>)
+set_tests_properties(cli.classify_annotate PROPERTIES TIMEOUT 600)
