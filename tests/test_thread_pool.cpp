@@ -133,7 +133,8 @@ TEST(ThreadsRule, EveryCommandRejectsZeroThreadsAsAUsageError) {
                                              "blur in.png out.png --ksize 3",
                                              "mnist train --data d",
                                              "mnist test --data d --model m.scv",
-                                             "mnist dump-step --out o"};
+                                             "mnist dump-step --out o",
+      "explain x.jpg --model m.pth"};
   for (const std::string& c : commands) {
     const std::string cmd = std::string(SCV_CLI) + " " + c + " --threads 0 2>&1";
     std::FILE* f = popen(cmd.c_str(), "r");
