@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 
+#include "ops/op.h"
 #include "scratchcv/explain.h"
 #include "scratchcv/train.h"
 #include "train/gemm.h"
