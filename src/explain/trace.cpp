@@ -506,6 +506,19 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
         accumulate(xin, dx, true);
         break;
       }
+      case OpType::Clip: {
+        // dx = dy where lo <= x <= hi (as torch.clamp), 0 where the bound was taken.
+        if (!needs(xin)) break;
+        const auto bound = [&](size_t k, float def) {
+          return k < node.inputs.size() && node.inputs[k] >= 0 ? t.values[node.inputs[k]][0] : def;
+        };
+        const float lo = bound(1, -std::numeric_limits<float>::infinity());
+        const float hi = bound(2, std::numeric_limits<float>::infinity());
+        Tensor dx(x.shape());
+        for (int64_t i = 0; i < x.numel(); ++i) dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.f;
+        accumulate(xin, dx, true);
+        break;
+      }
       case OpType::Add: {
         for (int k = 0; k < 2; ++k) {
           const int v = node.inputs[k];
