@@ -367,13 +367,13 @@ int cmd_explain(const std::vector<std::string>& args) {
     if (!dr.ok()) return ap.fail(dr.status().message());
     std::vector<Image> tiles;
     for (const auto& p : dr->projections) {
+      if (p.box[2] <= p.box[0] || p.box[3] <= p.box[1]) continue;  // rectified to nothing
       const Image rec = viz::signed_image(p.image, p.box);
-      const Image patch = center_crop(photo, photo.width, photo.height);  // copy
       Image crop_img(p.box[2] - p.box[0], p.box[3] - p.box[1], 3);
       for (int yy = 0; yy < crop_img.height; ++yy)
         for (int xx = 0; xx < crop_img.width; ++xx)
           for (int c = 0; c < 3; ++c)
-            crop_img.at(xx, yy, c) = patch.at(p.box[0] + xx, p.box[1] + yy, c);
+            crop_img.at(xx, yy, c) = photo.at(p.box[0] + xx, p.box[1] + yy, c);
       const int s = std::max(1, 96 / std::max(1, std::max(rec.width, rec.height)));
       tiles.push_back(viz::resize_nearest(rec, rec.width * s, rec.height * s));
       tiles.push_back(viz::resize_nearest(crop_img, crop_img.width * s, crop_img.height * s));
@@ -381,7 +381,7 @@ int cmd_explain(const std::vector<std::string>& args) {
     if (!tiles.empty())
       pics.push_back({"deconv_" + safe_name(lname) + ".png",
                       "Deconvnet: " + lname + " channel " + std::to_string(dr->channel),
-                      "its " + std::to_string(dr->projections.size()) +
+                      "its " + std::to_string(tiles.size() / 2) +
                           " strongest activations projected to pixels (left) beside the photo "
                           "patch they see (right)",
                       viz::tile_images(tiles, 4, 4)});
