@@ -7,7 +7,9 @@
 // other runtimes can be fed the identical input and their outputs compared byte for byte.
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "cli.h"
 #include "scratchcv/file_util.h"
@@ -61,14 +63,67 @@ int info(const std::string& path) {
   return 0;
 }
 
+// model.json: {"inputs": [...], "outputs": [...], "tensors": [{"shape", "type", "scale",
+// "zero_point", "axis"}], "ops": [{"op", "inputs", "outputs", options...}]} plus t<ID>.bin.
+Status dump(const tflite::Model& m, const QSession& s, const std::string& dir) {
+  std::ostringstream js;
+  auto ints = [](const std::vector<int32_t>& v) {
+    std::string r = "[";
+    for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + std::to_string(v[i]);
+    return r + "]";
+  };
+  js << "{\"inputs\": " << ints(m.inputs) << ", \"outputs\": " << ints(m.outputs)
+     << ",\n \"tensors\": [\n";
+  for (size_t i = 0; i < m.tensors.size(); ++i) {
+    const tflite::TensorInfo& t = m.tensors[i];
+    js << "  {\"shape\": " << ints(t.shape) << ", \"type\": \"" << tflite::dtype_name(t.type)
+       << "\", \"scale\": [";
+    for (size_t k = 0; k < t.q.scale.size(); ++k)
+      js << (k ? ", " : "") << str(std::setprecision(9), t.q.scale[k]);
+    js << "], \"zero_point\": [";
+    for (size_t k = 0; k < t.q.zero_point.size(); ++k) js << (k ? ", " : "") << t.q.zero_point[k];
+    js << "], \"axis\": " << t.q.axis << "}" << (i + 1 < m.tensors.size() ? ",\n" : "\n");
+    std::vector<uint8_t> bytes;
+    if (t.data) {
+      bytes.assign(t.data, t.data + t.data_size);
+    } else {
+      auto a = s.activation(int(i));
+      if (!a.ok()) continue;
+      bytes = std::move(*a);
+    }
+    SCV_TRY(write_file_atomic(dir + "/t" + std::to_string(i) + ".bin", bytes.data(), bytes.size()));
+  }
+  js << " ],\n \"ops\": [\n";
+  for (size_t i = 0; i < m.ops.size(); ++i) {
+    const tflite::OpInfo& op = m.ops[i];
+    js << "  {\"op\": \"" << tflite::builtin_op_name(op.code)
+       << "\", \"inputs\": " << ints(op.inputs) << ", \"outputs\": " << ints(op.outputs)
+       << ", \"padding\": " << int(op.padding) << ", \"stride\": [" << op.stride_h << ", "
+       << op.stride_w << "], \"dilation\": [" << op.dilation_h << ", " << op.dilation_w
+       << "], \"filter\": [" << op.filter_h << ", " << op.filter_w
+       << "], \"depth_multiplier\": " << op.depth_multiplier
+       << ", \"activation\": " << int(op.activation) << ", \"beta\": " << op.beta
+       << ", \"axis\": " << op.axis << ", \"keep_dims\": " << op.keep_dims << "}"
+       << (i + 1 < m.ops.size() ? ",\n" : "\n");
+  }
+  js << " ]}\n";
+  const std::string text = js.str();
+  return write_file_atomic(dir + "/model.json", text.data(), text.size());
+}
+
 int cmd_tflite(const std::vector<std::string>& args) {
-  std::string image, input, output, save_input, isa;
+  std::string image, input, output, save_input, isa, dump_dir;
   int threads = 1;
+  bool double_rounding = false;
   ArgParser ap("tflite", "Inspect or run a TFLite model (quantized engine).", "info|run MODEL");
   ap.option("image", &image, "IMG", "photo to classify (TF-slim pre-processing to the input size)")
       .option("input", &input, "FILE", "raw input tensor bytes in the model's input type")
       .option("output", &output, "FILE", "write the raw output tensor bytes here")
       .option("save-input", &save_input, "FILE", "write the raw input tensor bytes here")
+      .option("dump-dir", &dump_dir, "DIR",
+              "write model.json (operators, tensors) and every tensor's bytes (t<ID>.bin) here")
+      .flag("double-rounding", &double_rounding,
+            "requantize with TFLite's default double rounding (reference kernels)")
       .option("threads", &threads, "N", "worker threads (default 1)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)");
   std::vector<std::string> pos;
@@ -84,7 +139,7 @@ int cmd_tflite(const std::vector<std::string>& args) {
   }
   auto m = tflite::load_tflite(pos[1]);
   if (!m.ok()) return ap.fail(m.status().message());
-  auto s = QSession::create(*m, QSessionOptions{threads, isa});
+  auto s = QSession::create(*m, QSessionOptions{threads, isa, double_rounding, !dump_dir.empty()});
   if (!s.ok()) return ap.fail(str(pos[1], ": ", s.status().message()));
   QSession& sess = **s;
   if (!image.empty()) {
@@ -105,6 +160,8 @@ int cmd_tflite(const std::vector<std::string>& args) {
         !st.ok())
       return ap.fail(st.message());
   sess.run();
+  if (!dump_dir.empty())
+    if (Status st = dump(*m, sess, dump_dir); !st.ok()) return ap.fail(st.message());
   if (!output.empty()) {
     if (Status st = write_file_atomic(output, sess.output_data(), sess.output_info().bytes);
         !st.ok())

@@ -11,9 +11,10 @@
 // Others give an error naming the operator and its index.
 //
 // Arithmetic: TFLite's integer kernels (int32 accumulation, Q31 multiplier + shift with its
-// rounding, zero points, saturation, fused clamp). SOFTMAX and CONCATENATION of inputs with
-// other scales use float as TFLite's kernels do. The fast kernels give the same bytes as the
-// reference (tests/test_qsession.cpp checks it for every ISA and thread count).
+// rounding, single or double as TFLite builds allow, zero points, saturation, fused clamp). SOFTMAX
+// and CONCATENATION of inputs with other scales use float as TFLite's kernels do. The fast kernels
+// give the same bytes as the reference (tests/test_qsession.cpp checks it for every ISA and thread
+// count).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,12 @@ namespace scv {
 struct QSessionOptions {
   int threads = 0;  // 0: default_num_threads()
   std::string isa;  // "" = best available; "ref", "avx2" or "avx512" force a kernel set
+  // Requantization: TFLite's default double rounding (gemmlowp) instead of single rounding
+  // (TFLITE_SINGLE_ROUNDING, the default here: within half a step of the exact product, as
+  // float runtimes are; the fast kernels implement single rounding only, so double rounding
+  // runs the reference kernels).
+  bool double_rounding = false;
+  bool keep_all = false;  // no arena reuse: every activation stays readable after run()
 };
 
 // Shape, type and quantization of a model input or output.
@@ -56,6 +63,10 @@ class QSession {
   const uint8_t* output_data() const;
   // The output as real numbers (scale * (q - zero_point)); allocates.
   std::vector<float> output_float() const;
+
+  // After run() with keep_all: the bytes of activation `tensor` in the model's type.
+  // Errors: not an activation of this session, or overwritten (keep_all off).
+  Result<std::vector<uint8_t>> activation(int tensor) const;
 
   Isa isa() const;
   int num_threads() const;

@@ -19,6 +19,7 @@ struct Requant {
   const int32_t* shift = nullptr;  // TFLite shifts (> 0 left, < 0 right)
   int32_t out_zp = 0;              // stored-domain zero point
   int32_t lo = 0, hi = 255;        // fused activation clamp, stored domain
+  bool single = true;              // single rounding (TFLITE_SINGLE_ROUNDING) or TFLite's double
 };
 
 struct ConvGeom {
@@ -48,6 +49,7 @@ struct AddParams {
   int in1_shift = 0, in2_shift = 0, out_shift = 0;
   int left_shift = 20;
   int32_t out_zp = 0, lo = 0, hi = 255;
+  bool single = true;  // see Requant
 };
 void add_ref(const AddParams& p, const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t i0,
              int64_t i1);

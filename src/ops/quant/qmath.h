@@ -38,6 +38,23 @@ inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t q, int shift)
   return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(xl, q), right);
 }
 
+// The same multiplier with one rounding (TFLite built with TFLITE_SINGLE_ROUNDING):
+//   y = (x * q + 2^(30 - shift)) >> (31 - shift)   in 64 bits, halves rounded up.
+// Double rounding above can be off by one against the exact product in a quarter of the cases
+// (it rounds x * q / 2^31 first, then the shift); single rounding is within half a step of the
+// real product, as float runtimes (Arm NN's reference backend, XNNPACK) are.
+inline int32_t multiply_by_quantized_multiplier_single(int32_t x, int32_t q, int shift) {
+  const int total = 31 - shift;
+  const int64_t r = (int64_t(x) * int64_t(q) + (int64_t(1) << (total - 1))) >> total;
+  return int32_t(r);
+}
+
+// Requantization scheme: TFLite's default (double rounding) or TFLITE_SINGLE_ROUNDING.
+inline int32_t requantize(int32_t x, int32_t q, int shift, bool single) {
+  return single ? multiply_by_quantized_multiplier_single(x, q, shift)
+                : multiply_by_quantized_multiplier(x, q, shift);
+}
+
 // TFLite's QuantizeMultiplier: m = q / 2^31 * 2^shift, q in [2^30, 2^31). m == 0 gives q = 0.
 inline void quantize_multiplier(double m, int32_t* q, int* shift) {
   if (m == 0.0) {

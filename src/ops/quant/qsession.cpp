@@ -172,7 +172,7 @@ struct PoolStep : Step {
 struct MeanStep : Step {
   int in, out;
   int n, hw, c;
-  bool int8_formula;
+  bool int8_formula, single;
   int32_t mult, in_zp, out_zp, bias;
   int shift;
   void run(const Exec& e) const override {
@@ -184,12 +184,12 @@ struct MeanStep : Step {
         const uint8_t* p = s + int64_t(b) * hw * c + ch;
         if (int8_formula) {
           for (int i = 0; i < hw; ++i) acc += int32_t(p[int64_t(i) * c]) - in_zp;
-          acc = q::multiply_by_quantized_multiplier(acc, mult, shift);
+          acc = q::requantize(acc, mult, shift, single);
           acc = acc > 0 ? (acc + hw / 2) / hw : (acc - hw / 2) / hw;
           acc += out_zp;
         } else {
           for (int i = 0; i < hw; ++i) acc += p[int64_t(i) * c];
-          acc = q::multiply_by_quantized_multiplier(acc, mult, shift) + bias;
+          acc = q::requantize(acc, mult, shift, single) + bias;
         }
         o[int64_t(b) * c + ch] = uint8_t(std::clamp(acc, 0, 255));
       }
@@ -224,7 +224,7 @@ struct SoftmaxStep : Step {
 struct QuantizeStep : Step {  // float -> q, or q -> q (requantize)
   int in, out;
   int64_t n;
-  bool from_float;
+  bool from_float, single;
   float scale;
   int32_t in_zp, out_zp, mult;
   int shift;
@@ -241,8 +241,7 @@ struct QuantizeStep : Step {  // float -> q, or q -> q (requantize)
     } else {
       const uint8_t* x = at(e, in);
       for (int64_t i = 0; i < n; ++i) {
-        const int32_t v =
-            q::multiply_by_quantized_multiplier(int32_t(x[i]) - in_zp, mult, shift) + out_zp;
+        const int32_t v = q::requantize(int32_t(x[i]) - in_zp, mult, shift, single) + out_zp;
         o[i] = uint8_t(std::clamp(v, 0, 255));
       }
     }
@@ -393,6 +392,8 @@ struct QSession::Impl {
 
   const Model* m = nullptr;
   int cur_step = 0;
+  bool keep_all = false;
+  bool single = true;
 
   Status build(const Model& model);
   Status map_op(int index, const OpInfo& op);
@@ -617,9 +618,10 @@ Status QSession::Impl::map_op(int index, const OpInfo& op) {
       st->ref.rq.mult = st->mult.data();
       st->ref.rq.shift = st->shift.data();
       st->ref.rq.out_zp = y.zp;
+      st->ref.rq.single = single;
       SCV_TRY(act_range(op.activation, y, &st->ref.rq.lo, &st->ref.rq.hi).with_context(who));
       // Fast kernels.
-      if (k && dw) {
+      if (k && dw && g.depth_mult == 1) {
         const int ocpad = (oc + 15) / 16 * 16;
         st->fdw.g = g;
         st->fdw.in_zp = x.zp;
@@ -639,7 +641,7 @@ Status QSession::Impl::map_op(int index, const OpInfo& op) {
         st->fdw.rq.mult = st->fmult.data();
         st->fdw.rq.shift = st->fshift.data();
         st->k = k;
-      } else if (k) {
+      } else if (k && !dw) {
         const bool fits = std::all_of(st->w16.begin(), st->w16.end(),
                                       [](int16_t v) { return v >= -128 && v <= 127; });
         if (fits) {
@@ -652,7 +654,7 @@ Status QSession::Impl::map_op(int index, const OpInfo& op) {
           f.ocpad = ocpad;
           f.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad_t == 0 &&
                      g.pad_l == 0 && K % k->k_step == 0;
-          st->wpack.assign(size_t(kpad) * ocpad, 0);
+          st->wpack.assign(size_t(kpad) * ocpad * 2, 0);  // int16 for the AVX2 layout
           k->pack_gemm_weights(st->w16.data(), oc, K, kpad, ocpad, st->wpack.data());
           // acc = sum x*w - zp * sum w: fold the zero-point term into the bias. (Padding taps
           // of im2col hold the zero point, so they cancel like the reference's skipped taps.)
@@ -698,6 +700,7 @@ Status QSession::Impl::map_op(int index, const OpInfo& op) {
       p.in1_offset = -a.zp;
       p.in2_offset = -b.zp;
       p.out_zp = y.zp;
+      p.single = single;
       const double twice_max = 2.0 * double(std::max(a.scale, b.scale));
       q::quantize_multiplier(double(a.scale) / twice_max, &p.in1_mult, &p.in1_shift);
       q::quantize_multiplier(double(b.scale) / twice_max, &p.in2_mult, &p.in2_shift);
@@ -781,6 +784,7 @@ Status QSession::Impl::map_op(int index, const OpInfo& op) {
       st->hw = x.d[1] * x.d[2];
       st->c = x.d[3];
       st->int8_formula = x.s8;
+      st->single = single;
       st->in_zp = x.zp;
       st->out_zp = y.zp;
       if (x.s8) {
@@ -845,6 +849,7 @@ Status QSession::Impl::map_op(int index, const OpInfo& op) {
         return error(who, ": output holds ", y.numel(), " values, input ", x.numel());
       auto st = std::make_unique<QuantizeStep>();
       st->from_float = x.f32;
+      st->single = single;
       st->n = y.numel();
       st->scale = y.scale;
       st->in_zp = x.zp;
@@ -990,9 +995,10 @@ Status QSession::Impl::plan() {
   size_t top = 0;
   for (int id : order) {
     Storage& s = storages[size_t(id)];
-    live.erase(std::remove_if(live.begin(), live.end(),
-                              [&](int o) { return storages[size_t(o)].last < s.first; }),
-               live.end());
+    live.erase(
+        std::remove_if(live.begin(), live.end(),
+                       [&](int o) { return !keep_all && storages[size_t(o)].last < s.first; }),
+        live.end());
     std::sort(live.begin(), live.end(), [&](int a, int b) {
       return storages[size_t(a)].offset < storages[size_t(b)].offset;
     });
@@ -1086,9 +1092,12 @@ Result<std::unique_ptr<QSession>> QSession::create(const Model& model, const QSe
     if (!im.k) im.isa = Isa::avx2;  // AVX-512 without VNNI: the AVX2 kernels
   }
   if (im.isa == Isa::avx2) im.k = q::qkernels_avx2();
+  if (opt.double_rounding) im.k = nullptr;  // the fast kernels round once
   if (!im.k) im.isa = Isa::ref;
   const int threads = opt.threads > 0 ? opt.threads : default_num_threads();
   im.pool = std::make_unique<ThreadPool>(threads);
+  im.keep_all = opt.keep_all;
+  im.single = !opt.double_rounding;
   if (Status st = im.build(model); !st.ok()) return st.with_context("tflite");
   im.desc = str(im.steps.size(), " steps, ", im.k ? im.k->name : "reference", " kernels, ", threads,
                 " thread", threads > 1 ? "s" : "", ", arena ", im.arena_bytes / 1024, " KiB");
@@ -1127,6 +1136,19 @@ std::vector<float> QSession::output_float() const {
       r[i] = o.scale * float(v - o.zero_point);
     }
   }
+  return r;
+}
+
+Result<std::vector<uint8_t>> QSession::activation(int tensor) const {
+  const Impl& im = *impl_;
+  if (tensor < 0 || size_t(tensor) >= im.acts.size() || im.acts[size_t(tensor)].storage < 0)
+    return error("tensor ", tensor, " is not an activation of this model");
+  if (!im.keep_all) return error("activations are kept only with QSessionOptions::keep_all");
+  const Act& a = im.acts[size_t(tensor)];
+  const uint8_t* p = im.arena.get() + im.act_off[size_t(tensor)];
+  std::vector<uint8_t> r(p, p + a.bytes);
+  if (a.s8)
+    for (uint8_t& v : r) v ^= 0x80;
   return r;
 }
 
