@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "bench_tflite.h"
 #include "cli.h"
 #include "ops/x86/kernels.h"
 #include "scratchcv/file_util.h"
@@ -88,6 +89,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 int cmd_bench(const std::vector<std::string>& args) {
+  if (cli::bench_wants_tflite(args)) return cli::bench_tflite(args);  // tools/bench_tflite.cpp
   std::string model, arch, isa_s, json_path;
   int batch = 1, threads = default_num_threads(), iters = 20, warmup = 3, size = 224;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,

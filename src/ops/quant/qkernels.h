@@ -87,7 +87,8 @@ struct QKernels {
   const char* name;
   int k_step;     // GEMM K granularity in bytes (4: vpdpbusd, 2: vpmaddwd)
   int col_block;  // GEMM column block
-  // Packs (w - wz) [oc][K] (int16, each in [-128, 127]) into the kernel's layout.
+  bool int8_weights;  // GEMM weights must fit int8 (w - wz in [-128, 127]); else int16 is fine
+  // Packs (w - wz) [oc][K] (int16) into the kernel's layout (int8 or int16 elements).
   void (*pack_gemm_weights)(const int16_t* w, int oc, int K, int kpad, int ocpad, int8_t* out);
   size_t (*conv_scratch_bytes)(const FastConv& p);  // per thread
   void (*conv)(const FastConv& p, const uint8_t* in, uint8_t* out, uint8_t* scratch, int64_t r0,

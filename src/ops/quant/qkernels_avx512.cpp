@@ -252,7 +252,7 @@ double peak_probe(int64_t iters, int32_t* sink) {
   return double(iters) * 12 * 64;
 }
 
-const QKernels kKernels = {"avx512-vnni", 4,      16,  pack_weights, conv_scratch,
+const QKernels kKernels = {"avx512-vnni", 4, 16, true, pack_weights, conv_scratch,
                            conv,          dwconv, add, peak_probe};
 
 }  // namespace

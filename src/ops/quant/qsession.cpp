@@ -642,9 +642,13 @@ Status QSession::Impl::map_op(int index, const OpInfo& op) {
         st->fdw.rq.shift = st->fshift.data();
         st->k = k;
       } else if (k && !dw) {
+        // uint8 weights minus a zero point can leave the int8 range VNNI needs: such layers
+        // run the AVX2 (int16) kernels, which every AVX-512 CPU also has.
         const bool fits = std::all_of(st->w16.begin(), st->w16.end(),
                                       [](int16_t v) { return v >= -128 && v <= 127; });
-        if (fits) {
+        const q::QKernels* kc = k->int8_weights && !fits ? q::qkernels_avx2() : k;
+        if (kc) {
+          const q::QKernels* k = kc;  // this layer's kernel set
           const int kpad = (K + k->k_step - 1) / k->k_step * k->k_step;
           const int ocpad = (oc + k->col_block - 1) / k->col_block * k->col_block;
           q::FastConv& f = st->fc;
