@@ -15,14 +15,15 @@
 #include "scratchcv/cpu.h"
 #include "scratchcv/model_zoo.h"
 #include "scratchcv/qsession.h"
-#include "scratchcv/thread_pool.h"
 #include "scratchcv/tflite.h"
+#include "scratchcv/thread_pool.h"
 
 namespace scv::cli {
 namespace {
 
 double now_ms() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -78,9 +79,12 @@ Timing time_runs(QSession& s, int iters, int warmup) {
 bool bench_wants_tflite(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
-    if (args[i] == "--model" && i + 1 < args.size()) v = args[i + 1];
-    else if (args[i].rfind("--model=", 0) == 0) v = args[i].substr(8);
-    else continue;
+    if (args[i] == "--model" && i + 1 < args.size())
+      v = args[i + 1];
+    else if (args[i].rfind("--model=", 0) == 0)
+      v = args[i].substr(8);
+    else
+      continue;
     return v == kBundledModelName || is_tflite_file(v);
   }
   return false;
@@ -101,7 +105,8 @@ int bench_tflite(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
-  if (threads < 1 || iters < 1 || warmup < 0) return p.fail("--threads and --iters must be positive");
+  if (threads < 1 || iters < 1 || warmup < 0)
+    return p.fail("--threads and --iters must be positive");
   auto choice = resolve_model(model);
   if (!choice.ok()) return p.fail(choice.status().message());
   auto m = tflite::load_tflite(choice->path);
@@ -115,19 +120,22 @@ int bench_tflite(const std::vector<std::string>& args) {
   std::vector<Rung> rungs;
   if (ladder) {
     rungs.push_back({"reference kernels, 1 thread", "ref", 1});
-    if (quant::qkernels_avx2() && isa_supported(Isa::avx2)) rungs.push_back({"AVX2 (vpmaddwd), 1 thread", "avx2", 1});
+    if (quant::qkernels_avx2() && isa_supported(Isa::avx2))
+      rungs.push_back({"AVX2 (vpmaddwd), 1 thread", "avx2", 1});
     if (quant::qkernels_avx512() && isa_supported(Isa::avx512))
       rungs.push_back({"AVX-512 VNNI (vpdpbusd), 1 thread", "avx512", 1});
-    if (threads > 1) rungs.push_back({"best kernels, " + std::to_string(threads) + " threads", "", threads});
+    if (threads > 1)
+      rungs.push_back({"best kernels, " + std::to_string(threads) + " threads", "", threads});
   } else {
     rungs.push_back({"", isa_s, threads});
   }
 
   const CpuFeatures& cpu = cpu_features();
-  std::printf("model: %s (%s) | %.0f M multiply-adds | cpu: %s\n", choice->name.c_str(), choice->path.c_str(),
-              macs / 1e6, cpu.brand.c_str());
+  std::printf("model: %s (%s) | %.0f M multiply-adds | cpu: %s\n", choice->name.c_str(),
+              choice->path.c_str(), macs / 1e6, cpu.brand.c_str());
   std::vector<uint8_t> input, ref_out;
-  std::string json = "{\"model\":\"" + choice->name + "\",\"macs\":" + std::to_string(macs) + ",\"runs\":[";
+  std::string json =
+      "{\"model\":\"" + choice->name + "\",\"macs\":" + std::to_string(macs) + ",\"runs\":[";
   for (size_t r = 0; r < rungs.size(); ++r) {
     auto s = QSession::create(*m, QSessionOptions{rungs[r].threads, rungs[r].isa});
     if (!s.ok()) return p.fail(s.status().message());
@@ -139,28 +147,35 @@ int bench_tflite(const std::vector<std::string>& args) {
     }
     std::memcpy(sess.input_data(), input.data(), input.size());
     sess.run();
-    const std::vector<uint8_t> out(sess.output_data(), sess.output_data() + sess.output_info().bytes);
-    if (ref_out.empty()) ref_out = out;
-    else if (out != ref_out) return p.fail("rung '" + rungs[r].name + "' gives other output bytes than the first rung");
+    const std::vector<uint8_t> out(sess.output_data(),
+                                   sess.output_data() + sess.output_info().bytes);
+    if (ref_out.empty())
+      ref_out = out;
+    else if (out != ref_out)
+      return p.fail("rung '" + rungs[r].name + "' gives other output bytes than the first rung");
     const bool is_ref = sess.isa() == Isa::ref;
     const Timing t = time_runs(sess, is_ref ? std::min(iters, 3) : iters, is_ref ? 1 : warmup);
     const quant::QKernels* k = sess.isa() == Isa::avx512 ? quant::qkernels_avx512()
-                              : sess.isa() == Isa::avx2  ? quant::qkernels_avx2()
+                               : sess.isa() == Isa::avx2 ? quant::qkernels_avx2()
                                                          : nullptr;
     const double peak = peak_macs_per_core(k) * sess.num_threads();
     const double rate = macs / (t.median * 1e-3);
-    std::printf("%s%s\n  median %.2f ms  min %.2f ms  (%d runs)  %.1f img/s  %.1f GOP/s", rungs[r].name.empty() ? "" : "  ",
-                (rungs[r].name.empty() ? sess.describe() : rungs[r].name + ": " + sess.describe()).c_str(), t.median,
-                t.min, t.iters, 1000.0 / t.median, 2 * rate / 1e9);
+    std::printf(
+        "%s%s\n  median %.2f ms  min %.2f ms  (%d runs)  %.1f img/s  %.1f GOP/s",
+        rungs[r].name.empty() ? "" : "  ",
+        (rungs[r].name.empty() ? sess.describe() : rungs[r].name + ": " + sess.describe()).c_str(),
+        t.median, t.min, t.iters, 1000.0 / t.median, 2 * rate / 1e9);
     if (peak > 0)
-      std::printf("  %.1f%% of the measured %s int8 peak (%.0f GOP/s)", 100.0 * rate / peak, k->name, 2 * peak / 1e9);
+      std::printf("  %.1f%% of the measured %s int8 peak (%.0f GOP/s)", 100.0 * rate / peak,
+                  k->name, 2 * peak / 1e9);
     std::printf("\n");
     char buf[512];
-    std::snprintf(buf, sizeof buf,
-                  "%s{\"rung\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,"
-                  "\"img_per_s\":%.2f,\"gops\":%.2f,\"peak_gops\":%.2f}",
-                  r ? "," : "", rungs[r].name.c_str(), isa_name(sess.isa()), sess.num_threads(), t.median, t.min,
-                  1000.0 / t.median, 2 * rate / 1e9, 2 * peak / 1e9);
+    std::snprintf(
+        buf, sizeof buf,
+        "%s{\"rung\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,"
+        "\"img_per_s\":%.2f,\"gops\":%.2f,\"peak_gops\":%.2f}",
+        r ? "," : "", rungs[r].name.c_str(), isa_name(sess.isa()), sess.num_threads(), t.median,
+        t.min, 1000.0 / t.median, 2 * rate / 1e9, 2 * peak / 1e9);
     json += buf;
   }
   json += "]}\n";
@@ -174,7 +189,8 @@ int bench_tflite(const std::vector<std::string>& args) {
     }
   }
   if (!quant::qkernels_avx512() || !isa_supported(Isa::avx512))
-    std::printf("note: this CPU has no AVX-512 VNNI; the VNNI peak and kernels cannot be measured here\n");
+    std::printf(
+        "note: this CPU has no AVX-512 VNNI; the VNNI peak and kernels cannot be measured here\n");
   return 0;
 }
 

@@ -2,7 +2,9 @@
 //
 // The whole pipeline a reader can follow: decode the file (JPEG/PNG, EXIF orientation) ->
 // torchvision's eval transform (resize 256, crop 224, normalise) -> ResNet forward pass ->
-// softmax -> the k most probable of the 1000 ImageNet classes.
+// softmax -> the k most probable of the 1000 ImageNet classes. TFLite models (the bundled
+// MobileNetV2) take TF-slim's transform instead (central crop 87.5%, bilinear resize, uint8)
+// and the quantized engine; their labels come from the model's class count or --labels.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <numeric>
+#include <optional>
 
 #include "cli.h"
 #include "progress.h"
@@ -18,6 +21,8 @@
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
 #include "scratchcv/model.h"
+#include "scratchcv/model_zoo.h"
+#include "scratchcv/qsession.h"
 
 namespace fs = std::filesystem;
 
@@ -57,17 +62,19 @@ struct Prediction {
   std::vector<float> prob;
 };
 
-Prediction top_k(const float* logits, int n, int k) {
+Prediction top_k(const float* logits, int n, int k, bool already_probabilities = false) {
   // Softmax (stable: subtract the max), then partial sort of the indices by probability.
   const float mx = *std::max_element(logits, logits + n);
   std::vector<double> p(n);
   double sum = 0;
-  for (int i = 0; i < n; ++i) sum += p[i] = std::exp(double(logits[i] - mx));
+  for (int i = 0; i < n; ++i)
+    sum += p[i] = already_probabilities ? double(logits[i]) : std::exp(double(logits[i] - mx));
+  if (already_probabilities) sum = 1.0;
   std::vector<int> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
   k = std::min(k, n);
   std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
-                    [&](int a, int b) { return p[a] > p[b]; });
+                    [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
   Prediction r;
   for (int i = 0; i < k; ++i) {
     r.index.push_back(idx[i]);
@@ -77,14 +84,17 @@ Prediction top_k(const float* logits, int n, int k) {
 }
 
 int cmd_classify(const std::vector<std::string>& args) {
-  std::string model, arch, isa, weights = "V1";
+  std::string model, arch, isa, weights = "V1", labels_file;
   int topk = 5, threads = 0, resize = 0, crop = 224;
   bool json = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
                "IMG|DIR...");
-  ap.option("model", &model, "PATH",
-            "model file (.pth state_dict or .onnx); default: the cached "
-            "torchvision resnet50 (see `scratchcv fetch`)")
+  ap.option("model", &model, "NAME|PATH",
+            "mobilenet_v2 (bundled), resnet50 (cached, see `scratchcv fetch`), or a .tflite, "
+            ".pth or .onnx file; default: the cached resnet50 if present, else mobilenet_v2")
+      .option("labels", &labels_file, "FILE",
+              "class names, one per line (default: ImageNet's for 1000/1001 classes, else "
+              "indices only)")
       .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised from it)")
       .option("weights", &weights, "V1|V2", "which cached official weights to use (default V1)")
       .option("resize", &resize, "N",
@@ -108,33 +118,67 @@ int cmd_classify(const std::vector<std::string>& args) {
     ap.fail("no image given (see --help)");
     return 2;
   }
-  if (topk < 1 || topk > 1000) return ap.fail("--topk must be between 1 and 1000");
+  if (topk < 1 || topk > 100000) return ap.fail("--topk must be between 1 and 100000");
 
   std::vector<std::string> files;
   bool any_dir = false;
   if (Status st = collect_inputs(pos, &files, &any_dir); !st.ok()) return ap.fail(st.message());
 
-  if (model.empty()) {
-    // The cached official torchvision weights of --arch (default resnet50).
-    const std::string a = arch.empty() ? "resnet50" : arch;
-    auto file = find_model_file(a, weights);
+  // The model: --model NAME|PATH, or the default (cached ResNet50, else the bundled
+  // MobileNetV2); with --arch and no --model, the cached weights of that architecture.
+  ModelChoice choice;
+  if (model.empty() && !arch.empty()) {
+    auto file = find_model_file(arch, weights);
     if (!file.ok()) return ap.fail(file.status().message());
-    if (resize == 0) resize = file->resize_size;
-    model = cached_model_path(a, weights);
-    if (!file_exists(model)) return ap.fail(missing_weights_message(a, weights));
+    choice = {arch, cached_model_path(arch, weights), false, "cached"};
+    if (!file_exists(choice.path)) return ap.fail(missing_weights_message(arch, weights));
+  } else {
+    auto c = resolve_model(model, weights);
+    if (!c.ok()) return ap.fail(c.status().message());
+    choice = *c;
+  }
+  if (choice.source == "cached" && resize == 0) {
+    auto file = find_model_file(choice.name, weights);
+    if (file.ok()) resize = file->resize_size;
   }
   if (resize == 0) resize = 256;
   if (crop < 1 || crop > 4096 || resize < crop)
     return ap.fail("--crop must be in 1..4096 and --resize >= --crop");
-  auto graph = load_model(model, arch);
-  if (!graph.ok()) return ap.fail(graph.status().message());
-  auto labels = imagenet_labels();
-  if (!labels.ok()) return ap.fail(labels.status().message());
 
+  // Each image -> class scores; TFLite classifiers end in a softmax (probabilities).
   Runner runner;
-  if (Status st = runner.init(std::move(*graph), RunnerOptions{threads, isa, reference}); !st.ok())
-    return ap.fail(st.message());
-  if (Status st = runner.prepare({1, 3, crop, crop}); !st.ok()) return ap.fail(st.message());
+  std::unique_ptr<QSession> qsession;
+  bool probabilities = false;
+  if (choice.tflite) {
+    if (!arch.empty()) return ap.fail("--arch applies to .pth checkpoints, not TFLite models");
+    auto m = tflite::load_tflite(choice.path);
+    if (!m.ok()) return ap.fail(m.status().message());
+    auto s = QSession::create(*m, QSessionOptions{threads, reference ? "ref" : isa});
+    if (!s.ok()) return ap.fail(choice.path + ": " + s.status().message());
+    qsession = std::move(*s);
+    probabilities = tflite_output_is_softmax(*m);
+  } else {
+    auto graph = load_model(choice.path, arch);
+    if (!graph.ok()) return ap.fail(graph.status().message());
+    if (Status st = runner.init(std::move(*graph), RunnerOptions{threads, isa, reference});
+        !st.ok())
+      return ap.fail(st.message());
+    if (Status st = runner.prepare({1, 3, crop, crop}); !st.ok()) return ap.fail(st.message());
+  }
+  std::cerr << "scratchcv classify: model " << choice.name << " (" << choice.source << ", "
+            << choice.path << ")\n";
+  // Class names, chosen by the class count of the first output (or --labels).
+  std::optional<std::vector<std::string>> labels;
+  auto predict = [&](const Image& img) -> Result<Tensor> {
+    if (qsession) {
+      SCV_TRY(set_image_input(*qsession, img));
+      qsession->run();
+      const std::vector<float> y = qsession->output_float();
+      return Tensor::from_data({int64_t(y.size())}, y.data());
+    }
+    SCV_ASSIGN_OR_RETURN(Tensor input, imagenet_preprocess(img, resize, crop));
+    return runner.run(input.reshaped({1, 3, input.dim(1), input.dim(2)}));
+  };
 
   const bool progress = any_dir || files.size() > 1;
   ProgressBar bar(int64_t(files.size()), "img");
@@ -144,11 +188,7 @@ int cmd_classify(const std::vector<std::string>& args) {
     const std::string& f = files[i];
     const auto t0 = std::chrono::steady_clock::now();
     auto img = load_image(f, ColorMode::rgb);
-    Result<Tensor> input =
-        img.ok() ? imagenet_preprocess(*img, resize, crop) : Result<Tensor>(img.status());
-    Result<Tensor> logits = input.ok()
-                                ? runner.run(input->reshaped({1, 3, input->dim(1), input->dim(2)}))
-                                : Result<Tensor>(input.status());
+    Result<Tensor> logits = img.ok() ? predict(*img) : Result<Tensor>(img.status());
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::string sep = i + 1 < files.size() ? ",\n" : "\n";
@@ -160,20 +200,23 @@ int cmd_classify(const std::vector<std::string>& args) {
                   << ", \"error\": " << json_string(logits.status().message()) << "}" << sep;
     } else {
       const Tensor& y = *logits;
-      if (y.numel() != int64_t(labels->size())) {
-        ++failures;
-        std::cerr << "scratchcv classify: model has " << y.numel()
-                  << " outputs, not the 1000 ImageNet classes\n";
-        break;
+      if (!labels) {
+        auto l = labels_for(int(y.numel()), labels_file);
+        if (!l.ok()) return ap.fail(l.status().message());
+        labels = std::move(*l);
+        if (labels->empty())
+          std::cerr << "scratchcv classify: no class names for " << y.numel()
+                    << " classes (give --labels FILE); printing class indices\n";
       }
-      Prediction p = top_k(y.data(), int(y.numel()), topk);
+      Prediction p = top_k(y.data(), int(y.numel()), topk, probabilities);
+      auto label = [&](int i) { return labels->empty() ? std::string() : (*labels)[size_t(i)]; };
       if (json) {
         std::cout << "  {\"file\": " << json_string(f) << ", \"top\": [";
         for (size_t k = 0; k < p.index.size(); ++k) {
           char prob[32];
           std::snprintf(prob, sizeof prob, "%.6g", p.prob[k]);
-          std::cout << (k ? ", " : "") << "{\"index\": " << p.index[k]
-                    << ", \"label\": " << json_string((*labels)[p.index[k]])
+          std::cout << (k ? ", " : "") << "{\"index\": " << p.index[k] << ", \"label\": "
+                    << (labels->empty() ? "null" : json_string(label(p.index[k])))
                     << ", \"probability\": " << prob << "}";
         }
         char t[32];
@@ -183,8 +226,11 @@ int cmd_classify(const std::vector<std::string>& args) {
         if (progress && isatty(2)) std::fprintf(stderr, "\r\033[K");
         std::printf("%s  (%.0f ms)\n", f.c_str(), ms);
         for (size_t k = 0; k < p.index.size(); ++k)
-          std::printf("  %zu. %6.2f%%  %s  (#%d)\n", k + 1, 100.0 * p.prob[k],
-                      (*labels)[p.index[k]].c_str(), p.index[k]);
+          if (labels->empty())
+            std::printf("  %zu. %6.2f%%  class #%d\n", k + 1, 100.0 * p.prob[k], p.index[k]);
+          else
+            std::printf("  %zu. %6.2f%%  %s  (#%d)\n", k + 1, 100.0 * p.prob[k],
+                        label(p.index[k]).c_str(), p.index[k]);
       }
     }
     std::fflush(stdout);

@@ -82,7 +82,6 @@ Tensor to_normalized_tensor(const Image& rgb, const float mean[3], const float s
 // non-positive sizes, a resized image over kMaxImagePixels (absurd aspect ratios).
 Result<Tensor> imagenet_preprocess(const Image& rgb, int resize = 256, int crop = 224);
 
-
 // TF-slim's eval transform (inception_preprocessing.preprocess_for_eval), what TFLite ImageNet
 // classifiers (MobileNet v1/v2, Inception) were trained and evaluated with:
 //   central_crop(0.875) [tf.image.central_crop: start = int((size - size * 0.875) / 2)],

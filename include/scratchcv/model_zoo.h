@@ -22,6 +22,9 @@
 namespace scv {
 
 class QSession;
+namespace tflite {
+struct Model;
+}
 
 constexpr const char* kBundledModelName = "mobilenet_v2";
 constexpr const char* kBundledModelFile = "mobilenet_v2_1.0_224_quant.tflite";
@@ -56,6 +59,9 @@ Result<std::vector<std::string>> load_labels(const std::string& path);
 // count must equal num_classes), else ImageNet's 1000 names for 1000 outputs, the bundled
 // 1001-name list (background at 0) for 1001 outputs, else an empty list (print indices only).
 Result<std::vector<std::string>> labels_for(int num_classes, const std::string& labels_file = "");
+
+// True when the model's first output is written by a SOFTMAX (probabilities, not logits).
+bool tflite_output_is_softmax(const tflite::Model& model);
 
 // TF-slim pre-processing to the session's input size, written into its input buffer in the
 // model's input type (uint8 as is, int8 as p - 128, float32 as p / 127.5 - 1). The input must

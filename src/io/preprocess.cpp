@@ -249,7 +249,8 @@ Image resize_bilinear_tf(const Image& img, int new_width, int new_height) {
   Image out(new_width, new_height, c);
   for (int y = 0; y < new_height; ++y) {
     const float in = float(y) * sy;
-    const int y0 = std::min(int(std::floor(in)), img.height - 1), y1 = std::min(y0 + 1, img.height - 1);
+    const int y0 = std::min(int(std::floor(in)), img.height - 1),
+              y1 = std::min(y0 + 1, img.height - 1);
     const float dy = in - std::floor(in);
     const uint8_t *r0 = img.row(y0), *r1 = img.row(y1);
     uint8_t* o = out.row(y);
@@ -276,7 +277,8 @@ Result<Image> tfslim_preprocess(const Image& img, int width, int height, double 
     return error("central crop fraction ", central_fraction, " must be in (0, 1]");
   const Image rgb = img.channels == 3 ? img : convert_channels(img, 3);
   Image cropped = central_fraction < 1.0 ? central_crop_fraction(rgb, central_fraction) : rgb;
-  if (cropped.width <= 0 || cropped.height <= 0) return error("image too small for the central crop");
+  if (cropped.width <= 0 || cropped.height <= 0)
+    return error("image too small for the central crop");
   return resize_bilinear_tf(cropped, width, height);
 }
 

@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -44,7 +45,7 @@ Result<std::string> find_bundled_file(const std::string& file_name) {
   std::string tried;
   for (const std::string& d : bundled_model_dirs()) {
     const std::string p = d + "/" + file_name;
-    if (file_exists(p)) return p;
+    if (file_exists(p)) return std::filesystem::path(p).lexically_normal().string();
     tried += (tried.empty() ? "" : ", ") + d;
   }
   return error("bundled file ", file_name, " not found (looked in: ", tried,
@@ -123,6 +124,27 @@ Result<std::vector<std::string>> labels_for(int num_classes, const std::string& 
     return l;
   }
   return std::vector<std::string>{};
+}
+
+bool tflite_output_is_softmax(const tflite::Model& m) {
+  if (m.outputs.empty()) return false;
+  int t = m.outputs[0];
+  // Walk back through shape-only ops and a final QUANTIZE / DEQUANTIZE.
+  for (int guard = 0; guard < 8; ++guard) {
+    const tflite::OpInfo* w = nullptr;
+    for (const tflite::OpInfo& op : m.ops)
+      if (!op.outputs.empty() && op.outputs[0] == t) w = &op;
+    if (!w) return false;
+    if (w->code == tflite::kSoftmax) return true;
+    if ((w->code == tflite::kReshape || w->code == tflite::kSqueeze ||
+         w->code == tflite::kQuantize || w->code == tflite::kDequantize) &&
+        !w->inputs.empty() && w->inputs[0] >= 0) {
+      t = w->inputs[0];
+      continue;
+    }
+    return false;
+  }
+  return false;
 }
 
 Status set_image_input(QSession& s, const Image& photo) {

@@ -85,8 +85,8 @@ struct FastDw {
 };
 struct QKernels {
   const char* name;
-  int k_step;     // GEMM K granularity in bytes (4: vpdpbusd, 2: vpmaddwd)
-  int col_block;  // GEMM column block
+  int k_step;         // GEMM K granularity in bytes (4: vpdpbusd, 2: vpmaddwd)
+  int col_block;      // GEMM column block
   bool int8_weights;  // GEMM weights must fit int8 (w - wz in [-128, 127]); else int16 is fine
   // Packs (w - wz) [oc][K] (int16) into the kernel's layout (int8 or int16 elements).
   void (*pack_gemm_weights)(const int16_t* w, int oc, int K, int kpad, int ocpad, int8_t* out);

@@ -33,10 +33,14 @@ inline __m256i requant_single(__m256i acc, __m256i mult, __m256i shift) {
                 s62 = _mm256_set1_epi64x(62);
   __m256i pe = _mm256_mul_epi32(acc, mult);
   __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), _mm256_srli_epi64(mult, 32));
-  pe = _mm256_add_epi64(_mm256_add_epi64(pe, big), _mm256_sllv_epi64(one, _mm256_sub_epi64(te, one)));
-  po = _mm256_add_epi64(_mm256_add_epi64(po, big), _mm256_sllv_epi64(one, _mm256_sub_epi64(to, one)));
-  pe = _mm256_sub_epi64(_mm256_srlv_epi64(pe, te), _mm256_sllv_epi64(one, _mm256_sub_epi64(s62, te)));
-  po = _mm256_sub_epi64(_mm256_srlv_epi64(po, to), _mm256_sllv_epi64(one, _mm256_sub_epi64(s62, to)));
+  pe = _mm256_add_epi64(_mm256_add_epi64(pe, big),
+                        _mm256_sllv_epi64(one, _mm256_sub_epi64(te, one)));
+  po = _mm256_add_epi64(_mm256_add_epi64(po, big),
+                        _mm256_sllv_epi64(one, _mm256_sub_epi64(to, one)));
+  pe = _mm256_sub_epi64(_mm256_srlv_epi64(pe, te),
+                        _mm256_sllv_epi64(one, _mm256_sub_epi64(s62, te)));
+  po = _mm256_sub_epi64(_mm256_srlv_epi64(po, to),
+                        _mm256_sllv_epi64(one, _mm256_sub_epi64(s62, to)));
   return _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
 }
 
@@ -44,9 +48,9 @@ inline __m256i requant_single(__m256i acc, __m256i mult, __m256i shift) {
 inline void store_u8(uint8_t* dst, __m256i v, __m256i zp, __m256i lo, __m256i hi, int n) {
   v = _mm256_add_epi32(v, zp);
   v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
-  const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                        -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                        -1, -1);
+  const __m256i pick =
+      _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
+                       -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   v = _mm256_shuffle_epi8(v, pick);
   v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1));
   const __m128i b = _mm256_castsi256_si128(v);
@@ -70,12 +74,14 @@ void gemm_tile(const int16_t* a, size_t lda, const int16_t* w, size_t wstride, i
   for (int k = 0; k < kq; ++k) {
     __m256i wv[NB];
     for (int j = 0; j < NB; ++j)
-      wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j * wstride + size_t(k) * 16));
+      wv[j] =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j * wstride + size_t(k) * 16));
     for (int i = 0; i < MR; ++i) {
       int32_t q;
       std::memcpy(&q, a + i * lda + 2 * size_t(k), 4);
       const __m256i av = _mm256_set1_epi32(q);
-      for (int j = 0; j < NB; ++j) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(av, wv[j]));
+      for (int j = 0; j < NB; ++j)
+        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(av, wv[j]));
     }
   }
   const __m256i zp = _mm256_set1_epi32(p.rq.out_zp), lo = _mm256_set1_epi32(p.rq.lo),
@@ -85,7 +91,8 @@ void gemm_tile(const int16_t* a, size_t lda, const int16_t* w, size_t wstride, i
     const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.rq.mult + c));
     const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.rq.shift + c));
     const int n = std::min(8, p.g.oc - c);
-    for (int i = 0; i < MR; ++i) store_u8(out + i * ldo + c, requant_single(acc[i][j], m, s), zp, lo, hi, n);
+    for (int i = 0; i < MR; ++i)
+      store_u8(out + i * ldo + c, requant_single(acc[i][j], m, s), zp, lo, hi, n);
   }
 }
 
@@ -96,11 +103,17 @@ void gemm_cols(const int16_t* a, size_t lda, const FastConv& p, uint8_t* out, si
   const int16_t* w = reinterpret_cast<const int16_t*>(p.w);
   const int nblk = (p.g.oc + 7) / 8;
   int b = 0;
-  for (; b + kNb <= nblk; b += kNb) gemm_tile<MR, kNb>(a, lda, w + b * wstride, wstride, kq, p, 8 * b, out, ldo);
+  for (; b + kNb <= nblk; b += kNb)
+    gemm_tile<MR, kNb>(a, lda, w + b * wstride, wstride, kq, p, 8 * b, out, ldo);
   switch (nblk - b) {
-    case 2: gemm_tile<MR, 2>(a, lda, w + b * wstride, wstride, kq, p, 8 * b, out, ldo); break;
-    case 1: gemm_tile<MR, 1>(a, lda, w + b * wstride, wstride, kq, p, 8 * b, out, ldo); break;
-    default: break;
+    case 2:
+      gemm_tile<MR, 2>(a, lda, w + b * wstride, wstride, kq, p, 8 * b, out, ldo);
+      break;
+    case 1:
+      gemm_tile<MR, 1>(a, lda, w + b * wstride, wstride, kq, p, 8 * b, out, ldo);
+      break;
+    default:
+      break;
   }
 }
 
@@ -109,10 +122,17 @@ void gemm(const int16_t* a, size_t lda, int64_t npix, const FastConv& p, uint8_t
   int64_t i = 0;
   for (; i + kMr <= npix; i += kMr) gemm_cols<kMr>(a + i * lda, lda, p, out + i * ldo, ldo);
   switch (npix - i) {
-    case 3: gemm_cols<3>(a + i * lda, lda, p, out + i * ldo, ldo); break;
-    case 2: gemm_cols<2>(a + i * lda, lda, p, out + i * ldo, ldo); break;
-    case 1: gemm_cols<1>(a + i * lda, lda, p, out + i * ldo, ldo); break;
-    default: break;
+    case 3:
+      gemm_cols<3>(a + i * lda, lda, p, out + i * ldo, ldo);
+      break;
+    case 2:
+      gemm_cols<2>(a + i * lda, lda, p, out + i * ldo, ldo);
+      break;
+    case 1:
+      gemm_cols<1>(a + i * lda, lda, p, out + i * ldo, ldo);
+      break;
+    default:
+      break;
   }
 }
 
@@ -126,7 +146,9 @@ void pack_weights(const int16_t* w, int oc, int K, int kpad, int ocpad, int8_t* 
     }
 }
 
-size_t conv_scratch(const FastConv& p) { return size_t(p.g.ow) * p.kpad * 2 + 64; }
+size_t conv_scratch(const FastConv& p) {
+  return size_t(p.g.ow) * p.kpad * 2 + 64;
+}
 
 // One output row gathered and widened: ow rows of kpad int16.
 void im2col_row(const FastConv& p, const uint8_t* in, int64_t r, int16_t* col) {
@@ -145,8 +167,9 @@ void im2col_row(const FastConv& p, const uint8_t* in, int64_t r, int16_t* col) {
           const uint8_t* src = in + ((int64_t(b) * g.ih + iy) * g.iw + ix) * g.ic;
           int i = 0;
           for (; i + 16 <= g.ic; i += 16)
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
-                                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+            _mm256_storeu_si256(
+                reinterpret_cast<__m256i*>(dst + i),
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
           for (; i < g.ic; ++i) dst[i] = src[i];
         }
         dst += g.ic;
@@ -157,7 +180,8 @@ void im2col_row(const FastConv& p, const uint8_t* in, int64_t r, int16_t* col) {
   }
 }
 
-void conv(const FastConv& p, const uint8_t* in, uint8_t* out, uint8_t* scratch, int64_t r0, int64_t r1) {
+void conv(const FastConv& p, const uint8_t* in, uint8_t* out, uint8_t* scratch, int64_t r0,
+          int64_t r1) {
   const ConvGeom& g = p.g;
   int16_t* col = reinterpret_cast<int16_t*>(scratch);
   for (int64_t r = r0; r < r1; ++r) {
@@ -189,10 +213,11 @@ void dwconv(const FastDw& p, const uint8_t* in, uint8_t* out, int64_t r0, int64_
             const int ix = ix0 + kx * g.dw;
             if (ix < 0 || ix >= g.iw) continue;
             const __m256i xv = _mm256_sub_epi32(
-                _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + int64_t(ix) * g.ic))),
+                _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + int64_t(ix) * g.ic))),
                 zp_in);
-            const __m256i wv =
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.w + size_t(ky * g.kw + kx) * p.ocpad + c));
+            const __m256i wv = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(p.w + size_t(ky * g.kw + kx) * p.ocpad + c));
             acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
           }
         }
@@ -204,12 +229,14 @@ void dwconv(const FastDw& p, const uint8_t* in, uint8_t* out, int64_t r0, int64_
   }
 }
 
-void add(const AddParams& p, const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t i0, int64_t i1) {
+void add(const AddParams& p, const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t i0,
+         int64_t i1) {
   const __m256i off1 = _mm256_set1_epi32(p.in1_offset), off2 = _mm256_set1_epi32(p.in2_offset);
   const __m256i m1 = _mm256_set1_epi32(p.in1_mult), s1 = _mm256_set1_epi32(p.in1_shift);
   const __m256i m2 = _mm256_set1_epi32(p.in2_mult), s2 = _mm256_set1_epi32(p.in2_shift);
   const __m256i mo = _mm256_set1_epi32(p.out_mult), so = _mm256_set1_epi32(p.out_shift);
-  const __m256i zp = _mm256_set1_epi32(p.out_zp), lo = _mm256_set1_epi32(p.lo), hi = _mm256_set1_epi32(p.hi);
+  const __m256i zp = _mm256_set1_epi32(p.out_zp), lo = _mm256_set1_epi32(p.lo),
+                hi = _mm256_set1_epi32(p.hi);
   const __m128i ls = _mm_cvtsi32_si128(p.left_shift);
   int64_t i = i0;
   for (; i + 8 <= i1; i += 8) {
@@ -239,7 +266,8 @@ double peak_probe(int64_t iters, int32_t* sink) {
   return double(iters) * 8 * 16;
 }
 
-const QKernels kKernels = {"avx2", 2, 8, false, pack_weights, conv_scratch, conv, dwconv, add, peak_probe};
+const QKernels kKernels = {"avx2",       2,    8,      false, pack_weights,
+                           conv_scratch, conv, dwconv, add,   peak_probe};
 
 }  // namespace
 

@@ -252,8 +252,8 @@ double peak_probe(int64_t iters, int32_t* sink) {
   return double(iters) * 12 * 64;
 }
 
-const QKernels kKernels = {"avx512-vnni", 4, 16, true, pack_weights, conv_scratch,
-                           conv,          dwconv, add, peak_probe};
+const QKernels kKernels = {"avx512-vnni", 4,    16,     true, pack_weights,
+                           conv_scratch,  conv, dwconv, add,  peak_probe};
 
 }  // namespace
 
