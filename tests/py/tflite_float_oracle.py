@@ -8,7 +8,10 @@ compares with scratchcv's output tensor. Integer requantization (TFLite) and flo
 one step where the exact value is within rounding distance of .5; more is an error.
 
 Usage: tflite_float_oracle.py DUMP_DIR [MAX_STEPS]   (prints the largest difference per op)
+       tflite_float_oracle.py --run SCRATCHCV MODEL IMAGE  (dumps into a temporary directory)
 """
+import subprocess
+import tempfile
 import json
 import os
 import sys
@@ -138,8 +141,15 @@ def run_op(d, m, op):
 
 
 def main():
-    d = sys.argv[1]
-    limit = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    if sys.argv[1] == "--run":
+        with tempfile.TemporaryDirectory() as d:
+            subprocess.run([sys.argv[2], "tflite", "run", sys.argv[3], "--image", sys.argv[4],
+                            "--dump-dir", d], check=True)
+            return check(d, 1)
+    return check(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+
+
+def check(d, limit):
     m = json.load(open(os.path.join(d, "model.json")))
     worst = 0
     for k, op in enumerate(m["ops"]):
