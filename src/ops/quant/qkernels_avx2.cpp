@@ -190,43 +190,63 @@ void conv(const FastConv& p, const uint8_t* in, uint8_t* out, uint8_t* scratch, 
   }
 }
 
-void dwconv(const FastDw& p, const uint8_t* in, uint8_t* out, int64_t r0, int64_t r1) {
+// Channel blocks outer, pixels inner: a block's weights, bias and multipliers stay in
+// registers across the row (3x3: 9 weight vectors).
+template <int KH, int KW>
+void dwconv_rows(const FastDw& p, const uint8_t* in, uint8_t* out, int64_t r0, int64_t r1) {
   const ConvGeom& g = p.g;
+  const int kh = KH ? KH : g.kh, kw = KW ? KW : g.kw;
   const int nblk = (g.oc + 7) / 8;
   const __m256i zp_in = _mm256_set1_epi32(p.in_zp);
   const __m256i zp = _mm256_set1_epi32(p.rq.out_zp), lo = _mm256_set1_epi32(p.rq.lo),
                 hi = _mm256_set1_epi32(p.rq.hi);
+  constexpr int kMaxTaps = KH && KW ? KH * KW : 1;
   for (int64_t r = r0; r < r1; ++r) {
     const int b = int(r / g.oh), y = int(r % g.oh);
     const int iy0 = y * g.sh - g.pad_t;
-    for (int x = 0; x < g.ow; ++x) {
-      const int ix0 = x * g.sw - g.pad_l;
-      uint8_t* o = out + (r * g.ow + x) * g.oc;
-      for (int blk = 0; blk < nblk; ++blk) {
-        const int c = blk * 8;
-        __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias + c));
-        for (int ky = 0; ky < g.kh; ++ky) {
+    const uint8_t* img = in + int64_t(b) * g.ih * g.iw * g.ic;
+    uint8_t* orow = out + r * g.ow * g.oc;
+    for (int blk = 0; blk < nblk; ++blk) {
+      const int c = blk * 8, n = std::min(8, g.oc - c);
+      const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.bias + c));
+      const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.rq.mult + c));
+      const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.rq.shift + c));
+      __m256i wr[kMaxTaps];
+      if constexpr (KH && KW)
+        for (int t = 0; t < KH * KW; ++t)
+          wr[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.w + size_t(t) * p.ocpad + c));
+      for (int x = 0; x < g.ow; ++x) {
+        const int ix0 = x * g.sw - g.pad_l;
+        __m256i acc = bias;
+        for (int ky = 0; ky < kh; ++ky) {
           const int iy = iy0 + ky * g.dh;
           if (iy < 0 || iy >= g.ih) continue;
-          const uint8_t* row = in + (int64_t(b) * g.ih + iy) * g.iw * g.ic + c;
-          for (int kx = 0; kx < g.kw; ++kx) {
+          const uint8_t* row = img + int64_t(iy) * g.iw * g.ic + c;
+          for (int kx = 0; kx < kw; ++kx) {
             const int ix = ix0 + kx * g.dw;
             if (ix < 0 || ix >= g.iw) continue;
             const __m256i xv = _mm256_sub_epi32(
-                _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + int64_t(ix) * g.ic))),
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + int64_t(ix) * g.ic))),
                 zp_in);
-            const __m256i wv = _mm256_loadu_si256(
-                reinterpret_cast<const __m256i*>(p.w + size_t(ky * g.kw + kx) * p.ocpad + c));
+            __m256i wv;
+            if constexpr (KH && KW)
+              wv = wr[ky * KW + kx];
+            else
+              wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.w + size_t(ky * kw + kx) * p.ocpad + c));
             acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
           }
         }
-        const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.rq.mult + c));
-        const __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p.rq.shift + c));
-        store_u8(o + c, requant_single(acc, m, s), zp, lo, hi, std::min(8, g.oc - c));
+        store_u8(orow + int64_t(x) * g.oc + c, requant_single(acc, m, s), zp, lo, hi, n);
       }
     }
   }
+}
+
+void dwconv(const FastDw& p, const uint8_t* in, uint8_t* out, int64_t r0, int64_t r1) {
+  if (p.g.kh == 3 && p.g.kw == 3)
+    dwconv_rows<3, 3>(p, in, out, r0, r1);
+  else
+    dwconv_rows<0, 0>(p, in, out, r0, r1);
 }
 
 void add(const AddParams& p, const uint8_t* a, const uint8_t* b, uint8_t* out, int64_t i0,
