@@ -2,99 +2,63 @@
 //
 // The whole pipeline a reader can follow: decode the file (JPEG/PNG, EXIF orientation) ->
 // torchvision's eval transform (resize 256, crop 224, normalise) -> ResNet forward pass ->
-// softmax -> the k most probable of the 1000 ImageNet classes. TFLite models (the bundled
-// MobileNetV2) take TF-slim's transform instead (central crop 87.5%, bilinear resize, uint8)
-// and the quantized engine; their labels come from the model's class count or --labels.
+// softmax -> the k most probable of the 1000 ImageNet classes. That pipeline is the library's
+// scv::Classifier (include/scratchcv/classifier.h); this file is the command line around it:
+// listing folders, the text / --json / --jsonl outputs, and --resume.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <filesystem>
+#include <cstring>
 #include <iostream>
-#include <numeric>
-#include <optional>
+#include <unordered_set>
 
 #include "cli.h"
 #include "progress.h"
-#include "runner.h"
-#include "scratchcv/fetch.h"
+#include "scratchcv/classifier.h"
 #include "scratchcv/file_util.h"
-#include "scratchcv/image.h"
-#include "scratchcv/model.h"
-#include "scratchcv/model_zoo.h"
-#include "scratchcv/qsession.h"
-
-namespace fs = std::filesystem;
 
 namespace scv::cli {
 namespace {
 
-bool has_image_extension(const fs::path& p) {
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), ::tolower);
-  return e == ".jpg" || e == ".jpeg" || e == ".png";
-}
-
-// Expands directory arguments into their image files (sorted); files are kept as given.
-Status collect_inputs(const std::vector<std::string>& args, std::vector<std::string>* files,
-                      bool* any_dir) {
-  for (const std::string& a : args) {
-    std::error_code ec;
-    if (fs::is_directory(a, ec)) {
-      *any_dir = true;
-      std::vector<std::string> found;
-      for (const auto& entry : fs::directory_iterator(a, ec))
-        if (entry.is_regular_file() && has_image_extension(entry.path()))
-          found.push_back(entry.path().string());
-      if (ec) return error(a, ": cannot list directory: ", ec.message());
-      if (found.empty()) return error(a, ": no .jpg/.jpeg/.png files in this directory");
-      std::sort(found.begin(), found.end());
-      files->insert(files->end(), found.begin(), found.end());
-    } else {
-      files->push_back(a);
-    }
+// Appends whole lines to a file, each with one write() (so a reader or a crash sees complete
+// lines, plus at most one torn line at the end that jsonl_done_files() repairs).
+class LineAppender {
+ public:
+  ~LineAppender() {
+    if (f_) std::fclose(f_);
   }
-  return Status();
-}
+  Status open(const std::string& path) {
+    f_ = std::fopen(path.c_str(), "ab");
+    if (!f_) return error(path, ": cannot open for appending: ", std::strerror(errno));
+    path_ = path;
+    return Status();
+  }
+  Status write(const std::string& line) {
+    const std::string l = line + "\n";
+    if (std::fwrite(l.data(), 1, l.size(), f_) != l.size() || std::fflush(f_) != 0)
+      return error(path_, ": write failed: ", std::strerror(errno));
+    return Status();
+  }
 
-struct Prediction {
-  std::vector<int> index;
-  std::vector<float> prob;
+ private:
+  std::FILE* f_ = nullptr;
+  std::string path_;
 };
 
-Prediction top_k(const float* logits, int n, int k, bool already_probabilities = false) {
-  // Softmax (stable: subtract the max), then partial sort of the indices by probability.
-  const float mx = *std::max_element(logits, logits + n);
-  std::vector<double> p(n);
-  double sum = 0;
-  for (int i = 0; i < n; ++i)
-    sum += p[i] = already_probabilities ? double(logits[i]) : std::exp(double(logits[i] - mx));
-  if (already_probabilities) sum = 1.0;
-  std::vector<int> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  k = std::min(k, n);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
-                    [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
-  Prediction r;
-  for (int i = 0; i < k; ++i) {
-    r.index.push_back(idx[i]);
-    r.prob.push_back(float(p[idx[i]] / sum));
-  }
-  return r;
-}
-
 int cmd_classify(const std::vector<std::string>& args) {
-  std::string model, arch, isa, weights = "V1", labels_file;
+  std::string model, arch, isa, weights = "V1", resume, labels;
   int topk = 5, threads = 0, resize = 0, crop = 224;
-  bool json = false, reference = false;
+  bool json = false, jsonl = false, recursive = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
                "IMG|DIR...");
   ap.option("model", &model, "NAME|PATH",
-            "mobilenet_v2 (bundled), resnet50 (cached, see `scratchcv fetch`), or a .tflite, "
-            ".pth or .onnx file; default: the cached resnet50 if present, else mobilenet_v2")
-      .option("labels", &labels_file, "FILE",
+            "mobilenet_v2 (bundled), an architecture name (resnet50, ...) whose official "
+            "weights were fetched (`scratchcv fetch`), or a .tflite, .pth or .onnx file; "
+            "default: the cached resnet50 if present, else mobilenet_v2")
+      .option("labels", &labels, "FILE",
               "class names, one per line (default: ImageNet's for 1000/1001 classes, else "
-              "indices only)")
+              "class indices)")
       .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised from it)")
       .option("weights", &weights, "V1|V2", "which cached official weights to use (default V1)")
       .option("resize", &resize, "N",
@@ -102,83 +66,64 @@ int cmd_classify(const std::vector<std::string>& args) {
       .option("crop", &crop, "N", "centre crop size (default 224)")
       .option("topk", &topk, "K", "number of classes to print (default 5)")
       .flag("json", &json, "print a JSON array with one object per image")
+      .flag("jsonl", &jsonl, "print one JSON object per line as each image finishes")
+      .flag("recursive", &recursive, "also classify the photos in subdirectories of DIR")
+      .option("resume", &resume, "FILE",
+              "continue FILE, the JSONL of an earlier (maybe interrupted) run: skip the photos "
+              "already in it and append the others' lines to it (implies --jsonl)")
       .option("threads", &threads, "N", "worker threads (default: all CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &reference, "use the plain reference executor (slow; for checking)")
       .epilog(
           "A directory argument classifies every .jpg/.jpeg/.png in it, with a progress bar.\n"
-          "JSON schema (--json), one object per image in an array:\n"
+          "JSON schema (--json: an array of these; --jsonl: one per line):\n"
           "  {\"file\": str, \"top\": [{\"index\": int, \"label\": str, \"probability\": float}],\n"
           "   \"ms\": float}   or, when the image cannot be read: {\"file\": str, \"error\": str}\n"
           "Exit status: 0 if every image was classified, 1 otherwise, 2 on usage errors.\n"
-          "Example: scratchcv classify data/sample.jpg");
+          "Examples: scratchcv classify data/sample.jpg\n"
+          "          scratchcv classify photos/ --recursive --resume results.jsonl");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
   if (pos.empty()) {
     ap.fail("no image given (see --help)");
     return 2;
   }
-  if (topk < 1 || topk > 100000) return ap.fail("--topk must be between 1 and 100000");
+  if (topk < 1 || topk > 1000) return ap.fail("--topk must be between 1 and 1000");
+  if (!resume.empty()) jsonl = true;
+  if (json && jsonl) return ap.fail("--json and --jsonl (or --resume) exclude each other");
 
-  std::vector<std::string> files;
-  bool any_dir = false;
-  if (Status st = collect_inputs(pos, &files, &any_dir); !st.ok()) return ap.fail(st.message());
+  auto listed = list_image_files(pos, recursive);
+  if (!listed.ok()) return ap.fail(listed.status().message());
+  std::vector<std::string> files = std::move(*listed);
+  const bool any_dir = files.size() != pos.size() ||
+                       std::any_of(pos.begin(), pos.end(), [](auto& p) { return is_directory(p); });
 
-  // The model: --model NAME|PATH, or the default (cached ResNet50, else the bundled
-  // MobileNetV2); with --arch and no --model, the cached weights of that architecture.
-  ModelChoice choice;
-  if (model.empty() && !arch.empty()) {
-    auto file = find_model_file(arch, weights);
-    if (!file.ok()) return ap.fail(file.status().message());
-    choice = {arch, cached_model_path(arch, weights), false, "cached"};
-    if (!file_exists(choice.path)) return ap.fail(missing_weights_message(arch, weights));
-  } else {
-    auto c = resolve_model(model, weights);
-    if (!c.ok()) return ap.fail(c.status().message());
-    choice = *c;
+  LineAppender out_file;
+  if (!resume.empty()) {
+    auto done = jsonl_done_files(resume, /*repair=*/true);
+    if (!done.ok()) return ap.fail(done.status().message());
+    const std::unordered_set<std::string> skip(done->begin(), done->end());
+    const size_t before = files.size();
+    std::erase_if(files, [&](const std::string& f) { return skip.count(f) != 0; });
+    std::fprintf(stderr, "%s: %zu of %zu photos already done, %zu to go\n", resume.c_str(),
+                 before - files.size(), before, files.size());
+    if (files.empty()) return 0;
+    if (Status st = out_file.open(resume); !st.ok()) return ap.fail(st.message());
   }
-  if (choice.source == "cached" && resize == 0) {
-    auto file = find_model_file(choice.name, weights);
-    if (file.ok()) resize = file->resize_size;
-  }
-  if (resize == 0) resize = 256;
-  if (crop < 1 || crop > 4096 || resize < crop)
-    return ap.fail("--crop must be in 1..4096 and --resize >= --crop");
 
-  // Each image -> class scores; TFLite classifiers end in a softmax (probabilities).
-  Runner runner;
-  std::unique_ptr<QSession> qsession;
-  bool probabilities = false;
-  if (choice.tflite) {
-    if (!arch.empty()) return ap.fail("--arch applies to .pth checkpoints, not TFLite models");
-    auto m = tflite::load_tflite(choice.path);
-    if (!m.ok()) return ap.fail(m.status().message());
-    auto s = QSession::create(*m, QSessionOptions{threads, reference ? "ref" : isa});
-    if (!s.ok()) return ap.fail(choice.path + ": " + s.status().message());
-    qsession = std::move(*s);
-    probabilities = tflite_output_is_softmax(*m);
-  } else {
-    auto graph = load_model(choice.path, arch);
-    if (!graph.ok()) return ap.fail(graph.status().message());
-    if (Status st = runner.init(std::move(*graph), RunnerOptions{threads, isa, reference});
-        !st.ok())
-      return ap.fail(st.message());
-    if (Status st = runner.prepare({1, 3, crop, crop}); !st.ok()) return ap.fail(st.message());
-  }
-  std::cerr << "scratchcv classify: model " << choice.name << " (" << choice.source << ", "
-            << choice.path << ")\n";
-  // Class names, chosen by the class count of the first output (or --labels).
-  std::optional<std::vector<std::string>> labels;
-  auto predict = [&](const Image& img) -> Result<Tensor> {
-    if (qsession) {
-      SCV_TRY(set_image_input(*qsession, img));
-      qsession->run();
-      const std::vector<float> y = qsession->output_float();
-      return Tensor::from_data({int64_t(y.size())}, y.data());
-    }
-    SCV_ASSIGN_OR_RETURN(Tensor input, imagenet_preprocess(img, resize, crop));
-    return runner.run(input.reshaped({1, 3, input.dim(1), input.dim(2)}));
-  };
+  ClassifierOptions opt;
+  opt.model = model;
+  opt.arch = arch;
+  opt.weights = weights;
+  opt.threads = threads;
+  opt.isa = isa;
+  opt.reference = reference;
+  opt.resize = resize;
+  opt.crop = crop;
+  opt.labels = labels;
+  auto clf = Classifier::create(opt);
+  if (!clf.ok()) return ap.fail(clf.status().message());
+  std::fprintf(stderr, "scratchcv classify: model %s\n", (*clf)->describe().c_str());
 
   const bool progress = any_dir || files.size() > 1;
   ProgressBar bar(int64_t(files.size()), "img");
@@ -187,52 +132,33 @@ int cmd_classify(const std::vector<std::string>& args) {
   for (size_t i = 0; i < files.size(); ++i) {
     const std::string& f = files[i];
     const auto t0 = std::chrono::steady_clock::now();
-    auto img = load_image(f, ColorMode::rgb);
-    Result<Tensor> logits = img.ok() ? predict(*img) : Result<Tensor>(img.status());
+    auto top = (*clf)->classify(f, topk);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    const std::string sep = i + 1 < files.size() ? ",\n" : "\n";
-    if (!logits.ok()) {
+    if (!top.ok()) {
       ++failures;
-      std::cerr << "scratchcv classify: " << logits.status().message() << "\n";
-      if (json)
-        std::cout << "  {\"file\": " << json_string(f)
-                  << ", \"error\": " << json_string(logits.status().message()) << "}" << sep;
-    } else {
-      const Tensor& y = *logits;
-      if (!labels) {
-        auto l = labels_for(int(y.numel()), labels_file);
-        if (!l.ok()) return ap.fail(l.status().message());
-        labels = std::move(*l);
-        if (labels->empty())
-          std::cerr << "scratchcv classify: no class names for " << y.numel()
-                    << " classes (give --labels FILE); printing class indices\n";
-      }
-      Prediction p = top_k(y.data(), int(y.numel()), topk, probabilities);
-      auto label = [&](int i) { return labels->empty() ? std::string() : (*labels)[size_t(i)]; };
-      if (json) {
-        std::cout << "  {\"file\": " << json_string(f) << ", \"top\": [";
-        for (size_t k = 0; k < p.index.size(); ++k) {
-          char prob[32];
-          std::snprintf(prob, sizeof prob, "%.6g", p.prob[k]);
-          std::cout << (k ? ", " : "") << "{\"index\": " << p.index[k] << ", \"label\": "
-                    << (labels->empty() ? "null" : json_string(label(p.index[k])))
-                    << ", \"probability\": " << prob << "}";
-        }
-        char t[32];
-        std::snprintf(t, sizeof t, "%.2f", ms);
-        std::cout << "], \"ms\": " << t << "}" << sep;
+      if (progress && isatty(2)) std::fprintf(stderr, "\r\033[K");
+      std::fprintf(stderr, "scratchcv classify: %s\n", top.status().message().c_str());
+    }
+    if (json || jsonl) {
+      const std::string rec = classification_json(f, top, ms);
+      if (!resume.empty()) {
+        if (Status st = out_file.write(rec); !st.ok()) return ap.fail(st.message());
+      } else if (jsonl) {
+        std::cout << rec << "\n";
       } else {
-        if (progress && isatty(2)) std::fprintf(stderr, "\r\033[K");
-        std::printf("%s  (%.0f ms)\n", f.c_str(), ms);
-        for (size_t k = 0; k < p.index.size(); ++k)
-          if (labels->empty())
-            std::printf("  %zu. %6.2f%%  class #%d\n", k + 1, 100.0 * p.prob[k], p.index[k]);
-          else
-            std::printf("  %zu. %6.2f%%  %s  (#%d)\n", k + 1, 100.0 * p.prob[k],
-                        label(p.index[k]).c_str(), p.index[k]);
+        std::cout << "  " << rec << (i + 1 < files.size() ? ",\n" : "\n");
+      }
+    } else if (top.ok()) {
+      if (progress && isatty(2)) std::fprintf(stderr, "\r\033[K");
+      std::printf("%s  (%.0f ms)\n", f.c_str(), ms);
+      for (size_t k = 0; k < top->size(); ++k) {
+        const Prediction& p = (*top)[k];
+        std::printf("  %zu. %6.2f%%  %s  (#%d)\n", k + 1, 100.0 * p.probability, p.label.c_str(),
+                    p.index);
       }
     }
+    std::cout.flush();
     std::fflush(stdout);
     if (progress) bar.update(int64_t(i + 1));
   }

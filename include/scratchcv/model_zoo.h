@@ -8,9 +8,10 @@
 // identifier, .pth zip, else ONNX).
 //
 // Bundled files are found at run time, never through a path fixed at build time: in
-// $SCV_MODELS_DIR, then relative to the running executable: <exe dir>/share/scratchcv/models,
-// <exe dir>/../share/scratchcv/models (an installed prefix), <exe dir>/../data/models and
-// <exe dir>/../../data/models (the build trees of a source checkout).
+// $SCV_MODELS_DIR, then <data_dir()>/models (classifier.h: $SCV_DATA_DIR, the Python package,
+// the build tree's share/scratchcv, an installed prefix), then relative to the running
+// executable: <exe dir>/share/scratchcv/models, <exe dir>/../share/scratchcv/models,
+// <exe dir>/../data/models and <exe dir>/../../data/models (a source checkout's build trees).
 #pragma once
 
 #include <string>

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "scratchcv/classifier.h"
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
@@ -31,6 +32,9 @@ std::string exe_dir() {
 std::vector<std::string> bundled_model_dirs() {
   std::vector<std::string> dirs;
   if (const char* d = std::getenv("SCV_MODELS_DIR"); d && *d) dirs.push_back(d);
+  // The shipped-data directory of the library (classifier.h: $SCV_DATA_DIR, the Python
+  // package, the build tree's share/scratchcv, an installed prefix).
+  if (const std::string d = data_dir(); !d.empty()) dirs.push_back(d + "/models");
   const std::string e = exe_dir();
   if (!e.empty()) {
     dirs.push_back(e + "/share/scratchcv/models");
