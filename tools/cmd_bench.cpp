@@ -13,6 +13,7 @@
 
 #include "bench_tflite.h"
 #include "cli.h"
+#include "ladder_plot.h"
 #include "ops/x86/kernels.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
@@ -90,7 +91,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 int cmd_bench(const std::vector<std::string>& args) {
   if (cli::bench_wants_tflite(args)) return cli::bench_tflite(args);  // tools/bench_tflite.cpp
-  std::string model, arch, isa_s, json_path;
+  std::string model, arch, isa_s, json_path, plot_path;
   int batch = 1, threads = default_num_threads(), iters = 20, warmup = 3, size = 224;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
@@ -104,6 +105,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       .option("size", &size, "PX", "input height and width (default 224)")
       .option("isa", &isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
       .flag("ladder", &ladder, "run the optimisation ladder (reference -> +threads)")
+      .option("plot", &plot_path, "PNG", "with --ladder: draw it as a bar chart with speed-ups")
       .flag("per-layer", &per_layer, "print the time of every step")
       .flag("no-winograd", &no_winograd, "3x3 convs by the direct kernel, not Winograd F(2,3)")
       .flag("no-tiles", &no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
@@ -196,6 +198,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::printf("\n%-36s %9s %9s %9s %9s %7s %9s %8s %10s\n", "step", "min ms", "median", "cpu ms",
                 "GFLOP/s", "%peak", "speed-up", "vs ref", "max|diff|");
     std::vector<float> ref_out;
+    std::vector<cli::LadderStep> steps;  // for --plot
     double ref_ms = 0, prev_ms = 0;
     json << ",\"ladder\":[";
     for (size_t i = 0; i < rungs.size(); ++i) {
@@ -237,8 +240,13 @@ int cmd_bench(const std::vector<std::string>& args) {
            << ",\"cpu_ms\":" << t.cpu_ms << ",\"gflops\":" << gf
            << ",\"peak_pct\":" << 100.0 * gf / peak << ",\"max_abs_diff\":" << diff << "}";
       prev_ms = t.min_ms;
+      steps.push_back({rungs[i].name, t.min_ms});
     }
     json << "]";
+    if (!plot_path.empty()) {
+      Status st = cli::write_ladder_plot(plot_path, "Optimisation ladder: " + model_name, steps);
+      if (!st.ok()) return p.fail(st.message());
+    }
   }
 
   SessionOptions opt;

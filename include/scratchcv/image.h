@@ -46,8 +46,8 @@ enum class ColorMode {
 Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode = ColorMode::keep);
 Result<Image> load_image(const std::string& path, ColorMode mode = ColorMode::keep);
 
-// Encodes 1/3/4-channel 8-bit images as PNG bytes (zlib level 6, no interlace).
-Result<std::vector<uint8_t>> encode_png(const Image& img);
+// Encodes 1/3/4-channel 8-bit images as PNG bytes (zlib `level` 0..9, default 6; no interlace).
+Result<std::vector<uint8_t>> encode_png(const Image& img, int level = 6);
 // Writes a PNG atomically (temp file + rename). Refuses channels outside {1, 3, 4}.
 Status save_png(const std::string& path, const Image& img);
 

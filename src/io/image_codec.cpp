@@ -354,6 +354,7 @@ struct PngWriteJob {
   PngErrorState err{};
   std::vector<uint8_t> out;
   std::vector<png_bytep> rows;
+  int level = 6;  // zlib compression level
 };
 
 bool png_encode_into(PngWriteJob* job, const Image& img) {
@@ -364,7 +365,7 @@ bool png_encode_into(PngWriteJob* job, const Image& img) {
                                         : PNG_COLOR_TYPE_RGB_ALPHA;
   png_set_IHDR(job->png, job->info, png_uint_32(img.width), png_uint_32(img.height), 8, color,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_set_compression_level(job->png, 6);
+  png_set_compression_level(job->png, job->level);
   png_write_info(job->png, job->info);
   job->rows.resize(size_t(img.height));
   for (int y = 0; y < img.height; ++y) job->rows[size_t(y)] = const_cast<uint8_t*>(img.row(y));
@@ -474,7 +475,7 @@ Result<Image> load_image(const std::string& path, ColorMode mode) {
   return img;
 }
 
-Result<std::vector<uint8_t>> encode_png(const Image& img) {
+Result<std::vector<uint8_t>> encode_png(const Image& img, int level) {
   if (img.channels != 1 && img.channels != 3 && img.channels != 4)
     return error("cannot write a PNG with ", img.channels, " channels (expected 1, 3 or 4)");
   if (img.width <= 0 || img.height <= 0)
@@ -483,6 +484,7 @@ Result<std::vector<uint8_t>> encode_png(const Image& img) {
     return error("image buffer holds ", img.pixels.size(), " bytes, expected ",
                  size_t(img.width) * img.height * img.channels);
   auto job = std::make_unique<PngWriteJob>();
+  job->level = level < 0 ? 0 : level > 9 ? 9 : level;
   job->png =
       png_create_write_struct(PNG_LIBPNG_VER_STRING, &job->err, png_error_fn, png_warning_fn);
   if (!job->png) return error("out of memory creating the PNG writer");
