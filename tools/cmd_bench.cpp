@@ -14,7 +14,7 @@
 #include "bench_tflite.h"
 #include "cli.h"
 #include "ladder_plot.h"
-#include "ops/x86/kernels.h"
+#include "runner.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
 #include "scratchcv/session.h"
@@ -42,20 +42,9 @@ double median(std::vector<double> v) {
   return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
-// Measured FMA peak in GFLOP/s of one core for `isa`: the best of 60 ~1 ms probes, so that a
-// busy machine (other processes taking time slices) still yields the core's real rate.
+// Measured FMA peak in GFLOP/s of one core for `isa` (the best of 60 ~1 ms probes).
 double measure_peak_per_core(Isa isa) {
-  const x86::Kernels* k = x86::kernels_for(isa == Isa::ref ? best_isa() : isa);
-  if (!k) return 0.0;
-  float sink = 0;
-  double best = 0;
-  for (int r = 0; r < 60; ++r) {
-    const double t0 = now_ms();
-    const double flops = k->fma_peak_probe(400000, &sink);
-    const double ms = now_ms() - t0;
-    best = std::max(best, flops / (ms * 1e6));
-  }
-  return best + sink * 0.0;
+  return fma_peak_gflops(isa == Isa::ref ? best_isa() : isa);
 }
 
 struct Timing {
@@ -92,14 +81,15 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 int cmd_bench(const std::vector<std::string>& args) {
   if (cli::bench_wants_tflite(args)) return cli::bench_tflite(args);  // tools/bench_tflite.cpp
   std::string model, arch, isa_s, json_path, plot_path;
-  int batch = 1, threads = default_num_threads(), iters = 20, warmup = 3, size = 224;
+  int batch = 1, threads = 0, iters = 20, warmup = 3, size = 224;
+  std::string threads_s;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
   cli::ArgParser p("bench", "time a model (default: random-weight resnet50) through Session");
   p.option("model", &model, "PATH", "model file (.pth or .onnx); default: random resnet50")
       .option("arch", &arch, "NAME", "architecture for .pth (default: detect)")
       .option("batch", &batch, "N", "images per run (default 1)")
-      .option("threads", &threads, "N", "worker threads (default: CPUs available)")
+      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("iters", &iters, "N", "timed runs (default 20)")
       .option("warmup", &warmup, "N", "untimed runs first (default 3)")
       .option("size", &size, "PX", "input height and width (default 224)")
@@ -124,9 +114,10 @@ int cmd_bench(const std::vector<std::string>& args) {
       argv2[i] = "--json=-";
   std::vector<std::string> pos;
   if (!p.parse(argv2, &pos)) return p.exit_code();
+  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
-  if (batch < 1 || threads < 1 || iters < 1 || warmup < 0 || size < 1)
-    return p.fail("--batch, --threads, --iters and --size must be positive");
+  if (batch < 1 || iters < 1 || warmup < 0 || size < 1)
+    return p.fail("--batch, --iters and --size must be positive");
   Isa isa = best_isa();
   if (!isa_s.empty()) {
     if (!parse_isa(isa_s, &isa)) return p.fail("unknown --isa '" + isa_s + "' (ref|avx2|avx512)");
