@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "bench_tflite.h"
 #include "cli.h"
 #include "ladder_plot.h"
 #include "runner.h"
@@ -78,6 +79,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 int cmd_bench(const std::vector<std::string>& args) {
+  if (cli::bench_wants_tflite(args)) return cli::bench_tflite(args);  // tools/bench_tflite.cpp
   std::string model, arch, isa_s, json_path, plot_path;
   int batch = 1, threads = 0, iters = 20, warmup = 3, size = 224;
   std::string threads_s;

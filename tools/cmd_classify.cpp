@@ -52,16 +52,19 @@ class LineAppender {
 };
 
 int cmd_classify(const std::vector<std::string>& args) {
-  std::string model, arch, isa, weights = "V1", resume, annotate_dir;
+  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir;
   int topk = 5, threads = 0, resize = 0, crop = 224;
   std::string threads_s;
   bool json = false, jsonl = false, recursive = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
                "IMG|DIR...");
-  ap.option("model", &model, "PATH",
-            "model file (.pth state_dict or .onnx) or an architecture name (resnet18, ...) "
-            "whose official weights were fetched; default: the cached torchvision resnet50 "
-            "(see `scratchcv fetch`)")
+  ap.option("model", &model, "NAME|PATH",
+            "mobilenet_v2 (bundled), an architecture name (resnet50, ...) whose official "
+            "weights were fetched (`scratchcv fetch`), or a .tflite, .pth or .onnx file; "
+            "default: the cached resnet50 if present, else mobilenet_v2")
+      .option("labels", &labels, "FILE",
+              "class names, one per line (default: ImageNet's for 1000/1001 classes, else "
+              "class indices)")
       .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised from it)")
       .option("weights", &weights, "V1|V2", "which cached official weights to use (default V1)")
       .option("resize", &resize, "N",
@@ -126,8 +129,10 @@ int cmd_classify(const std::vector<std::string>& args) {
   opt.reference = reference;
   opt.resize = resize;
   opt.crop = crop;
+  opt.labels = labels;
   auto clf = Classifier::create(opt);
   if (!clf.ok()) return ap.fail(clf.status().message());
+  std::fprintf(stderr, "scratchcv classify: model %s\n", (*clf)->describe().c_str());
 
   std::error_code mkdir_ec;
   if (!annotate_dir.empty() && !std::filesystem::create_directories(annotate_dir, mkdir_ec) &&

@@ -31,10 +31,14 @@
 namespace scv {
 
 struct ClassifierOptions {
-  // A model file (.pth state_dict or .onnx) or the name of an official torchvision
+  // A model file (.pth state_dict, .onnx or .tflite, recognised by content), "mobilenet_v2"
+  // (the bundled uint8 TFLite MobileNetV2), or the name of an official torchvision
   // architecture ("resnet50", "resnet18", ...) whose fetched weights are in the cache
-  // (`scratchcv fetch`). "" = the default model: the cached torchvision resnet50.
+  // (`scratchcv fetch`). "" = the default model: the cached torchvision resnet50 when it
+  // exists, else the bundled mobilenet_v2 (see scratchcv/model_zoo.h).
   std::string model;
+  // Class names, one per line ("" = ImageNet's for 1000 or 1001 outputs, else "#<index>").
+  std::string labels;
   std::string arch;     // ResNet architecture of a .pth ("" = recognised from its tensors)
   std::string weights;  // cached official weights for a named arch: "V1" (default) or "V2"
   int threads = 0;      // worker threads; 0 = all usable CPUs (more are clamped to those)
@@ -73,6 +77,15 @@ class ClassifierBackend {
   // One image: input numel(input_shape()) floats (normalised NCHW), output num_outputs() logits.
   virtual Status run(const float* input, float* output) = 0;
   virtual std::string describe() const = 0;  // "fp32 session, avx512, 2 threads"
+  // Backends with their own pre-processing (TFLite: TF-slim's, uint8) take decoded images;
+  // their output may already be probabilities (a softmax in the model).
+  virtual bool takes_images() const { return false; }
+  virtual Status run_image(const Image& img, float* output) {
+    (void)img;
+    (void)output;
+    return error("this backend takes pre-processed tensors");
+  }
+  virtual bool outputs_probabilities() const { return false; }
 };
 
 class Classifier {

@@ -82,4 +82,17 @@ Tensor to_normalized_tensor(const Image& rgb, const float mean[3], const float s
 // non-positive sizes, a resized image over kMaxImagePixels (absurd aspect ratios).
 Result<Tensor> imagenet_preprocess(const Image& rgb, int resize = 256, int crop = 224);
 
+// TF-slim's eval transform (inception_preprocessing.preprocess_for_eval), what TFLite ImageNet
+// classifiers (MobileNet v1/v2, Inception) were trained and evaluated with:
+//   central_crop(0.875) [tf.image.central_crop: start = int((size - size * 0.875) / 2)],
+//   resize_bilinear to the model's input size [align_corners=False, half_pixel_centers=False,
+//   no antialias], rounded to uint8 RGB. The pixels are then fed as the model's input type
+//   asks: uint8 as is, int8 as p - 128, float32 as p / 127.5 - 1 (see set_image_input).
+Image central_crop_fraction(const Image& img, double fraction);
+Image resize_bilinear_tf(const Image& img, int new_width, int new_height);
+// 1, 3 or 4 channels in (converted to RGB), width x height RGB out. Errors: empty image,
+// other channel counts, sizes that are not positive.
+Result<Image> tfslim_preprocess(const Image& img, int width, int height,
+                                double central_fraction = 0.875);
+
 }  // namespace scv

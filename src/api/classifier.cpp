@@ -18,7 +18,10 @@
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
+#include "scratchcv/model_zoo.h"
+#include "scratchcv/qsession.h"
 #include "scratchcv/session.h"
+#include "scratchcv/tflite.h"
 
 #ifndef SCV_VERSION
 #define SCV_VERSION "0.0.0"
@@ -85,6 +88,69 @@ class ReferenceBackend final : public ClassifierBackend {
   Shape input_;
   int64_t outputs_ = 0;
 };
+
+// A quantized TFLite model through QSession; photos get TF-slim's pre-processing.
+class TfliteBackend final : public ClassifierBackend {
+ public:
+  static Result<std::unique_ptr<ClassifierBackend>> create(const std::string& path,
+                                                           const QSessionOptions& qo) {
+    SCV_ASSIGN_OR_RETURN(tflite::Model m, tflite::load_tflite(path));
+    auto s = QSession::create(m, qo);
+    if (!s.ok()) return s.status().with_context(path);
+    auto b = std::unique_ptr<TfliteBackend>(new TfliteBackend());
+    b->session_ = std::move(*s);
+    const QTensorInfo& in = b->session_->input_info();
+    if (in.shape.size() != 4 || in.shape[0] != 1 || in.shape[3] != 3)
+      return error(path, ": input of rank ", in.shape.size(), ", expected an image [1, H, W, 3]");
+    b->input_ = {1, 3, in.shape[1], in.shape[2]};
+    b->outputs_ = int64_t(b->session_->output_float().size());
+    b->probabilities_ = tflite_output_is_softmax(m);
+    return std::unique_ptr<ClassifierBackend>(std::move(b));
+  }
+  const Shape& input_shape() const override { return input_; }
+  int64_t num_outputs() const override { return outputs_; }
+  Status run(const float*, float*) override {
+    return error("TFLite models take photos (TF-slim pre-processing, uint8): use classify()");
+  }
+  bool takes_images() const override { return true; }
+  Status run_image(const Image& img, float* output) override {
+    SCV_TRY(set_image_input(*session_, img));
+    session_->run();
+    const std::vector<float> y = session_->output_float();
+    std::copy(y.begin(), y.end(), output);
+    return Status();
+  }
+  bool outputs_probabilities() const override { return probabilities_; }
+  std::string describe() const override {
+    return "quantized TFLite engine, " + session_->describe();
+  }
+
+ private:
+  TfliteBackend() = default;
+  std::unique_ptr<QSession> session_;
+  Shape input_;
+  int64_t outputs_ = 0;
+  bool probabilities_ = false;
+};
+
+// The k largest of n probabilities (ties: lower index first).
+std::vector<Prediction> top_k_probabilities(const float* p, int n, int k,
+                                            const std::vector<std::string>& labels) {
+  std::vector<int> idx(size_t(std::max(n, 0)));
+  std::iota(idx.begin(), idx.end(), 0);
+  k = std::clamp(k, 1, std::max(n, 1));
+  if (n <= 0) return {};
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                    [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+  std::vector<Prediction> r(static_cast<size_t>(k));
+  for (int i = 0; i < k; ++i) {
+    r[size_t(i)].index = idx[size_t(i)];
+    r[size_t(i)].label = idx[size_t(i)] < int(labels.size()) ? labels[size_t(idx[size_t(i)])]
+                                                             : "#" + std::to_string(idx[size_t(i)]);
+    r[size_t(i)].probability = p[idx[size_t(i)]];
+  }
+  return r;
+}
 
 // opt.model: an existing file, else a known architecture name (its cached official weights),
 // else "" (the default, cached resnet50). Fills model (a path) and resize.
@@ -213,6 +279,24 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
       return error("isa must be ref, avx2 or avx512, got '", opt.isa, "'");
     if (!isa_supported(so.isa)) return error("isa ", opt.isa, ": this CPU does not support it");
   }
+  // TFLite: "mobilenet_v2", a .tflite file, or the default when no ResNet50 is cached.
+  if (opt.arch.empty() && (opt.model.empty() || opt.model == kBundledModelName ||
+                           (file_exists(opt.model) && is_tflite_file(opt.model)))) {
+    SCV_ASSIGN_OR_RETURN(ModelChoice choice, scv::resolve_model(opt.model, opt.weights));
+    if (choice.tflite) {
+      opt.model = choice.path;
+      opt.threads = so.threads;
+      auto clf = std::unique_ptr<Classifier>(new Classifier());
+      SCV_ASSIGN_OR_RETURN(
+          clf->backend_,
+          TfliteBackend::create(choice.path,
+                                QSessionOptions{so.threads, opt.reference ? "ref" : opt.isa}));
+      SCV_ASSIGN_OR_RETURN(clf->labels_, labels_for(int(clf->backend_->num_outputs()), opt.labels));
+      opt.crop = int(clf->backend_->input_shape()[2]);
+      clf->opt_ = std::move(opt);
+      return clf;
+    }
+  }
   SCV_TRY(resolve_model(&opt));
   if (opt.resize == 0) opt.resize = 256;
   if (opt.resize < opt.crop)
@@ -221,16 +305,14 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
 
   SCV_ASSIGN_OR_RETURN(Graph graph, load_model(opt.model, opt.arch));
   auto clf = std::unique_ptr<Classifier>(new Classifier());
-  SCV_ASSIGN_OR_RETURN(clf->labels_, imagenet_labels());
   const Shape input = {1, 3, opt.crop, opt.crop};
   if (opt.reference) {
     SCV_ASSIGN_OR_RETURN(clf->backend_, ReferenceBackend::create(std::move(graph), input));
   } else {
     SCV_ASSIGN_OR_RETURN(clf->backend_, SessionBackend::create(std::move(graph), input, so));
   }
-  if (clf->backend_->num_outputs() != int64_t(clf->labels_.size()))
-    return error(opt.model, ": model has ", clf->backend_->num_outputs(), " outputs, not the ",
-                 clf->labels_.size(), " ImageNet classes");
+  // ImageNet's names for 1000 outputs, the labels file for other class sets, else "#<index>".
+  SCV_ASSIGN_OR_RETURN(clf->labels_, labels_for(int(clf->backend_->num_outputs()), opt.labels));
   clf->opt_ = std::move(opt);
   return clf;
 }
@@ -256,6 +338,22 @@ Status Classifier::logits(const float* input, int64_t n, float* output) {
 }
 
 Result<std::vector<Prediction>> Classifier::classify_image(const Image& img, int k) {
+  if (backend_->takes_images()) {
+    if (img.channels != 1 && img.channels != 3 && img.channels != 4)
+      return error("image must have 1, 3 or 4 channels, got ", img.channels);
+    if (img.width < 1 || img.height < 1 ||
+        img.pixels.size() != size_t(img.width) * img.height * img.channels)
+      return error("image is empty or its pixel buffer does not match ", img.width, "x", img.height,
+                   "x", img.channels);
+    std::vector<float> y(size_t(backend_->num_outputs()));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      SCV_TRY(backend_->run_image(img, y.data()));
+    }
+    return backend_->outputs_probabilities()
+               ? top_k_probabilities(y.data(), int(y.size()), k, labels_)
+               : top_k(y.data(), int(y.size()), k, labels_);
+  }
   SCV_ASSIGN_OR_RETURN(Tensor x, preprocess(img));
   std::vector<float> y(size_t(backend_->num_outputs()));
   SCV_TRY(logits(x.data(), 1, y.data()));

@@ -215,3 +215,71 @@ Result<Tensor> imagenet_preprocess(const Image& rgb_in, int resize, int crop) {
 }
 
 }  // namespace scv
+
+// ---- TF-slim's eval transform (TFLite ImageNet models) ----------------------------------------
+namespace scv {
+
+// tf.image.central_crop: start = int((size - size * fraction) / 2) computed in double, the crop
+// keeps size - 2 * start pixels (so the crop is centred to the pixel).
+Image central_crop_fraction(const Image& img, double fraction) {
+  const int y0 = int((img.height - img.height * fraction) / 2.0);
+  const int x0 = int((img.width - img.width * fraction) / 2.0);
+  const int h = img.height - 2 * y0, w = img.width - 2 * x0;
+  Image out(w, h, img.channels);
+  for (int y = 0; y < h; ++y)
+    std::memcpy(out.row(y), img.row(y + y0) + size_t(x0) * img.channels, size_t(w) * img.channels);
+  return out;
+}
+
+// tf.image.resize_bilinear(align_corners=False, half_pixel_centers=False), TF 1.x's default that
+// TF-slim used: source coordinate = dst * (in / out), no antialias; float interpolation
+// top + (bottom - top) * dy of left + (right - left) * dx, then rounded to the nearest uint8.
+Image resize_bilinear_tf(const Image& img, int new_width, int new_height) {
+  assert(new_width > 0 && new_height > 0 && img.width > 0 && img.height > 0);
+  const float sy = float(img.height) / float(new_height), sx = float(img.width) / float(new_width);
+  const int c = img.channels;
+  std::vector<int> x0(static_cast<size_t>(new_width)), x1(static_cast<size_t>(new_width));
+  std::vector<float> dx(static_cast<size_t>(new_width));
+  for (int x = 0; x < new_width; ++x) {
+    const float in = float(x) * sx;
+    x0[size_t(x)] = std::min(int(std::floor(in)), img.width - 1);
+    x1[size_t(x)] = std::min(x0[size_t(x)] + 1, img.width - 1);
+    dx[size_t(x)] = in - std::floor(in);
+  }
+  Image out(new_width, new_height, c);
+  for (int y = 0; y < new_height; ++y) {
+    const float in = float(y) * sy;
+    const int y0 = std::min(int(std::floor(in)), img.height - 1),
+              y1 = std::min(y0 + 1, img.height - 1);
+    const float dy = in - std::floor(in);
+    const uint8_t *r0 = img.row(y0), *r1 = img.row(y1);
+    uint8_t* o = out.row(y);
+    for (int x = 0; x < new_width; ++x)
+      for (int ch = 0; ch < c; ++ch) {
+        const float tl = r0[x0[size_t(x)] * c + ch], tr = r0[x1[size_t(x)] * c + ch];
+        const float bl = r1[x0[size_t(x)] * c + ch], br = r1[x1[size_t(x)] * c + ch];
+        const float top = tl + (tr - tl) * dx[size_t(x)];
+        const float bottom = bl + (br - bl) * dx[size_t(x)];
+        const float v = top + (bottom - top) * dy;
+        o[size_t(x) * c + ch] = uint8_t(std::clamp(int(v + 0.5f), 0, 255));
+      }
+  }
+  return out;
+}
+
+Result<Image> tfslim_preprocess(const Image& img, int width, int height, double central_fraction) {
+  if (img.width <= 0 || img.height <= 0 || img.pixels.empty()) return error("empty image");
+  if (img.channels != 1 && img.channels != 3 && img.channels != 4)
+    return error("expected 1, 3 or 4 channels, got ", img.channels);
+  if (width <= 0 || height <= 0 || int64_t(width) * height > kMaxImagePixels)
+    return error("model input size ", width, "x", height, " is not a valid image size");
+  if (!(central_fraction > 0.0 && central_fraction <= 1.0))
+    return error("central crop fraction ", central_fraction, " must be in (0, 1]");
+  const Image rgb = img.channels == 3 ? img : convert_channels(img, 3);
+  Image cropped = central_fraction < 1.0 ? central_crop_fraction(rgb, central_fraction) : rgb;
+  if (cropped.width <= 0 || cropped.height <= 0)
+    return error("image too small for the central crop");
+  return resize_bilinear_tf(cropped, width, height);
+}
+
+}  // namespace scv

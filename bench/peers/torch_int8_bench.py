@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""PyTorch int8 MobileNetV2 latency (torchvision.models.quantization, engine onednn).
+
+The pretrained quantized weights need a download, so the model gets seeded random weights and
+goes through torch's post-training quantization flow (fuse, prepare, calibrate, convert);
+speed does not depend on the weight values. Prints one JSON line:
+  {"runtime": "torch-int8-onednn", "threads": T, "median_ms": ..., "min_ms": ..., "iters": K}
+Usage: torch_int8_bench.py --threads T [--iters K] [--warmup W] [--size 224] [--engine onednn]
+"""
+import argparse
+import json
+import time
+
+import torch
+import torchvision
+
+
+def build(engine, size):
+    torch.manual_seed(0)
+    m = torchvision.models.quantization.mobilenet_v2(weights=None, quantize=False)
+    m.eval()
+    m.fuse_model()
+    torch.backends.quantized.engine = engine
+    m.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+    torch.ao.quantization.prepare(m, inplace=True)
+    with torch.no_grad():
+        for _ in range(4):
+            m(torch.randn(1, 3, size, size))
+    torch.ao.quantization.convert(m, inplace=True)
+    return m
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--engine", default="onednn")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    m = build(a.engine, a.size)
+    x = torch.randn(1, 3, a.size, a.size)
+    t, c = [], []
+    with torch.no_grad():
+        for _ in range(a.warmup):
+            m(x)
+        for _ in range(a.iters):
+            t0, c0 = time.perf_counter(), time.process_time()
+            m(x)
+            t.append((time.perf_counter() - t0) * 1e3)
+            c.append((time.process_time() - c0) * 1e3)
+    t.sort()
+    c.sort()
+    print(json.dumps({"runtime": "torch-int8-" + a.engine, "threads": a.threads,
+                      "median_ms": t[len(t) // 2], "min_ms": t[0], "cpu_ms": c[len(c) // 2],
+                      "iters": a.iters}))
+
+
+if __name__ == "__main__":
+    main()
