@@ -96,10 +96,14 @@ int cmd_bench(const std::vector<std::string>& args) {
   p.option("model", &model, "PATH", "model file (.pth or .onnx); default: random resnet50")
       .option("arch", &arch, "NAME", "architecture for .pth (default: detect)")
       .option("batch", &batch, "N", "images per run (default 1)")
+      .range(1, 4096)
       .option("threads", &threads, "N", "worker threads (default: CPUs available)")
       .option("iters", &iters, "N", "timed runs (default 20)")
+      .range(1, 1000000)
       .option("warmup", &warmup, "N", "untimed runs first (default 3)")
+      .range(0, 1000000)
       .option("size", &size, "PX", "input height and width (default 224)")
+      .range(1, 4096)
       .option("isa", &isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
       .flag("ladder", &ladder, "run the optimisation ladder (reference -> +threads)")
       .flag("per-layer", &per_layer, "print the time of every step")
@@ -107,7 +111,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       .flag("no-tiles", &no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
       .flag("no-image-parallel", &no_image_parallel,
             "batches: all threads share each layer instead of taking whole images")
-      .option("json", &json_path, "PATH",
+      .option("json", &json_path, "[PATH]",
               "also write the figures as JSON (bare --json or '-': stdout)")
       .epilog(
           "Examples:\n  scratchcv bench --batch 1 --threads 2\n"
@@ -120,12 +124,13 @@ int cmd_bench(const std::vector<std::string>& args) {
       argv2[i] = "--json=-";
   std::vector<std::string> pos;
   if (!p.parse(argv2, &pos)) return p.exit_code();
-  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
+  if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (batch < 1 || threads < 1 || iters < 1 || warmup < 0 || size < 1)
-    return p.fail("--batch, --threads, --iters and --size must be positive");
+    return p.usage_error("--batch, --threads, --iters and --size must be positive");
   Isa isa = best_isa();
   if (!isa_s.empty()) {
-    if (!parse_isa(isa_s, &isa)) return p.fail("unknown --isa '" + isa_s + "' (ref|avx2|avx512)");
+    if (!parse_isa(isa_s, &isa))
+      return p.usage_error("unknown --isa '" + isa_s + "' (ref|avx2|avx512)");
     if (!isa_supported(isa))
       return p.fail(std::string("this CPU does not support --isa ") + isa_s +
                     " (best: " + isa_name(best_isa()) + ")");

@@ -89,8 +89,11 @@ int cmd_classify(const std::vector<std::string>& args) {
       .option("weights", &weights, "V1|V2", "which cached official weights to use (default V1)")
       .option("resize", &resize, "N",
               "resize the shorter side to N before cropping (default 256; 232 for V2 weights)")
+      .range(1, 4096)
       .option("crop", &crop, "N", "centre crop size (default 224)")
+      .range(1, 4096)
       .option("topk", &topk, "K", "number of classes to print (default 5)")
+      .range(1, 1000)
       .flag("json", &json, "print a JSON array with one object per image")
       .option("threads", &threads, "N", "worker threads (default: all CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
@@ -108,7 +111,7 @@ int cmd_classify(const std::vector<std::string>& args) {
     ap.fail("no image given (see --help)");
     return 2;
   }
-  if (topk < 1 || topk > 1000) return ap.fail("--topk must be between 1 and 1000");
+  if (topk < 1 || topk > 1000) return ap.usage_error("--topk must be between 1 and 1000");
 
   std::vector<std::string> files;
   bool any_dir = false;
@@ -125,7 +128,7 @@ int cmd_classify(const std::vector<std::string>& args) {
   }
   if (resize == 0) resize = 256;
   if (crop < 1 || crop > 4096 || resize < crop)
-    return ap.fail("--crop must be in 1..4096 and --resize >= --crop");
+    return ap.usage_error("--crop must be in 1..4096 and --resize >= --crop");
   auto graph = load_model(model, arch);
   if (!graph.ok()) return ap.fail(graph.status().message());
   auto labels = imagenet_labels();

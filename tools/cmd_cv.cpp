@@ -137,7 +137,11 @@ bool begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Common*
     return false;
   }
   std::string msg = apply_common(*c);
-  if (msg.empty() && npos == 2) msg = check_not_input((*pos)[0], (*pos)[1]);
+  if (!msg.empty()) {
+    *rc = p.usage_error(msg);
+    return false;
+  }
+  if (npos == 2) msg = check_not_input((*pos)[0], (*pos)[1]);
   if (msg.empty() && npos == 2 && !c->compare.empty()) {
     msg = check_not_input((*pos)[0], c->compare);
     if (msg.empty() && (c->compare == (*pos)[1] || scv::same_file(c->compare, (*pos)[1])))
@@ -276,7 +280,7 @@ int cmd_blur(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   int rc = 0;
   if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
-  if (std::string m = check_ksize(ksize); !m.empty()) return p.fail(m);
+  if (std::string m = check_ksize(ksize); !m.empty()) return p.usage_error(m);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
   Image tmp;
@@ -305,8 +309,8 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   add_common(p, &c);
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (std::string m = check_ksize(ksize); !m.empty()) return p.fail(m);
-  if (sigma < 0) return p.fail(scv::str("--sigma must be >= 0, got ", sigma));
+  if (std::string m = check_ksize(ksize); !m.empty()) return p.usage_error(m);
+  if (sigma < 0) return p.usage_error(scv::str("--sigma must be >= 0, got ", sigma));
   if (show) {
     auto k = scv::gaussian_kernel(ksize, sigma);
     if (!k.ok()) return p.fail(k.status().message());
@@ -329,7 +333,8 @@ int cmd_gaussian(const std::vector<std::string>& args) {
     return 2;
   }
   std::string msg = apply_common(c);
-  if (msg.empty()) msg = check_not_input(pos[0], pos[1]);
+  if (!msg.empty()) return p.usage_error(msg);
+  msg = check_not_input(pos[0], pos[1]);
   if (msg.empty() && !c.compare.empty()) msg = check_not_input(pos[0], c.compare);
   if (msg.empty() && !c.compare.empty() &&
       (c.compare == pos[1] || scv::same_file(c.compare, pos[1])))
@@ -364,10 +369,11 @@ int cmd_canny(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   int rc = 0;
   if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
-  if (low < 0 || high < 0) return p.fail("--low and --high are required and must be >= 0");
-  if (low > high) return p.fail(scv::str("--low (", low, ") must not exceed --high (", high, ")"));
+  if (low < 0 || high < 0) return p.usage_error("--low and --high are required and must be >= 0");
+  if (low > high)
+    return p.usage_error(scv::str("--low (", low, ") must not exceed --high (", high, ")"));
   if (aperture != 3 && aperture != 5 && aperture != 7)
-    return p.fail("--aperture must be 3, 5 or 7, got " + std::to_string(aperture));
+    return p.usage_error("--aperture must be 3, 5 or 7, got " + std::to_string(aperture));
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
   const Image gray = scv::rgb_to_gray(*img);

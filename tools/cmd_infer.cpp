@@ -44,11 +44,11 @@ int cmd_infer(const std::vector<std::string>& args) {
       .flag("reference", &reference, "use the plain reference executor");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
-  if (!pos.empty()) return ap.fail("unexpected argument '" + pos[0] + "'");
+  if (!pos.empty()) return ap.usage_error("unexpected argument '" + pos[0] + "'");
   if (model.empty() || input.empty() || output.empty())
-    return ap.fail("--model, --input and --output are required");
+    return ap.usage_error("--model, --input and --output are required");
   auto shape = parse_shape(shape_s);
-  if (!shape.ok()) return ap.fail(shape.status().message());
+  if (!shape.ok()) return ap.usage_error(shape.status().message());
   auto bytes = read_file(input);
   if (!bytes.ok()) return ap.fail(bytes.status().message());
   if (int64_t(bytes->size()) != shape_numel(*shape) * 4)

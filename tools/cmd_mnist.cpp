@@ -33,7 +33,7 @@ std::string fmt_time(double s) {
 
 int parse_threads(const cli::ArgParser& p, int threads) {
   if (threads == 0) return default_num_threads();
-  if (threads < 0 || threads > 256) return p.fail("--threads must be 1..256"), -1;
+  if (threads < 0 || threads > 256) return p.usage_error("--threads must be 1..256"), -1;
   return threads;
 }
 
@@ -62,8 +62,10 @@ int cmd_train(const std::vector<std::string>& args) {
   cli::ArgParser p("mnist train", "Train a CNN (or MLP) on MNIST / Fashion-MNIST IDX files.");
   p.option("data", &data, "DIR", "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
       .option("epochs", &epochs, "N", "total number of epochs (default 5)")
+      .range(1, 100000)
       .option("model", &model, "NAME|FILE", "lenet (default), mlp, or a model config file")
       .option("batch", &batch, "B", "mini-batch size (default 64)")
+      .range(1, 65536)
       .option("threads", &threads, "T", "threads (default: all CPUs)")
       .option("out", &out, "FILE", "checkpoint written after every epoch (default model.scv)")
       .option("resume", &resume, "FILE",
@@ -72,31 +74,34 @@ int cmd_train(const std::vector<std::string>& args) {
       .option("optim", &optim, "adam|sgd", "optimiser (default adam)")
       .option("lr", &lr, "X", "learning rate (default 0.001 adam, 0.05 sgd)")
       .option("momentum", &momentum, "X", "SGD momentum (default 0.9)")
+      .range(0, 1)
       .option("wd", &wd, "X", "weight decay (L2, default 0)")
+      .range(0, 1)
       .option("schedule", &schedule, "S", "constant (default), step (x0.1 every 5 epochs), cosine")
       .option("seed", &seed, "N", "seed for weights, shuffling and dropout (default 1)")
       .option("limit", &limit, "N", "train on the first N training images only")
+      .range(1, 1e9)
       .option("test-limit", &test_limit, "N", "evaluate on the first N test images only")
+      .range(1, 1e9)
       .flag("quiet", &quiet, "no progress bar")
       .epilog("example: scratchcv mnist train --data /usr/share/datasets/fashion-mnist --epochs 5");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
-  if (data.empty()) return p.fail("--data DIR is required");
-  if (epochs < 1 || epochs > 100000) return p.fail("--epochs must be >= 1");
-  if (batch < 1 || batch > 65536) return p.fail("--batch must be 1..65536");
-  if (limit < 0 || test_limit < 0) return p.fail("--limit/--test-limit must be >= 0");
+  if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
+  if (data.empty()) return p.usage_error("--data DIR is required");
   threads = parse_threads(p, threads);
-  if (threads < 0) return 1;
+  if (threads < 0) return cli::kUsageError;
   OptimConfig oc;
   if (optim == "adam")
     oc.kind = OptKind::adam, oc.lr = 1e-3f;
   else if (optim == "sgd")
     oc.kind = OptKind::sgd, oc.lr = 0.05f;
   else
-    return p.fail("--optim must be adam or sgd, got '" + optim + "'");
-  if (lr != -1 && !(lr > 0 && lr < 100)) return p.fail("--lr must be in (0, 100)");
-  if (lr > 0) oc.lr = float(lr);
+    return p.usage_error("--optim must be adam or sgd, got '" + optim + "'");
+  if (p.given("lr")) {
+    if (!(lr > 0 && lr < 100)) return p.usage_error(str("--lr must be in (0, 100), got ", lr));
+    oc.lr = float(lr);
+  }
   oc.momentum = float(momentum);
   oc.weight_decay = float(wd);
   if (schedule == "constant")
@@ -106,10 +111,9 @@ int cmd_train(const std::vector<std::string>& args) {
   else if (schedule == "cosine")
     oc.schedule = Schedule::cosine;
   else
-    return p.fail("--schedule must be constant, step or cosine");
+    return p.usage_error("--schedule must be constant, step or cosine, got '" + schedule + "'");
 
-  bool model_given = false;
-  for (const auto& a : args) model_given |= a == "--model" || a.rfind("--model=", 0) == 0;
+  const bool model_given = p.given("model");
   std::unique_ptr<Network> net;
   TrainState st;
   st.seed = uint64_t(seed);
@@ -143,9 +147,7 @@ int cmd_train(const std::vector<std::string>& args) {
     }
     net = std::move(ck.net);
     st = ck.state;
-    bool out_given = false;
-    for (const auto& a : args) out_given |= a == "--out" || a.rfind("--out=", 0) == 0;
-    if (!out_given) out = resume;
+    if (!p.given("out")) out = resume;
   } else {
     auto cfg = load_model_config(model);
     if (!cfg.ok()) return p.fail(cfg.status().message());
@@ -224,13 +226,15 @@ int cmd_test(const std::vector<std::string>& args) {
   p.option("data", &data, "DIR", "directory with t10k-{images-idx3,labels-idx1}-ubyte[.gz]")
       .option("model", &model, "FILE", "checkpoint written by 'mnist train'")
       .option("threads", &threads, "T", "threads (default: all CPUs)")
-      .option("limit", &limit, "N", "first N test images only");
+      .option("limit", &limit, "N", "first N test images only")
+      .range(1, 1e9);
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
-  if (data.empty() || model.empty()) return p.fail("--data DIR and --model FILE are required");
+  if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
+  if (data.empty() || model.empty())
+    return p.usage_error("--data DIR and --model FILE are required");
   threads = parse_threads(p, threads);
-  if (threads < 0) return 1;
+  if (threads < 0) return cli::kUsageError;
   auto ck = load_checkpoint(model);
   if (!ck.ok()) return p.fail(ck.status().message());
   auto te = load_mnist_dir(data, false);
@@ -267,8 +271,8 @@ int cmd_predict(const std::vector<std::string>& args) {
       .flag("no-invert", &no_invert, "never invert (default: invert dark-on-light images)");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (pos.size() != 1) return p.fail("expected exactly one IMAGE argument");
-  if (model.empty()) return p.fail("--model FILE is required");
+  if (pos.size() != 1) return p.usage_error("expected exactly one IMAGE argument");
+  if (model.empty()) return p.usage_error("--model FILE is required");
   auto ck = load_checkpoint(model);
   if (!ck.ok()) return p.fail(ck.status().message());
   Network& net = *ck->net;
@@ -342,9 +346,9 @@ int cmd_dump_step(const std::vector<std::string>& args) {
       .option("out", &out, "FILE", "output file");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (out.empty()) return p.fail("--out FILE is required");
-  if (batch < 1 || batch > 4096) return p.fail("--batch must be 1..4096");
-  if (threads < 1 || threads > 256) return p.fail("--threads must be 1..256");
+  if (out.empty()) return p.usage_error("--out FILE is required");
+  if (batch < 1 || batch > 4096) return p.usage_error("--batch must be 1..4096");
+  if (threads < 1 || threads > 256) return p.usage_error("--threads must be 1..256");
   auto cfg = load_model_config(model);
   if (!cfg.ok()) return p.fail(cfg.status().message());
   auto nr = Network::build(cfg.value(), uint64_t(seed));

@@ -19,7 +19,9 @@ int cmd_preprocess(const std::vector<std::string>& args) {
                         "as raw float32 (3 x crop x crop, CHW).",
                         "IMG OUT.bin");
   p.option("resize", &resize, "N", "shorter side after resizing (default 256)")
+      .range(1, 4096)
       .option("crop", &crop, "N", "centre crop size (default 224)")
+      .range(1, 4096)
       .epilog(
           "Steps (as torchvision): Resize(N) bilinear with PIL's antialias, CenterCrop, "
           "ToTensor,\nNormalize(mean 0.485 0.456 0.406, std 0.229 0.224 0.225).");

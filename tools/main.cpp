@@ -15,7 +15,8 @@ static void print_help() {
     if (left.size() < 14) left.resize(14, ' ');
     std::cout << left << info.summary << "\n";
   }
-  std::cout << "\nRun 'scratchcv <command> --help' for the options of one command.\n";
+  std::cout << "\nRun 'scratchcv <command> --help' for the options of one command.\n"
+               "Exit status: 0 ok, 1 failure, 2 usage error. --version prints the version.\n";
 }
 
 int main(int argc, char** argv) {
@@ -23,6 +24,10 @@ int main(int argc, char** argv) {
       std::string(argv[1]) == "help") {
     print_help();
     return argc < 2 ? 2 : 0;
+  }
+  if (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version") {
+    std::cout << scv::cli::version_string() << "\n";
+    return 0;
   }
   const std::string cmd = argv[1];
   auto& reg = scv::cli::registry();
