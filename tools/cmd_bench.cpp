@@ -4,12 +4,18 @@
 // Every figure is checked before it is timed: the ladder compares each step's logits with the
 // reference step; the plain bench compares with a reference Session run when --check is given.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "cli.h"
 #include "ops/x86/kernels.h"
@@ -81,6 +87,23 @@ Timing time_session(Session& s, const std::vector<float>& in, std::vector<float>
   return r;
 }
 
+// A JSON string literal; bytes that are not UTF-8 (a file name) become U+FFFD, so the document
+// stays valid JSON.
+std::string json_str(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Status write_all_fd(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return error("standard output: write failed: ", std::strerror(errno));
+    done += size_t(w);
+  }
+  return Status();
+}
+
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double d = 0;
   for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs((double)a[i] - b[i]));
@@ -127,6 +150,16 @@ int cmd_bench(const std::vector<std::string>& args) {
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (batch < 1 || threads < 1 || iters < 1 || warmup < 0 || size < 1)
     return p.usage_error("--batch, --threads, --iters and --size must be positive");
+  // --json - : stdout carries the JSON document only (for jq); the readable report goes to
+  // stderr. --json FILE: checked now, written at the end.
+  int json_fd = -1;
+  if (json_path == "-") {
+    std::fflush(stdout);
+    json_fd = ::dup(1);
+    if (json_fd < 0 || ::dup2(2, 1) < 0) return p.fail("cannot redirect the report to stderr");
+  } else if (!json_path.empty()) {
+    if (Status st = check_output(json_path); !st.ok()) return p.fail(st.message());
+  }
   Isa isa = best_isa();
   if (!isa_s.empty()) {
     if (!parse_isa(isa_s, &isa))
@@ -163,8 +196,8 @@ int cmd_bench(const std::vector<std::string>& args) {
 
   std::ostringstream json;
   json.precision(6);
-  json << "{\"model\":\"" << model_name << "\",\"cpu\":\"" << cpu.brand << "\",\"isa\":\""
-       << isa_name(isa) << "\",\"batch\":" << batch << ",\"threads\":" << threads
+  json << "{\"model\":" << json_str(model_name) << ",\"cpu\":" << json_str(cpu.brand)
+       << ",\"isa\":\"" << isa_name(isa) << "\",\"batch\":" << batch << ",\"threads\":" << threads
        << ",\"peak_gflops_per_core\":" << peak_core;
 
   if (ladder) {
@@ -319,8 +352,12 @@ int cmd_bench(const std::vector<std::string>& args) {
                 100 * (*s)->flops() / (total_min * 1e6) / peak);
   }
   json << "}\n";
-  if (json_path == "-") {
-    std::fputs(json.str().c_str(), stdout);  // one line, last on stdout
+  if (json_fd >= 0) {
+    std::fflush(stdout);
+    const std::string text = json.str();
+    Status st = write_all_fd(json_fd, text);
+    ::close(json_fd);
+    if (!st.ok()) return p.fail(st.message());
   } else if (!json_path.empty()) {
     const std::string text = json.str();
     Status st = write_file_atomic(json_path, text.data(), text.size());

@@ -142,6 +142,7 @@ bool begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Common*
     return false;
   }
   if (npos == 2) msg = check_not_input((*pos)[0], (*pos)[1]);
+  if (msg.empty() && npos == 2) msg = scv::check_output((*pos)[1]).message();
   if (msg.empty() && npos == 2 && !c->compare.empty()) {
     msg = check_not_input((*pos)[0], c->compare);
     if (msg.empty() && (c->compare == (*pos)[1] || scv::same_file(c->compare, (*pos)[1])))
@@ -335,6 +336,7 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   std::string msg = apply_common(c);
   if (!msg.empty()) return p.usage_error(msg);
   msg = check_not_input(pos[0], pos[1]);
+  if (msg.empty()) msg = scv::check_output(pos[1]).message();
   if (msg.empty() && !c.compare.empty()) msg = check_not_input(pos[0], c.compare);
   if (msg.empty() && !c.compare.empty() &&
       (c.compare == pos[1] || scv::same_file(c.compare, pos[1])))

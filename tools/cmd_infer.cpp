@@ -49,7 +49,8 @@ int cmd_infer(const std::vector<std::string>& args) {
     return ap.usage_error("--model, --input and --output are required");
   auto shape = parse_shape(shape_s);
   if (!shape.ok()) return ap.usage_error(shape.status().message());
-  auto bytes = read_file(input);
+  if (Status st = check_output(output); !st.ok()) return ap.fail(st.message());
+  auto bytes = read_input(input);
   if (!bytes.ok()) return ap.fail(bytes.status().message());
   if (int64_t(bytes->size()) != shape_numel(*shape) * 4)
     return ap.fail(str(input, ": ", bytes->size(), " bytes, but shape ", shape_str(*shape),

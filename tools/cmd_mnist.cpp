@@ -147,6 +147,7 @@ int cmd_train(const std::vector<std::string>& args) {
     }
     net = std::move(ck.net);
     st = ck.state;
+    release_input(resume);  // the checkpoint is updated in place (atomically) by default
     if (!p.given("out")) out = resume;
   } else {
     auto cfg = load_model_config(model);
@@ -155,6 +156,8 @@ int cmd_train(const std::vector<std::string>& args) {
     if (!n.ok()) return p.fail(n.status().message());
     net = std::make_unique<Network>(std::move(n).value());
   }
+  // Found now, not after the first epoch: an --out that cannot be written.
+  if (Status s = check_output(out); !s.ok()) return p.fail(s.message());
   if (st.epochs_done >= epochs)
     return p.fail(str(resume, " already has ", st.epochs_done, " epochs; ask for --epochs > ",
                       st.epochs_done));
@@ -347,6 +350,7 @@ int cmd_dump_step(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (out.empty()) return p.usage_error("--out FILE is required");
+  if (Status s = check_output(out); !s.ok()) return p.fail(s.message());
   if (batch < 1 || batch > 4096) return p.usage_error("--batch must be 1..4096");
   if (threads < 1 || threads > 256) return p.usage_error("--threads must be 1..256");
   auto cfg = load_model_config(model);

@@ -31,6 +31,7 @@ int cmd_preprocess(const std::vector<std::string>& args) {
     p.fail("expected IMG and OUT.bin, got " + std::to_string(pos.size()) + " arguments");
     return 2;
   }
+  if (scv::Status st = scv::check_output(pos[1]); !st.ok()) return p.fail(st.message());
   auto img = scv::load_image(pos[0], scv::ColorMode::rgb);
   if (!img.ok()) return p.fail(img.status().message());
   auto t = scv::imagenet_preprocess(*img, resize, crop);

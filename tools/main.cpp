@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "scratchcv/file_util.h"
 
 static void print_help() {
   std::cout << "usage: scratchcv <command> [options]\n\n"
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
+  // No command replaces a file it read (scratchcv preprocess a.jpg a.jpg, infer --input x
+  // --output x, links to an input): write_file_atomic refuses them.
+  scv::protect_inputs(true);
   try {
     return it->second.fn(args);
   } catch (const std::bad_alloc&) {

@@ -467,7 +467,7 @@ Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode) {
 }
 
 Result<Image> load_image(const std::string& path, ColorMode mode) {
-  auto bytes = read_file(path);
+  auto bytes = read_input(path);
   if (!bytes.ok()) return bytes.status();
   auto img = decode_image(bytes->data(), bytes->size(), mode);
   if (!img.ok()) return img.status().with_context(path);
