@@ -8,6 +8,9 @@ PKGS=(
   # build
   build-essential cmake libgtest-dev libbenchmark-dev
   libjpeg62-turbo-dev libpng-dev zlib1g-dev libcurl4-openssl-dev curl
+  libwebp-dev libtiff-dev libcli11-dev nlohmann-json3-dev pkg-config
+  # fuzzing (scripts/fuzz.sh; the corpus replay needs only the compiler above)
+  clang-16 libfuzzer-16-dev
   # references for the tests (no network needed at test time)
   python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx
   python3-opencv python3-skimage libonnx-testdata dataset-fashion-mnist darknet

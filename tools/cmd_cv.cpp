@@ -1,8 +1,9 @@
 // The classic CV subcommands: gray, yuv, blur, gaussian, canny, otsu (see docs/cv.md).
 //
-// Each reads a JPEG/PNG (any channel count), converts it as the command documents, runs the
-// algorithm from scratchcv/cv.h and writes a PNG atomically. Common options: --compare PATH
-// (side-by-side input|output PNG), --threads N, --isa ref|avx2|avx512, --bench N (time the
+// Each reads a JPEG/PNG/BMP/WebP/TIFF (any channel count; '-' is stdin), converts it as the
+// command documents, runs the algorithm from scratchcv/cv.h and writes the format OUT's extension
+// names (PNG by default; '-' is stdout) through the safe-output helper. Common options: --compare
+// PATH (side-by-side input|output PNG), --threads N, --isa ref|avx2|avx512, --bench N (time the
 // algorithm alone N times and print median/min; used by bench/cv_bench.py).
 #include <algorithm>
 #include <chrono>
@@ -28,11 +29,13 @@ using scv::Status;
 
 struct Common {
   std::string compare, isa;
-  int threads = 0, bench = 0;
+  int threads = 0, bench = 0, quality = 95;
 };
 
 void add_common(scv::cli::ArgParser& p, Common* c) {
-  p.option("compare", &c->compare, "PATH", "also write a side-by-side input|output PNG")
+  p.option("quality", &c->quality, "Q", "JPEG/WebP quality (default 95; WebP 100 = lossless)")
+      .range(1, 100)
+      .option("compare", &c->compare, "PATH", "also write a side-by-side input|output image")
       .option("threads", &c->threads, "N", "threads to use (default: all CPUs)")
       .option("isa", &c->isa, "ISA", "force a kernel path: ref, avx2 or avx512")
       .option("bench", &c->bench, "N", "time the algorithm alone N times (median/min, ms)");
@@ -109,10 +112,10 @@ Image side_by_side(const Image& a, const Image& b) {
 // The shared tail of every command: write OUT (and --compare), or print one error line.
 int write_outputs(const scv::cli::ArgParser& p, const Common& c, const std::string& in,
                   const Image& input, const Image& output, const std::string& out) {
-  Status st = scv::save_png(out, output);
+  Status st = scv::save_image(out, output, c.quality);
   if (!st.ok()) return p.fail(st.message());
   if (!c.compare.empty()) {
-    st = scv::save_png(c.compare, side_by_side(input, output));
+    st = scv::save_image(c.compare, side_by_side(input, output), c.quality);
     if (!st.ok()) {
       std::remove(out.c_str());
       return p.fail(st.message());
@@ -171,7 +174,9 @@ Result<Image> load(const std::string& path) {
 int cmd_gray(const std::vector<std::string>& args) {
   scv::cli::ArgParser p("gray", "BT.601 luma (0.299 R + 0.587 G + 0.114 B), as OpenCV RGB2GRAY.",
                         "IN OUT");
-  p.epilog("Input: any JPEG/PNG; gray is copied, alpha ignored. Output: 1-channel PNG.");
+  p.epilog(
+      "Input: JPEG/PNG/BMP/WebP/TIFF; gray is copied, alpha ignored. Output: 1 channel, in the\n"
+      "format of OUT's extension (.png default, .jpg, .bmp, .webp, .tif).");
   Common c;
   std::vector<std::string> pos;
   int rc = 0;
@@ -251,7 +256,7 @@ int cmd_yuv(const std::vector<std::string>& args) {
     if (msg.empty()) {
       Image pl(out.width, out.height, 1);
       for (size_t i = 0; i < pl.pixels.size(); ++i) pl.pixels[i] = out.pixels[i * 3 + k];
-      st = scv::save_png(path, pl);
+      st = scv::save_image(path, pl, c.quality);
       if (!st.ok()) msg = st.message();
     }
     if (!msg.empty()) {
@@ -261,7 +266,7 @@ int cmd_yuv(const std::vector<std::string>& args) {
     written.push_back(path);
   }
   if (!c.compare.empty()) {
-    Status st = scv::save_png(c.compare, side_by_side(in, out));
+    Status st = scv::save_image(c.compare, side_by_side(in, out), c.quality);
     if (!st.ok()) {
       for (const auto& w : written) std::remove(w.c_str());
       return p.fail(st.message());
