@@ -126,6 +126,15 @@ int cmd_classify(const std::vector<std::string>& args) {
     model = cached_model_path(a, weights);
     if (!file_exists(model)) return ap.fail(missing_weights_message(a, weights));
   }
+  if (resize == 0) {
+    // An official file given by path, or --weights V2 with --model: that weights' transform.
+    const std::string base = fs::path(model).filename().string();
+    for (const ModelFile& f : model_files())
+      if (f.file_name == base) resize = f.resize_size;
+    if (resize == 0 && ap.given("weights"))
+      if (auto f = find_model_file(arch.empty() ? "resnet50" : arch, weights); f.ok())
+        resize = f->resize_size;
+  }
   if (resize == 0) resize = 256;
   if (crop < 1 || crop > 4096 || resize < crop)
     return ap.usage_error("--crop must be in 1..4096 and --resize >= --crop");

@@ -44,13 +44,16 @@ int cmd_fetch(const std::vector<std::string>& args) {
     if (!archs.empty() || !file.empty()) return p.usage_error("--list takes no ARCH or --file");
     std::printf("# cache: %s\n# base url: %s\n", dir.c_str(),
                 (base_url.empty() ? scv::default_base_url() : base_url).c_str());
+    std::printf("# default: what `fetch ARCH` and `classify` use without --weights\n");
     std::printf("%-18s %-8s %-8s %-11s %-6s %-31s %s\n", "arch", "weights", "default",
                 "resize/crop", "acc@1", "file", "cached");
     for (const scv::ModelFile& f : scv::model_files()) {
       std::string rc = std::to_string(f.resize_size) + "/" + std::to_string(f.crop_size);
       std::string path = scv::cached_model_path(f.arch, f.weights, dir);
+      auto chosen = scv::find_model_file(f.arch, "");
+      const bool is_default = chosen.ok() && chosen->file_name == f.file_name;
       std::printf("%-18s %-8s %-8s %-11s %-6.2f %-31s %s\n", f.arch.c_str(),
-                  f.weights.substr(f.weights.size() - 2).c_str(), f.is_default ? "yes" : "",
+                  f.weights.substr(f.weights.size() - 2).c_str(), is_default ? "yes" : "",
                   rc.c_str(), f.top1, f.file_name.c_str(),
                   scv::file_exists(path) ? path.c_str() : "-");
     }

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "progress.h"
 #include "scratchcv/cpu.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
@@ -19,17 +20,6 @@ using namespace scv;
 using namespace scv::train;
 
 namespace {
-
-std::string fmt_time(double s) {
-  if (!std::isfinite(s) || s < 0) s = 0;
-  const int t = int(s + 0.5);
-  char buf[32];
-  if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
-  return buf;
-}
 
 int parse_threads(const cli::ArgParser& p, int threads) {
   if (threads == 0) return default_num_threads();
@@ -178,32 +168,30 @@ int cmd_train(const std::vector<std::string>& args) {
   ThreadPool pool(threads);
   std::printf("model: %s (%lld parameters)\n", net->summary().c_str(),
               (long long)net->num_parameters());
-  std::printf("data: %lld train, %lld test images; batch %d, %d thread(s), %s, isa %s\n",
+  std::printf("data: %lld train, %lld test images; batch %d, %d thread(s), %s, gemm %s\n",
               (long long)train_set.count, (long long)test_set.count, batch, threads, optim.c_str(),
-              isa_name(active_isa()));
+              active_isa() == Isa::ref ? "ref" : "avx2");
   std::fflush(stdout);
-  const bool bar = !quiet && isatty(2);
+  const bool bar = !quiet;
   for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
     const float elr = scheduled_lr(oc, epoch, epochs);
     const auto t0 = std::chrono::steady_clock::now();
-    double last = -1;
+    cli::ProgressBar pbar(0, "batch", str("epoch ", epoch + 1, "/", epochs));
+    bool started = false;
     auto progress = [&](const BatchProgress& b) {
       if (!bar) return;
+      if (!started)
+        pbar = cli::ProgressBar(b.num_batches, "batch", str("epoch ", epoch + 1, "/", epochs));
+      started = true;
       const double el =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (b.batch != b.num_batches && el - last < 0.1) return;
-      last = el;
-      const double ips = b.images_done / std::max(el, 1e-9);
-      const double eta = (train_set.count - b.images_done) / std::max(ips, 1e-9);
-      const int width = 24, fill = int(double(width) * b.batch / b.num_batches);
-      std::fprintf(stderr, "\repoch %d/%d [%s%s] %d/%d loss %.4f acc %5.2f%% %6.0f img/s ETA %s ",
-                   epoch + 1, epochs, std::string(fill, '#').c_str(),
-                   std::string(width - fill, '.').c_str(), b.batch, b.num_batches, b.loss,
-                   100.0 * b.running_acc, ips, fmt_time(eta).c_str());
-      std::fflush(stderr);
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "loss %.4f acc %5.2f%% %6.0f img/s", b.loss,
+                    100.0 * b.running_acc, b.images_done / std::max(el, 1e-9));
+      pbar.update(b.batch, extra);
     };
     EpochResult er = train_epoch(*net, opt, train_set, batch, elr, epoch, st.seed, pool, progress);
-    if (bar) std::fprintf(stderr, "\r%*s\r", 110, "");
+    pbar.clear();
     EvalResult ev = evaluate(*net, test_set, 256, pool);
     st.epochs_done = epoch + 1;
     st.best_test_acc = std::max(st.best_test_acc, float(ev.accuracy));
