@@ -154,6 +154,20 @@ try:
         print(f"{crop:5d} {row['cpp_classify_us']:13.1f} {row['py_classify_us']:12.1f} "
               f"{row['py_classify_us'] - row['cpp_classify_us']:7.1f} {row['cpp_logits_us']:11.1f} "
               f"{row['py_logits_us']:10.1f} {row['py_logits_us'] - row['cpp_logits_us']:7.1f}")
+    # The binding's own cost, without any arithmetic: logits() of an empty batch (argument
+    # checks, buffer protocol, GIL release/re-acquire, the result array).
+    clf = scratchcv.Classifier(model, threads=1, crop=32, resize=36)
+    empty = np.zeros((0, 3, 32, 32), np.float32)
+    floor = []
+    for _ in range(args.rounds):
+        t = []
+        for _ in range(20000):
+            t0 = time.perf_counter()
+            clf.logits(empty)
+            t.append((time.perf_counter() - t0) * 1e6)
+        floor.append(statistics.median(t))
+    print(f"Python call floor (logits of an empty batch): {statistics.median(floor):.2f} us")
+    calls.append({"python_call_floor_us": statistics.median(floor)})
     if args.json:
         json.dump({"photos": args.photos, "arch": args.arch, "throughput": rows, "calls": calls,
                    "load": os.getloadavg()}, open(args.json, "w"), indent=1)

@@ -17,6 +17,8 @@ PKGS=(
   # references for the tests (no network needed at test time)
   python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx
   python3-opencv python3-skimage libonnx-testdata dataset-fashion-mnist darknet
+  # the explain report is checked in a headless browser
+  chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "ladder_plot.h"
 #include "ops/x86/kernels.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
@@ -111,7 +112,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 int cmd_bench(const std::vector<std::string>& args) {
-  std::string model, arch, isa_s, json_path;
+  std::string model, arch, isa_s, json_path, plot_path;
   int batch = 1, threads = default_num_threads(), iters = 20, warmup = 3, size = 224;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
@@ -129,6 +130,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       .range(1, 4096)
       .option("isa", &isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
       .flag("ladder", &ladder, "run the optimisation ladder (reference -> +threads)")
+      .option("plot", &plot_path, "PNG", "with --ladder: draw it as a bar chart with speed-ups")
       .flag("per-layer", &per_layer, "print the time of every step")
       .flag("no-winograd", &no_winograd, "3x3 convs by the direct kernel, not Winograd F(2,3)")
       .flag("no-tiles", &no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
@@ -232,6 +234,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     std::printf("\n%-36s %9s %9s %9s %9s %7s %9s %8s %10s\n", "step", "min ms", "median", "cpu ms",
                 "GFLOP/s", "%peak", "speed-up", "vs ref", "max|diff|");
     std::vector<float> ref_out;
+    std::vector<cli::LadderStep> steps;  // for --plot
     double ref_ms = 0, prev_ms = 0;
     json << ",\"ladder\":[";
     for (size_t i = 0; i < rungs.size(); ++i) {
@@ -273,8 +276,13 @@ int cmd_bench(const std::vector<std::string>& args) {
            << ",\"cpu_ms\":" << t.cpu_ms << ",\"gflops\":" << gf
            << ",\"peak_pct\":" << 100.0 * gf / peak << ",\"max_abs_diff\":" << diff << "}";
       prev_ms = t.min_ms;
+      steps.push_back({rungs[i].name, t.min_ms});
     }
     json << "]";
+    if (!plot_path.empty()) {
+      Status st = cli::write_ladder_plot(plot_path, "Optimisation ladder: " + model_name, steps);
+      if (!st.ok()) return p.fail(st.message());
+    }
   }
 
   SessionOptions opt;

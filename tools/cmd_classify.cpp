@@ -8,16 +8,20 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <unordered_set>
 
+#include "annotate.h"
 #include "cli.h"
 #include "progress.h"
 #include "scratchcv/classifier.h"
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
+#include "scratchcv/image.h"
 
 namespace scv::cli {
 namespace {
@@ -48,7 +52,7 @@ class LineAppender {
 };
 
 int cmd_classify(const std::vector<std::string>& args) {
-  std::string model, arch, isa, weights = "V1", resume;
+  std::string model, arch, isa, weights = "V1", resume, annotate_dir;
   int topk = 5, threads = 0, resize = 0, crop = 224;
   bool json = false, jsonl = false, recursive = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
@@ -72,6 +76,8 @@ int cmd_classify(const std::vector<std::string>& args) {
       .option("resume", &resume, "FILE",
               "continue FILE, the JSONL of an earlier (maybe interrupted) run: skip the photos "
               "already in it and append the others' lines to it (implies --jsonl)")
+      .option("annotate", &annotate_dir, "DIR",
+              "write each photo with its top-3 labels drawn on it")
       .option("threads", &threads, "N", "worker threads (default: all CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &reference, "use the plain reference executor (slow; for checking)")
@@ -128,6 +134,10 @@ int cmd_classify(const std::vector<std::string>& args) {
   auto clf = Classifier::create(opt);
   if (!clf.ok()) return ap.fail(clf.status().message());
 
+  std::error_code mkdir_ec;
+  if (!annotate_dir.empty() && !std::filesystem::create_directories(annotate_dir, mkdir_ec) &&
+      mkdir_ec)
+    return ap.fail(annotate_dir + ": cannot create directory: " + mkdir_ec.message());
   const bool progress = any_dir || files.size() > 1;
   ProgressBar bar(int64_t(files.size()), "img");
   int failures = 0;
@@ -159,6 +169,18 @@ int cmd_classify(const std::vector<std::string>& args) {
         const Prediction& p = (*top)[k];
         std::printf("  %zu. %6.2f%%  %s  (#%d)\n", k + 1, 100.0 * p.probability, p.label.c_str(),
                     p.index);
+      }
+    }
+    if (top.ok() && !annotate_dir.empty()) {
+      std::vector<std::string> lines;
+      for (size_t k = 0; k < top->size() && k < 3; ++k)
+        lines.push_back(
+            str(int(std::lround(100.0 * (*top)[k].probability)), "% ", (*top)[k].label));
+      auto img = load_image(f, ColorMode::rgb);
+      Status st = img.ok() ? annotate_photo(annotate_dir, f, *img, lines) : img.status();
+      if (!st.ok()) {
+        ++failures;
+        std::fprintf(stderr, "scratchcv classify: %s\n", st.message().c_str());
       }
     }
     std::cout.flush();

@@ -15,6 +15,7 @@
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
 #include "scratchcv/train.h"
+#include "train_plots.h"
 
 using namespace scv;
 using namespace scv::train;
@@ -45,7 +46,7 @@ bool check_data_fits(const cli::ArgParser& p, const Dataset& d, Network& net) {
 // ---------------------------------------------------------------------------------------
 int cmd_train(const std::vector<std::string>& args) {
   std::string data, model = "lenet", out = "model.scv", resume, optim = "adam",
-                    schedule = "constant";
+                    schedule = "constant", log_path, plot_path;
   int epochs = 5, batch = 64, threads = 0, seed = 1, limit = 0, test_limit = 0;
   double lr = -1, momentum = 0.9, wd = 0;
   bool quiet = false;
@@ -74,6 +75,8 @@ int cmd_train(const std::vector<std::string>& args) {
       .option("test-limit", &test_limit, "N", "evaluate on the first N test images only")
       .range(1, 1e9)
       .flag("quiet", &quiet, "no progress bar")
+      .option("log", &log_path, "FILE", "CSV of loss and accuracy: running per batch, per epoch")
+      .option("plot", &plot_path, "FILE", "PNG of the loss and accuracy curves (train and test)")
       .epilog("example: scratchcv mnist train --data /usr/share/datasets/fashion-mnist --epochs 5");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
@@ -173,12 +176,16 @@ int cmd_train(const std::vector<std::string>& args) {
               active_isa() == Isa::ref ? "ref" : "avx2");
   std::fflush(stdout);
   const bool bar = !quiet;
+  cli::TrainLog log;
   for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
     const float elr = scheduled_lr(oc, epoch, epochs);
     const auto t0 = std::chrono::steady_clock::now();
     cli::ProgressBar pbar(0, "batch", str("epoch ", epoch + 1, "/", epochs));
     bool started = false;
     auto progress = [&](const BatchProgress& b) {
+      if (b.batch % std::max(1, b.num_batches / 50) == 0 || b.batch == b.num_batches)
+        log.add(
+            {epoch + 1, epoch + double(b.batch) / b.num_batches, "batch", b.loss, b.running_acc});
       if (!bar) return;
       if (!started)
         pbar = cli::ProgressBar(b.num_batches, "batch", str("epoch ", epoch + 1, "/", epochs));
@@ -204,6 +211,11 @@ int cmd_train(const std::vector<std::string>& args) {
         s.ok() ? ("saved " + out).c_str() : "NOT saved");
     std::fflush(stdout);
     if (!s.ok()) return p.fail(s.message());
+    log.add({epoch + 1, epoch + 1.0, "train", er.loss, er.acc});
+    log.add({epoch + 1, epoch + 1.0, "test", ev.loss, ev.accuracy});
+    if (!log_path.empty()) s = log.write_csv(log_path);
+    if (s.ok() && !plot_path.empty()) s = log.write_plot(plot_path);
+    if (!s.ok()) return p.fail(s.message());
   }
   return 0;
 }
@@ -211,14 +223,17 @@ int cmd_train(const std::vector<std::string>& args) {
 // ---- test
 // ----------------------------------------------------------------------------------------
 int cmd_test(const std::vector<std::string>& args) {
-  std::string data, model;
+  std::string data, model, confusion_png, errors_png;
   int threads = 0, limit = 0;
   cli::ArgParser p("mnist test", "Accuracy and confusion matrix of a checkpoint on the test set.");
   p.option("data", &data, "DIR", "directory with t10k-{images-idx3,labels-idx1}-ubyte[.gz]")
       .option("model", &model, "FILE", "checkpoint written by 'mnist train'")
       .option("threads", &threads, "T", "threads (default: all CPUs)")
       .option("limit", &limit, "N", "first N test images only")
-      .range(1, 1e9);
+      .range(1, 1e9)
+      .option("confusion", &confusion_png, "FILE", "also draw the confusion matrix as a PNG")
+      .option("errors", &errors_png, "FILE",
+              "PNG grid of misclassified images labelled t<true> p<predicted> (first 100)");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
@@ -245,6 +260,19 @@ int cmd_test(const std::vector<std::string>& args) {
     std::printf("%6d", r);
     for (int c = 0; c < C; ++c) std::printf("%6lld", (long long)ev.confusion[size_t(r) * C + c]);
     std::printf("\n");
+  }
+  if (!confusion_png.empty()) {
+    Status s = cli::write_confusion_png(confusion_png, ev.confusion, C,
+                                        str("Confusion, accuracy ", 100 * ev.accuracy, "%"));
+    if (!s.ok()) return p.fail(s.message());
+    std::printf("wrote %s\n", confusion_png.c_str());
+  }
+  if (!errors_png.empty()) {
+    int shown = 0;
+    Status s = cli::write_errors_png(errors_png, test_set, cli::predict_all(net, test_set, pool),
+                                     100, &shown);
+    if (!s.ok()) return p.fail(s.message());
+    std::printf("wrote %s (%d misclassified images)\n", errors_png.c_str(), shown);
   }
   return 0;
 }

@@ -48,8 +48,10 @@ enum class ColorMode {
 Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode = ColorMode::keep);
 Result<Image> load_image(const std::string& path, ColorMode mode = ColorMode::keep);
 
-// Encodes 1/3/4-channel 8-bit images as PNG bytes (zlib level 1 with RLE, no interlace).
-Result<std::vector<uint8_t>> encode_png(const Image& img);
+// Encodes 1/3/4-channel 8-bit images as PNG bytes: Sub filter, zlib `level` 0..9 (default 1 with
+// the RLE strategy, as OpenCV's imwrite; other levels use zlib's default strategy), no
+// interlace; large images are deflated one band of rows per thread.
+Result<std::vector<uint8_t>> encode_png(const Image& img, int level = 1);
 // Writes a PNG atomically (temp file + rename). Refuses channels outside {1, 3, 4}.
 Status save_png(const std::string& path, const Image& img);
 

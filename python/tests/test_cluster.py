@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import DARKNET, SAMPLE, SKIMAGE, run_cli
 
-OPTS = ["--crop", "64", "--resize", "72", "--topk", "3"]
+OPTS = ["--crop", "32", "--resize", "36", "--topk", "3"]
 N_PHOTOS = 310
 
 

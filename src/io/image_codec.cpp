@@ -376,10 +376,11 @@ struct PngBand {
 };
 
 // Filters rows [y0, y1) with the Sub filter and deflates them into band->out.
-void png_deflate_band(const Image& img, int y0, int y1, bool last, PngBand* band) {
+void png_deflate_band(const Image& img, int level, int y0, int y1, bool last, PngBand* band) {
   const size_t bpp = size_t(img.channels), rowbytes = size_t(img.width) * bpp;
   z_stream z{};
-  if (deflateInit2(&z, 1, Z_DEFLATED, -15, 9, Z_RLE) != Z_OK) return;
+  if (deflateInit2(&z, level, Z_DEFLATED, -15, 9, level <= 1 ? Z_RLE : Z_DEFAULT_STRATEGY) != Z_OK)
+    return;
   band->out.resize(deflateBound(&z, uLong((rowbytes + 1) * size_t(y1 - y0))) + 64);
   z.next_out = band->out.data();
   z.avail_out = uInt(band->out.size());
@@ -562,7 +563,8 @@ Result<Image> load_image(const std::string& path, ColorMode mode) {
   return img;
 }
 
-Result<std::vector<uint8_t>> encode_png(const Image& img) {
+Result<std::vector<uint8_t>> encode_png(const Image& img, int level) {
+  level = level < 0 ? 0 : level > 9 ? 9 : level;
   if (img.channels != 1 && img.channels != 3 && img.channels != 4)
     return error("cannot write a PNG with ", img.channels, " channels (expected 1, 3 or 4)");
   if (img.width <= 0 || img.height <= 0)
@@ -580,7 +582,7 @@ Result<std::vector<uint8_t>> encode_png(const Image& img) {
   auto work = [&](int i) {
     const int y0 = int(int64_t(img.height) * i / bands);
     const int y1 = int(int64_t(img.height) * (i + 1) / bands);
-    png_deflate_band(img, y0, y1, i + 1 == bands, &band[size_t(i)]);
+    png_deflate_band(img, level, y0, y1, i + 1 == bands, &band[size_t(i)]);
   };
   if (bands == 1)
     work(0);

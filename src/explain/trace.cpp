@@ -1,0 +1,553 @@
+// The forward trace and the backward pass over the graph IR (see scratchcv/explain.h).
+//
+// Convolutions run as im2col + GEMM forward and GEMM + col2im backward, with training's kernels
+// (src/train/im2col.h, src/train/gemm.h); ReLU's gradient is training's activation layer. Other
+// ops run forward through the reference kernels and have their backward written here, next to
+// the forward they differentiate.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include "scratchcv/explain.h"
+#include "scratchcv/train.h"
+#include "train/gemm.h"
+#include "train/im2col.h"
+
+namespace scv::explain {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Conv parameters of a node on input x with weight w (the reference executor's rules).
+Status conv_params(const Node& node, const Tensor& x, const Tensor& w, ref::Conv2dParams* p) {
+  if (x.rank() != 4 || w.rank() != 4)
+    return error("node '", node.name, "': Conv expects 4-D input and weight, found ",
+                 shape_str(x.shape()), " and ", shape_str(w.shape()));
+  const int64_t g = node.attrs.group;
+  if (g <= 0 || x.dim(1) % g != 0 || w.dim(0) % g != 0 || w.dim(1) * g != x.dim(1))
+    return error("node '", node.name, "': weight ", shape_str(w.shape()), " does not fit input ",
+                 shape_str(x.shape()), " with group=", g);
+  ref::Pool2dParams wp;
+  SCV_TRY(window_params(node, x.dim(2), x.dim(3), w.dim(2), w.dim(3), &wp));
+  *p = ref::Conv2dParams{wp.kh,    wp.kw,    wp.sh, wp.sw, wp.pad_t, wp.pad_l,
+                         wp.pad_b, wp.pad_r, wp.dh, wp.dw, g};
+  return Status();
+}
+
+// Training's im2col handles square kernels, one stride, symmetric padding, no dilation.
+bool im2col_fits(const ref::Conv2dParams& p) {
+  return p.kh == p.kw && p.sh == p.sw && p.pad_t == p.pad_l && p.pad_t == p.pad_b &&
+         p.pad_t == p.pad_r && p.dh == 1 && p.dw == 1;
+}
+
+// Runs f(r0, r1) over [0, n) split into one chunk per thread, chunk sizes multiples of `align`
+// (GEMM results do not depend on how rows or columns are split).
+template <typename F>
+void split(ThreadPool& pool, int64_t n, int64_t align, F&& f) {
+  pool.run([&](int ith, int nth) {
+    const int64_t units = (n + align - 1) / align;
+    const int64_t per = (units + nth - 1) / nth;
+    const int64_t r0 = std::min(n, ith * per * align), r1 = std::min(n, r0 + per * align);
+    if (r0 < r1) f(r0, r1);
+  });
+}
+
+// y = conv(x, w) + b through im2col and training's GEMM, threads over output columns (or rows
+// of the weight when the map is small).
+void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
+                       const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool) {
+  const int N = int(x.dim(0)), C = int(x.dim(1)), H = int(x.dim(2)), W = int(x.dim(3));
+  const int cout = int(w.dim(0)), k = int(p.kh), s = int(p.sh), pad = int(p.pad_t);
+  const int Ho = int(y->dim(2)), Wo = int(y->dim(3)), HWo = Ho * Wo;
+  const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * k * k;
+  const bool direct = k == 1 && s == 1 && pad == 0;  // the input already is the col matrix
+  std::vector<float> colbuf(direct ? 0 : size_t(C) * k * k * HWo);
+  for (int n = 0; n < N; ++n) {
+    const float* xn = x.data() + size_t(n) * C * H * W;
+    float* yn = y->data() + size_t(n) * cout * HWo;
+    const float* col = xn;
+    if (!direct) {
+      pool.parallel_for(C, [&](int64_t c0, int64_t c1) {
+        train::im2col(xn + c0 * H * W, int(c1 - c0), H, W, k, s, pad, Ho, Wo,
+                      colbuf.data() + c0 * k * k * HWo);
+      });
+      col = colbuf.data();
+    }
+    for (int o = 0; o < cout; ++o)
+      std::fill(yn + size_t(o) * HWo, yn + size_t(o + 1) * HWo, bias ? bias[o] : 0.f);
+    for (int g = 0; g < G; ++g) {
+      const float* wg = w.data() + size_t(g) * cout_g * Kg;
+      const float* cg = col + size_t(g) * Kg * HWo;
+      float* yg = yn + size_t(g) * cout_g * HWo;
+      if (HWo >= 64 * pool.num_threads()) {
+        split(pool, HWo, train::kGemmNR, [&](int64_t c0, int64_t c1) {
+          train::sgemm(false, false, cout_g, int(c1 - c0), Kg, 1.f, wg, Kg, cg + c0, HWo, 1.f,
+                       yg + c0, HWo);
+        });
+      } else {
+        split(pool, cout_g, train::kGemmMR, [&](int64_t r0, int64_t r1) {
+          train::sgemm(false, false, int(r1 - r0), HWo, Kg, 1.f, wg + r0 * Kg, Kg, cg, HWo, 1.f,
+                       yg + r0 * HWo, HWo);
+        });
+      }
+    }
+  }
+}
+
+// dx = conv^T(dy) through training's GEMM (dcol = W^T dy) and col2im.
+void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dParams& p, Tensor* dx,
+                        ThreadPool& pool) {
+  const int N = int(dx->dim(0)), C = int(dx->dim(1)), H = int(dx->dim(2)), W = int(dx->dim(3));
+  const int cout = int(w.dim(0)), k = int(p.kh), s = int(p.sh), pad = int(p.pad_t);
+  const int Ho = int(dy.dim(2)), Wo = int(dy.dim(3)), HWo = Ho * Wo;
+  const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * k * k;
+  const bool direct = k == 1 && s == 1 && pad == 0;
+  std::vector<float> colbuf(direct ? 0 : size_t(C) * k * k * HWo);
+  for (int n = 0; n < N; ++n) {
+    const float* dyn = dy.data() + size_t(n) * cout * HWo;
+    float* dxn = dx->data() + size_t(n) * C * H * W;
+    float* dcol = direct ? dxn : colbuf.data();
+    for (int g = 0; g < G; ++g) {
+      const float* wg = w.data() + size_t(g) * cout_g * Kg;
+      const float* dyg = dyn + size_t(g) * cout_g * HWo;
+      float* cg = dcol + size_t(g) * Kg * HWo;
+      if (HWo >= 64 * pool.num_threads()) {
+        split(pool, HWo, train::kGemmNR, [&](int64_t c0, int64_t c1) {
+          train::sgemm(true, false, Kg, int(c1 - c0), cout_g, 1.f, wg, Kg, dyg + c0, HWo, 0.f,
+                       cg + c0, HWo);
+        });
+      } else {
+        split(pool, Kg, train::kGemmMR, [&](int64_t r0, int64_t r1) {
+          train::sgemm(true, false, int(r1 - r0), HWo, cout_g, 1.f, wg + r0, Kg, dyg, HWo, 0.f,
+                       cg + r0 * HWo, HWo);
+        });
+      }
+    }
+    if (!direct) {
+      pool.parallel_for(C, [&](int64_t c0, int64_t c1) {
+        train::col2im(dcol + c0 * k * k * HWo, int(c1 - c0), H, W, k, s, pad, Ho, Wo,
+                      dxn + c0 * H * W);
+      });
+    }
+  }
+}
+
+int64_t conv_flops(const Tensor& w, const Tensor& y) {
+  return 2 * y.numel() * w.dim(1) * w.dim(2) * w.dim(3);  // each output: cin/groups * kh * kw MACs
+}
+
+Status not_constant(const Node& node, const char* what) {
+  return error("node '", node.name, "' (", op_name(node.op), "): the backward pass needs a ",
+               "constant ", what, "; this graph computes it");
+}
+
+// Sum of dy (shape `out`) over the dims that `in` broadcasts (NumPy rules, right-aligned).
+Tensor reduce_broadcast(const Tensor& dy, const Shape& in) {
+  if (dy.shape() == in) return dy;
+  Tensor r(in);
+  const Shape& out = dy.shape();
+  const int ro = int(out.size()), ri = int(in.size());
+  // Strides of `in` seen from out's index space (0 on broadcast dims).
+  std::vector<int64_t> stride(ro, 0);
+  int64_t st = 1;
+  for (int d = ri - 1; d >= 0; --d) {
+    const int od = d + ro - ri;
+    stride[od] = in[d] == 1 ? 0 : st;
+    st *= in[d];
+  }
+  std::vector<int64_t> idx(ro, 0);
+  for (int64_t i = 0; i < dy.numel(); ++i) {
+    int64_t off = 0;
+    for (int d = 0; d < ro; ++d) off += idx[d] * stride[d];
+    r[off] += dy[i];
+    for (int d = ro - 1; d >= 0; --d) {
+      if (++idx[d] < out[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+void maxpool2d_switches(const float* x, int64_t nc, int64_t h, int64_t w,
+                        const ref::Pool2dParams& p, float* y, int32_t* sw) {
+  const int64_t oh = ref::conv_out_dim(h, p.kh, p.sh, p.pad_t, p.pad_b, p.dh, p.ceil_mode);
+  const int64_t ow = ref::conv_out_dim(w, p.kw, p.sw, p.pad_l, p.pad_r, p.dw, p.ceil_mode);
+  for (int64_t plane = 0; plane < nc; ++plane) {
+    const float* xp = x + plane * h * w;
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        float m = -std::numeric_limits<float>::infinity();
+        int32_t best = -1;
+        for (int64_t i = 0; i < p.kh; ++i) {
+          const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+          if (iy < 0 || iy >= h) continue;
+          for (int64_t j = 0; j < p.kw; ++j) {
+            const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
+            if (ix < 0 || ix >= w) continue;
+            const float v = xp[iy * w + ix];
+            if (best < 0 || v > m) m = v, best = int32_t(iy * w + ix);  // first maximum wins
+          }
+        }
+        y[(plane * oh + oy) * ow + ox] = m;
+        sw[(plane * oh + oy) * ow + ox] = best;
+      }
+  }
+}
+
+void conv2d_backward_data_ref(const float* dy, int64_t n, int64_t cout, int64_t oh, int64_t ow,
+                              const float* weight, const ref::Conv2dParams& p, int64_t c, int64_t h,
+                              int64_t w, float* dx) {
+  const int64_t cin_g = c / p.groups, cout_g = cout / p.groups;
+  std::fill(dx, dx + n * c * h * w, 0.f);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t co = 0; co < cout; ++co) {
+      const int64_t g = co / cout_g;
+      const float* dyp = dy + (b * cout + co) * oh * ow;
+      for (int64_t ci = 0; ci < cin_g; ++ci) {
+        float* dxp = dx + (b * c + g * cin_g + ci) * h * w;
+        const float* wp = weight + (co * cin_g + ci) * p.kh * p.kw;
+        for (int64_t i = 0; i < p.kh; ++i)
+          for (int64_t j = 0; j < p.kw; ++j) {
+            const float wv = wp[i * p.kw + j];
+            for (int64_t oy = 0; oy < oh; ++oy) {
+              const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+              if (iy < 0 || iy >= h) continue;
+              for (int64_t ox = 0; ox < ow; ++ox) {
+                const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
+                if (ix >= 0 && ix < w) dxp[iy * w + ix] += wv * dyp[oy * ow + ox];
+              }
+            }
+          }
+      }
+    }
+}
+
+Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
+  SCV_TRY(g.validate());
+  if (g.inputs.size() != 1)
+    return error("explain needs a graph with one input, this one has ", g.inputs.size());
+  Trace t;
+  t.graph = &g;
+  t.values.resize(g.values.size());
+  t.producer.assign(g.values.size(), -1);
+  t.switches.resize(g.nodes.size());
+  t.node_ms.assign(g.nodes.size(), 0.0);
+  t.node_flops.assign(g.nodes.size(), 0);
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (g.values[i].is_constant()) t.values[i] = g.values[i].constant;
+  t.values[g.inputs[0]] = input;
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    const Node& node = g.nodes[ni];
+    if (node.attrs.fused_relu)
+      return error("node '", node.name,
+                   "' has a fused ReLU: explain works on the graph as "
+                   "loaded, before fusion");
+    std::vector<Tensor> in;
+    for (int id : node.inputs) in.push_back(id >= 0 ? t.values[id] : Tensor());
+    const auto t0 = Clock::now();
+    Tensor y;
+    if (node.op == OpType::Conv && in.size() >= 2 && in[0].rank() == 4 && in[1].rank() == 4) {
+      ref::Conv2dParams p;
+      SCV_TRY(conv_params(node, in[0], in[1], &p));
+      const int64_t oh = ref::conv_out_dim(in[0].dim(2), p.kh, p.sh, p.pad_t, p.pad_b, p.dh);
+      const int64_t ow = ref::conv_out_dim(in[0].dim(3), p.kw, p.sw, p.pad_l, p.pad_r, p.dw);
+      if (oh <= 0 || ow <= 0)
+        return error("node '", node.name, "': input ", shape_str(in[0].shape()),
+                     " is smaller than the kernel");
+      const Tensor* bias = in.size() > 2 && !in[2].empty() ? &in[2] : nullptr;
+      if (bias && bias->numel() != in[1].dim(0))
+        return error("node '", node.name, "': bias has ", bias->numel(), " elements, expected ",
+                     in[1].dim(0));
+      if (im2col_fits(p)) {
+        y = Tensor({in[0].dim(0), in[1].dim(0), oh, ow});
+        conv_forward_gemm(in[0], in[1], bias ? bias->data() : nullptr, p, &y, pool);
+      } else {
+        SCV_ASSIGN_OR_RETURN(auto out, run_node_reference(node, in));
+        y = out[0];
+      }
+      t.node_flops[ni] = conv_flops(in[1], y);
+    } else if (node.op == OpType::MaxPool && in[0].rank() == 4 &&
+               node.attrs.kernel_shape.size() == 2) {
+      const Tensor& x = in[0];
+      ref::Pool2dParams p;
+      SCV_TRY(window_params(node, x.dim(2), x.dim(3), node.attrs.kernel_shape[0],
+                            node.attrs.kernel_shape[1], &p));
+      const int64_t oh =
+          ref::conv_out_dim(x.dim(2), p.kh, p.sh, p.pad_t, p.pad_b, p.dh, p.ceil_mode);
+      const int64_t ow =
+          ref::conv_out_dim(x.dim(3), p.kw, p.sw, p.pad_l, p.pad_r, p.dw, p.ceil_mode);
+      if (oh <= 0 || ow <= 0)
+        return error("node '", node.name, "': input ", shape_str(x.shape()),
+                     " is smaller than the window");
+      y = Tensor({x.dim(0), x.dim(1), oh, ow});
+      t.switches[ni].resize(size_t(y.numel()));
+      const int64_t plane = x.dim(2) * x.dim(3), oplane = oh * ow;
+      pool.parallel_for(x.dim(0) * x.dim(1), [&](int64_t b, int64_t e) {
+        maxpool2d_switches(x.data() + b * plane, e - b, x.dim(2), x.dim(3), p,
+                           y.data() + b * oplane, t.switches[ni].data() + b * oplane);
+      });
+      t.node_flops[ni] = y.numel() * p.kh * p.kw;
+    } else {
+      SCV_ASSIGN_OR_RETURN(auto out, run_node_reference(node, in));
+      if (out.empty()) return error("node '", node.name, "' produced no output");
+      y = out[0];
+      if (node.op == OpType::Gemm || node.op == OpType::MatMul)
+        t.node_flops[ni] =
+            2 * y.numel() * (in[0].rank() ? in[0].dim(node.attrs.trans_a ? -2 : -1) : 0);
+      else
+        t.node_flops[ni] = y.numel();
+    }
+    t.node_ms[ni] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (node.outputs.size() != 1)
+      return error("node '", node.name, "' has ", node.outputs.size(),
+                   " outputs; explain handles single-output ops");
+    t.values[node.outputs[0]] = y;
+    t.producer[node.outputs[0]] = int(ni);
+  }
+  return t;
+}
+
+Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tensor& seed_grad,
+                                     const std::vector<int>& want, ReluRule rule,
+                                     ThreadPool& pool) {
+  const Graph& g = *t.graph;
+  const int nv = int(g.values.size());
+  if (seed_value < 0 || seed_value >= nv) return error("backward: seed value out of range");
+  if (seed_grad.shape() != t.values[seed_value].shape())
+    return error("backward: seed gradient ", shape_str(seed_grad.shape()), " does not match ",
+                 g.values[seed_value].name, " ", shape_str(t.values[seed_value].shape()));
+  std::vector<Tensor> grad(nv);
+  std::vector<char> owned(nv, 0), wanted(nv, 0);
+  for (int v : want) {
+    if (v < 0 || v >= nv) return error("backward: wanted value out of range");
+    wanted[v] = 1;
+  }
+  grad[seed_value] = seed_grad;
+  // A value's gradient is complete once every node after its producer has been visited.
+  int stop = int(g.nodes.size());
+  for (int v : want) stop = std::min(stop, t.producer[v] + 1);
+  static const std::unique_ptr<train::Layer> relu_layer = train::make_activation(train::Act::relu);
+
+  auto accumulate = [&](int v, Tensor d, bool fresh) {
+    if (v < 0 || g.values[v].is_constant()) return;
+    if (grad[v].empty()) {
+      grad[v] = std::move(d);
+      owned[v] = fresh;
+      return;
+    }
+    if (!owned[v]) grad[v] = grad[v].clone(), owned[v] = 1;
+    float* a = grad[v].data();
+    const float* b = d.data();
+    for (int64_t i = 0; i < grad[v].numel(); ++i) a[i] += b[i];
+  };
+
+  for (int ni = int(g.nodes.size()) - 1; ni >= stop; --ni) {
+    const Node& node = g.nodes[ni];
+    const int out = node.outputs[0];
+    if (grad[out].empty()) continue;
+    const Tensor dy = grad[out];
+    if (!wanted[out]) grad[out] = Tensor();  // no longer needed
+    const Tensor& x = t.values[node.inputs[0]];
+    const int xin = node.inputs[0];
+    auto needs = [&](int v) { return v >= 0 && !g.values[v].is_constant(); };
+    switch (node.op) {
+      case OpType::Conv: {
+        if (!needs(xin)) break;
+        const Tensor& w = t.values[node.inputs[1]];
+        if (needs(node.inputs[1])) return not_constant(node, "weight");
+        ref::Conv2dParams p;
+        SCV_TRY(conv_params(node, x, w, &p));
+        Tensor dx(x.shape());
+        if (im2col_fits(p))
+          conv_backward_gemm(dy, w, p, &dx, pool);
+        else
+          conv2d_backward_data_ref(dy.data(), dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3), w.data(),
+                                   p, x.dim(1), x.dim(2), x.dim(3), dx.data());
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::BatchNorm: {
+        // Inference batch-norm is affine per channel: dx = dy * scale / sqrt(var + eps).
+        if (!needs(xin)) break;
+        for (int i = 1; i <= 4; ++i)
+          if (needs(node.inputs[i])) return not_constant(node, "parameter");
+        const Tensor &scale = t.values[node.inputs[1]], &var = t.values[node.inputs[4]];
+        const int64_t n = x.dim(0), c = x.dim(1), hw = x.numel() / (n * c);
+        Tensor dx(x.shape());
+        for (int64_t b = 0; b < n; ++b)
+          for (int64_t ch = 0; ch < c; ++ch) {
+            const float a = scale[ch] / std::sqrt(var[ch] + node.attrs.epsilon);
+            const float* d = dy.data() + (b * c + ch) * hw;
+            float* o = dx.data() + (b * c + ch) * hw;
+            for (int64_t i = 0; i < hw; ++i) o[i] = d[i] * a;
+          }
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::Relu: {
+        if (!needs(xin)) break;
+        Tensor dx(x.shape());
+        const float *xd = x.data(), *d = dy.data();
+        float* o = dx.data();
+        switch (rule) {
+          case ReluRule::gradient:  // training's ReLU layer: dx = dy where x > 0
+            relu_layer->backward(x, t.values[out], dy, &dx, pool);
+            break;
+          case ReluRule::deconvnet:
+            for (int64_t i = 0; i < x.numel(); ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
+            break;
+          case ReluRule::guided:
+            for (int64_t i = 0; i < x.numel(); ++i) o[i] = (d[i] > 0.f && xd[i] > 0.f) ? d[i] : 0.f;
+            break;
+        }
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::MaxPool: {
+        // Unpooling: each output's gradient goes to the input cell its switch recorded.
+        if (!needs(xin)) break;
+        const auto& sw = t.switches[ni];
+        Tensor dx(x.shape());
+        const int64_t planes = x.dim(0) * x.dim(1), hw = x.dim(2) * x.dim(3);
+        const int64_t ohw = dy.dim(2) * dy.dim(3);
+        for (int64_t pl = 0; pl < planes; ++pl)
+          for (int64_t i = 0; i < ohw; ++i) {
+            const int32_t s = sw[size_t(pl * ohw + i)];
+            if (s >= 0) dx[pl * hw + s] += dy[pl * ohw + i];
+          }
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::AveragePool: {
+        if (!needs(xin)) break;
+        ref::Pool2dParams p;
+        SCV_TRY(window_params(node, x.dim(2), x.dim(3), node.attrs.kernel_shape[0],
+                              node.attrs.kernel_shape[1], &p));
+        Tensor dx(x.shape());
+        const int64_t h = x.dim(2), w = x.dim(3), oh = dy.dim(2), ow = dy.dim(3);
+        for (int64_t pl = 0; pl < x.dim(0) * x.dim(1); ++pl)
+          for (int64_t oy = 0; oy < oh; ++oy)
+            for (int64_t ox = 0; ox < ow; ++ox) {
+              // The divisor exactly as ref::avgpool2d counts it.
+              int64_t inside = 0, in_padded = 0;
+              for (int64_t i = 0; i < p.kh; ++i)
+                for (int64_t j = 0; j < p.kw; ++j) {
+                  const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+                  const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
+                  if (iy >= -p.pad_t && iy < h + p.pad_b && ix >= -p.pad_l && ix < w + p.pad_r)
+                    ++in_padded;
+                  if (iy >= 0 && iy < h && ix >= 0 && ix < w) ++inside;
+                }
+              const int64_t div = p.count_include_pad ? in_padded : inside;
+              if (div <= 0) continue;
+              const float gv = dy[(pl * oh + oy) * ow + ox] / float(div);
+              for (int64_t i = 0; i < p.kh; ++i)
+                for (int64_t j = 0; j < p.kw; ++j) {
+                  const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+                  const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
+                  if (iy >= 0 && iy < h && ix >= 0 && ix < w) dx[(pl * h + iy) * w + ix] += gv;
+                }
+            }
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::GlobalAveragePool: {
+        if (!needs(xin)) break;
+        Tensor dx(x.shape());
+        const int64_t planes = x.dim(0) * x.dim(1), hw = x.numel() / planes;
+        for (int64_t pl = 0; pl < planes; ++pl) {
+          const float gv = dy[pl] / float(hw);
+          std::fill(dx.data() + pl * hw, dx.data() + (pl + 1) * hw, gv);
+        }
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::Flatten:
+      case OpType::Reshape:
+      case OpType::Identity:
+        if (needs(xin)) accumulate(xin, dy.reshaped(x.shape()), false);
+        break;
+      case OpType::Gemm: {
+        if (!needs(xin)) break;
+        if (needs(node.inputs[1])) return not_constant(node, "B");
+        const Attrs& at = node.attrs;
+        const Tensor& b = t.values[node.inputs[1]];
+        const int M = int(dy.dim(0)), Nn = int(dy.dim(1));
+        const int K = int(at.trans_a ? x.dim(0) : x.dim(1));
+        Tensor dx(x.shape());
+        if (!at.trans_a) {  // dA [M, K] = alpha * dY op(B)^T
+          train::sgemm(false, !at.trans_b, M, K, Nn, at.alpha, dy.data(), Nn, b.data(),
+                       at.trans_b ? K : Nn, 0.f, dx.data(), K);
+        } else {  // dA [K, M] = alpha * op(B) dY^T
+          train::sgemm(at.trans_b, true, K, M, Nn, at.alpha, b.data(), at.trans_b ? K : Nn,
+                       dy.data(), Nn, 0.f, dx.data(), M);
+        }
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::MatMul: {
+        if (!needs(xin)) break;
+        if (needs(node.inputs[1])) return not_constant(node, "B");
+        const Tensor& b = t.values[node.inputs[1]];
+        const int M = int(x.dim(-2)), K = int(x.dim(-1)), Nn = int(b.dim(-1));
+        const int64_t batch = x.numel() / (int64_t(M) * K);
+        const bool bb = b.numel() != int64_t(K) * Nn;
+        Tensor dx(x.shape());
+        for (int64_t i = 0; i < batch; ++i)  // dA = dY B^T
+          train::sgemm(false, true, M, K, Nn, 1.f, dy.data() + i * M * Nn, Nn,
+                       b.data() + (bb ? i * K * Nn : 0), Nn, 0.f, dx.data() + i * M * K, K);
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::Add: {
+        for (int k = 0; k < 2; ++k) {
+          const int v = node.inputs[k];
+          if (!needs(v)) continue;
+          Tensor d = reduce_broadcast(dy, t.values[v].shape());
+          accumulate(v, d, d.data() != dy.data());
+        }
+        break;
+      }
+      case OpType::Softmax: {
+        if (!needs(xin)) break;
+        // dx = y * (dy - sum_j dy_j y_j) along the softmax axis.
+        const Tensor& y = t.values[out];
+        const int64_t r = x.rank();
+        const int64_t axis = node.attrs.axis < 0 ? node.attrs.axis + r : node.attrs.axis;
+        int64_t outer = 1, len = 1, inner = 1;
+        for (int64_t i = 0; i < r; ++i) {
+          const int64_t d = x.dim(int(i));
+          if (i < axis)
+            outer *= d;
+          else if (i == axis || node.attrs.softmax_legacy)
+            len *= d;
+          else
+            inner *= d;
+        }
+        Tensor dx(x.shape());
+        for (int64_t o = 0; o < outer; ++o)
+          for (int64_t in_ = 0; in_ < inner; ++in_) {
+            const int64_t base = o * len * inner + in_;
+            double dot = 0;
+            for (int64_t l = 0; l < len; ++l)
+              dot += double(dy[base + l * inner]) * y[base + l * inner];
+            for (int64_t l = 0; l < len; ++l)
+              dx[base + l * inner] = y[base + l * inner] * float(dy[base + l * inner] - dot);
+          }
+        accumulate(xin, dx, true);
+        break;
+      }
+    }
+  }
+  std::vector<Tensor> result;
+  for (int v : want) result.push_back(grad[v].empty() ? Tensor(t.values[v].shape()) : grad[v]);
+  return result;
+}
+
+}  // namespace scv::explain
