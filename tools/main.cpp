@@ -38,6 +38,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
+  // --version on every command (also those with subcommands of their own).
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (a == "--version") {
+      std::cout << scv::cli::version_string() << "\n";
+      return 0;
+    }
+  }
   // No command replaces a file it read (scratchcv preprocess a.jpg a.jpg, infer --input x
   // --output x, links to an input): write_file_atomic refuses them.
   scv::protect_inputs(true);
