@@ -18,6 +18,8 @@
 # 3. A table of the median over rounds of each run's median, and ratios to scratchcv.
 # 4. Cold start: whole-process wall time and peak RSS (/usr/bin/time) of
 #    `scratchcv classify data/sample.jpg --model M.pth` and `node ort_bench.js --cold`.
+# Before/after a change: SCV_BEFORE=PATH adds a second scratchcv binary ("before") to the
+# rotation, with a before/after ratio column; RUNTIMES="scratchcv before" runs only those.
 # Raw results: WORKDIR/runs.tsv and WORKDIR/cold.tsv. Needs: /usr/bin/python3 with torch and
 # torchvision, node with bench/peers/node_modules (cd bench/peers && npm install --ignore-scripts).
 set -euo pipefail
@@ -103,15 +105,19 @@ run_one() {  # run_one ROUND RUNTIME T B
       [ $have_scv = 1 ] || return 0
       "$cli" bench --model "$model_onnx" --batch "$4" --threads "$3" --iters "$iters" \
         --warmup "$warmup" --json >"$out" 2>&1 || true ;;
+    before)
+      "$SCV_BEFORE" bench --model "$model_onnx" --batch "$4" --threads "$3" --iters "$iters" \
+        --warmup "$warmup" --json >"$out" 2>&1 || true ;;
   esac
   record "$1" "$2" "$3" "$4" "$out"
 }
-runtimes=(ort torch scratchcv)
+read -r -a runtimes <<<"${RUNTIMES:-ort torch scratchcv${SCV_BEFORE:+ before}}"
+nrt=${#runtimes[@]}
 for r in $(seq 1 "$rounds"); do
   for c in "${configs[@]}"; do
     set -- $c; t=$1 b=$2
-    for i in 0 1 2; do  # rotated: round 1 ort first, round 2 torch first, ...
-      run_one "$r" "${runtimes[$(( (i + r - 1) % 3 ))]}" "$t" "$b"
+    for i in $(seq 0 $((nrt - 1))); do  # rotated: round 1 ort first, round 2 torch first, ...
+      run_one "$r" "${runtimes[$(( (i + r - 1) % nrt ))]}" "$t" "$b"
     done
   done
   echo "# round $r/$rounds done (load $(cut -d' ' -f1 /proc/loadavg))"
@@ -119,7 +125,7 @@ done
 
 cold_tsv="$work/cold.tsv"
 printf 'round\truntime\twall_s\tpeak_rss_kb\n' >"$cold_tsv"
-if [ $cold = 1 ]; then
+if [ $cold = 1 ] && [[ " ${runtimes[*]} " == *" ort "* || " ${runtimes[*]} " == *" scratchcv "* ]]; then
   for r in $(seq 1 "$rounds"); do
     sleep "$pause"
     if [ $have_ort = 1 ]; then
@@ -150,12 +156,14 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 med = {}
 for r in rows:
     med.setdefault((r["runtime"], int(r["threads"]), int(r["batch"])), []).append(float(r["median_ms"]))
-runtimes = [x for x in ("ort", "torch", "scratchcv") if any(k[0] == x for k in med)]
+runtimes = [x for x in ("ort", "torch", "scratchcv", "before") if any(k[0] == x for k in med)]
 configs = sorted({(k[1], k[2]) for k in med})
 print("\nthroughput: median over rounds of per-run median latency (ms per batch), images/s")
 hdr = "%-8s %-6s" % ("threads", "batch")
 for x in runtimes:
     hdr += " %12s %8s" % (x + " ms", "img/s")
+if "before" in runtimes:
+    hdr += " %12s" % "after/before"
 if "scratchcv" in runtimes:
     hdr += " %12s %12s" % ("scv/ort", "scv/torch")
 else:
@@ -169,6 +177,8 @@ for t, b in configs:
         m[x] = statistics.median(v) if v else None
         line += " %12s %8s" % (("%.1f" % m[x], "%.2f" % (b * 1e3 / m[x])) if m[x] else ("-", "-"))
     ratio = lambda a, c: "%.2fx" % (m[a] / m[c]) if m.get(a) and m.get(c) else "-"
+    if "before" in runtimes:
+        line += " %12s" % ratio("scratchcv", "before")
     if "scratchcv" in runtimes:
         line += " %12s %12s" % (ratio("scratchcv", "ort"), ratio("scratchcv", "torch"))
     else:

@@ -11,7 +11,7 @@ ctest --test-dir build -j"$jobs" --output-on-failure
 echo "== ASan + UBSan =="
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCV_SANITIZE=ON -DSCV_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCV_SANITIZE=ON "${launcher[@]}" >/dev/null
 cmake --build build-asan -j"$jobs"
 # The C++ unit and failure-path tests (the long golden model comparisons run once, above).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

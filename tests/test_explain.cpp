@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "ops/op.h"
 #include "scratchcv/explain.h"
 #include "scratchcv/model.h"
 

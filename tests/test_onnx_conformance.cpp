@@ -20,6 +20,7 @@
 
 #include "io/protobuf.h"
 #include "onnx_test_util.h"
+#include "op_coverage.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/graph.h"
 #include "scratchcv/onnx.h"
@@ -31,11 +32,8 @@ namespace {
 const char* kDataDir = "/usr/share/libonnx-testdata/data/node";
 constexpr double kRtol = 1e-3, kAtol = 1e-5;
 
-// The directories we claim to support.
-const std::regex kPattern(
-    "^(test_conv_.*|test_maxpool_2d_.*|test_averagepool_2d_.*|test_globalaveragepool.*|"
-    "test_batchnorm_.*|test_relu|test_gemm_.*|test_matmul_2d|test_add.*|test_flatten_.*|"
-    "test_softmax_.*|test_reshape_.*)$");
+// The directories we claim to support: the ONNX tests of every op in the op list.
+const std::regex kPattern(scv::testing::onnx_test_pattern());
 
 struct Skip {
   const char* reason;
@@ -45,6 +43,10 @@ struct Skip {
 const std::map<std::string, Skip> kSkipTable = {
     {"test_add_uint8", {"uint8 tensors: scratchcv computes in float32 only", "UINT8"}},
     {"test_maxpool_2d_uint8", {"uint8 tensors: scratchcv computes in float32 only", "UINT8"}},
+    {"test_clip_default_int8_inbounds",
+     {"int8 tensors: scratchcv computes in float32 only", "INT8"}},
+    {"test_clip_default_int8_max", {"int8 tensors: scratchcv computes in float32 only", "INT8"}},
+    {"test_clip_default_int8_min", {"int8 tensors: scratchcv computes in float32 only", "INT8"}},
     {"test_batchnorm_epsilon_training_mode",
      {"training-mode BatchNormalization (batch statistics, 3 outputs): inference only",
       "training_mode=1 is not supported"}},

@@ -5,8 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -80,3 +85,66 @@ TEST(ThreadPool, DestroyWhileWorkersSleepOrSpin) {
 }
 
 }  // namespace
+
+// The --threads rule (one library function that every command's option goes through).
+TEST(ThreadsRule, DefaultIsTheUsableCpus) {
+  std::string warning;
+  auto n = scv::choose_threads("", &warning);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, scv::usable_cpus());
+  EXPECT_EQ(scv::default_num_threads(), scv::usable_cpus());
+  EXPECT_TRUE(warning.empty());
+  EXPECT_GE(scv::usable_cpus(), 1);
+}
+
+TEST(ThreadsRule, LargerCountsAreClampedWithOneWarning) {
+  std::string warning;
+  auto n = scv::choose_threads("1000", &warning);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, scv::usable_cpus());
+  EXPECT_NE(warning.find("--threads 1000"), std::string::npos) << warning;
+  EXPECT_EQ(warning.find('\n'), std::string::npos);
+  warning.clear();
+  auto one = scv::choose_threads("1", &warning);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*one, 1);
+  EXPECT_TRUE(warning.empty());
+}
+
+TEST(ThreadsRule, ZeroNegativeAndNonNumbersAreErrorsNamingTheOption) {
+  for (const char* bad : {"0", "-2", "x", "2x", "", " 1", "99999999999999999999"}) {
+    if (std::string(bad).empty()) continue;  // "" means "not given"
+    std::string warning;
+    auto n = scv::choose_threads(bad, &warning);
+    EXPECT_FALSE(n.ok()) << bad;
+    if (!n.ok()) {
+      EXPECT_NE(n.status().message().find("--threads"), std::string::npos);
+    }
+  }
+}
+
+// Every command applies the same rule: --threads 0 is a usage error (exit 2) naming the option,
+// on stderr in one line.
+TEST(ThreadsRule, EveryCommandRejectsZeroThreadsAsAUsageError) {
+  const std::vector<std::string> commands = {"classify x.jpg --model m.pth",
+                                             "infer --model m.onnx --input i --output o",
+                                             "bench --iters 1",
+                                             "gray in.png out.png",
+                                             "blur in.png out.png --ksize 3",
+                                             "mnist train --data d",
+                                             "mnist test --data d --model m.scv",
+                                             "mnist dump-step --out o",
+      "explain x.jpg --model m.pth"};
+  for (const std::string& c : commands) {
+    const std::string cmd = std::string(SCV_CLI) + " " + c + " --threads 0 2>&1";
+    std::FILE* f = popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    std::string out;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, f)) out += buf;
+    const int status = pclose(f);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << c << ": " << out;
+    EXPECT_NE(out.find("--threads"), std::string::npos) << c << ": " << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << c << ": " << out;
+  }
+}

@@ -19,7 +19,7 @@
 
 #include "cli.h"
 #include "ladder_plot.h"
-#include "ops/x86/kernels.h"
+#include "runner.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
 #include "scratchcv/session.h"
@@ -47,20 +47,9 @@ double median(std::vector<double> v) {
   return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
 }
 
-// Measured FMA peak in GFLOP/s of one core for `isa`: the best of 60 ~1 ms probes, so that a
-// busy machine (other processes taking time slices) still yields the core's real rate.
+// Measured FMA peak in GFLOP/s of one core for `isa` (the best of 60 ~1 ms probes).
 double measure_peak_per_core(Isa isa) {
-  const x86::Kernels* k = x86::kernels_for(isa == Isa::ref ? best_isa() : isa);
-  if (!k) return 0.0;
-  float sink = 0;
-  double best = 0;
-  for (int r = 0; r < 60; ++r) {
-    const double t0 = now_ms();
-    const double flops = k->fma_peak_probe(400000, &sink);
-    const double ms = now_ms() - t0;
-    best = std::max(best, flops / (ms * 1e6));
-  }
-  return best + sink * 0.0;
+  return fma_peak_gflops(isa == Isa::ref ? best_isa() : isa);
 }
 
 struct Timing {
@@ -113,7 +102,8 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 int cmd_bench(const std::vector<std::string>& args) {
   std::string model, arch, isa_s, json_path, plot_path;
-  int batch = 1, threads = default_num_threads(), iters = 20, warmup = 3, size = 224;
+  int batch = 1, threads = 0, iters = 20, warmup = 3, size = 224;
+  std::string threads_s;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
   cli::ArgParser p("bench", "time a model (default: random-weight resnet50) through Session");
@@ -121,7 +111,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       .option("arch", &arch, "NAME", "architecture for .pth (default: detect)")
       .option("batch", &batch, "N", "images per run (default 1)")
       .range(1, 4096)
-      .option("threads", &threads, "N", "worker threads (default: CPUs available)")
+      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("iters", &iters, "N", "timed runs (default 20)")
       .range(1, 1000000)
       .option("warmup", &warmup, "N", "untimed runs first (default 3)")
@@ -149,9 +139,10 @@ int cmd_bench(const std::vector<std::string>& args) {
       argv2[i] = "--json=-";
   std::vector<std::string> pos;
   if (!p.parse(argv2, &pos)) return p.exit_code();
+  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
-  if (batch < 1 || threads < 1 || iters < 1 || warmup < 0 || size < 1)
-    return p.usage_error("--batch, --threads, --iters and --size must be positive");
+  if (batch < 1 || iters < 1 || warmup < 0 || size < 1)
+    return p.usage_error("--batch, --iters and --size must be positive");
   // --json - : stdout carries the JSON document only (for jq); the readable report goes to
   // stderr. --json FILE: checked now, written at the end.
   int json_fd = -1;

@@ -18,6 +18,7 @@
 #include "annotate.h"
 #include "cli.h"
 #include "progress.h"
+#include "runner.h"
 #include "scratchcv/classifier.h"
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
@@ -54,6 +55,7 @@ class LineAppender {
 int cmd_classify(const std::vector<std::string>& args) {
   std::string model, arch, isa, weights = "V1", resume, annotate_dir;
   int topk = 5, threads = 0, resize = 0, crop = 224;
+  std::string threads_s;
   bool json = false, jsonl = false, recursive = false, reference = false;
   ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
                "IMG|DIR...");
@@ -78,7 +80,7 @@ int cmd_classify(const std::vector<std::string>& args) {
               "already in it and append the others' lines to it (implies --jsonl)")
       .option("annotate", &annotate_dir, "DIR",
               "write each photo with its top-3 labels drawn on it")
-      .option("threads", &threads, "N", "worker threads (default: all CPUs)")
+      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &reference, "use the plain reference executor (slow; for checking)")
       .epilog(
@@ -91,6 +93,7 @@ int cmd_classify(const std::vector<std::string>& args) {
           "          scratchcv classify photos/ --recursive --resume results.jsonl");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
+  if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;
   if (pos.empty()) {
     ap.fail("no image given (see --help)");
     return 2;

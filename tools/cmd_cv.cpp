@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "runner.h"
 #include "scratchcv/cpu.h"
 #include "scratchcv/cv.h"
 #include "scratchcv/file_util.h"
@@ -29,23 +30,29 @@ using scv::Status;
 
 struct Common {
   std::string compare, isa;
-  int threads = 0, bench = 0, quality = 95;
+  std::string threads;
+  int bench = 0, quality = 95;
 };
 
 void add_common(scv::cli::ArgParser& p, Common* c) {
   p.option("quality", &c->quality, "Q", "JPEG/WebP quality (default 95; WebP 100 = lossless)")
       .range(1, 100)
       .option("compare", &c->compare, "PATH", "also write a side-by-side input|output image")
-      .option("threads", &c->threads, "N", "threads to use (default: all CPUs)")
+      .option("threads", &c->threads, "N", "threads to use (default: the usable CPUs)")
       .option("isa", &c->isa, "ISA", "force a kernel path: ref, avx2 or avx512")
       .option("bench", &c->bench, "N", "time the algorithm alone N times (median/min, ms)");
 }
 
-// Applies --threads/--isa; returns a non-empty message on a bad value.
+// --threads: the CV calls run on the process pool. Returns 0, or 2 after a usage error.
+int apply_threads(const scv::cli::ArgParser& p, const Common& c) {
+  int n = 0;
+  if (int rc = scv::cli::resolve_threads_option(p, c.threads, &n)) return rc;
+  scv::ThreadPool::set_global_threads(n);
+  return 0;
+}
+
+// Applies --isa; returns a non-empty message on a bad value.
 std::string apply_common(const Common& c) {
-  if (c.threads < 0 || c.threads > 1024)
-    return "--threads must be between 1 and 1024, got " + std::to_string(c.threads);
-  if (c.threads > 0) scv::ThreadPool::set_global_threads(c.threads);
   if (!c.isa.empty()) {
     scv::Isa isa;
     if (!scv::parse_isa(c.isa, &isa))
@@ -139,6 +146,7 @@ bool begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Common*
     *rc = 2;
     return false;
   }
+  if ((*rc = apply_threads(p, *c)) != 0) return false;
   std::string msg = apply_common(*c);
   if (!msg.empty()) {
     *rc = p.usage_error(msg);
@@ -338,6 +346,7 @@ int cmd_gaussian(const std::vector<std::string>& args) {
            " positional arguments (see --help)");
     return 2;
   }
+  if (int rc = apply_threads(p, c)) return rc;
   std::string msg = apply_common(c);
   if (!msg.empty()) return p.usage_error(msg);
   msg = check_not_input(pos[0], pos[1]);

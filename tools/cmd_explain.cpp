@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "runner.h"
 #include "scratchcv/explain.h"
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
@@ -117,6 +118,7 @@ int cmd_explain(const std::vector<std::string>& args) {
                            layers_s = "conv1,layer1,layer2,layer3,layer4";
   std::string layer, deconv, tensor_file, dump_dir;
   int classes = 3, threads = 0, resize = 0, crop = 224, deconv_top = 6, channels = 64;
+  std::string threads_s;
   bool no_saliency = false;
   ArgParser ap("explain",
                "Show where a classifier looked and what its layers saw: CAM, Grad-CAM and\n"
@@ -146,7 +148,7 @@ int cmd_explain(const std::vector<std::string>& args) {
               "use a raw float32 [1,3,crop,crop] tensor instead of a photo (testing aid)")
       .option("dump", &dump_dir, "DIR",
               "write logits, gradients and maps as raw float32 + manifest.json (testing aid)")
-      .option("threads", &threads, "N", "worker threads (default: all CPUs)")
+      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .epilog(
           "Heatmap colours: jet, dark blue = low, red = high; CAM is scaled by its min..max,\n"
           "Grad-CAM and saliency by 0..max, then blended 50% over the photo.\n"
@@ -155,6 +157,7 @@ int cmd_explain(const std::vector<std::string>& args) {
           "Example: scratchcv explain data/sample.jpg --html report.html --deconv layer1");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
+  if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;
   if (pos.size() > 1)
     return ap.fail("one image at a time (got " + std::to_string(pos.size()) + ")");
   if (pos.empty() == tensor_file.empty()) {
@@ -212,7 +215,7 @@ int cmd_explain(const std::vector<std::string>& args) {
   auto graph = load_model(model, arch);
   if (!graph.ok()) return ap.fail(graph.status().message());
   const Graph& g = *graph;
-  ThreadPool pool(threads > 0 ? threads : default_num_threads());
+  ThreadPool pool(threads);
   const double load_ms = ms_since(t_load);
   const auto t_fwd = Clock::now();
   auto tr = explain::run_trace(g, x, pool);
@@ -364,13 +367,13 @@ int cmd_explain(const std::vector<std::string>& args) {
     if (!dr.ok()) return ap.fail(dr.status().message());
     std::vector<Image> tiles;
     for (const auto& p : dr->projections) {
+      if (p.box[2] <= p.box[0] || p.box[3] <= p.box[1]) continue;  // rectified to nothing
       const Image rec = viz::signed_image(p.image, p.box);
-      const Image patch = center_crop(photo, photo.width, photo.height);  // copy
       Image crop_img(p.box[2] - p.box[0], p.box[3] - p.box[1], 3);
       for (int yy = 0; yy < crop_img.height; ++yy)
         for (int xx = 0; xx < crop_img.width; ++xx)
           for (int c = 0; c < 3; ++c)
-            crop_img.at(xx, yy, c) = patch.at(p.box[0] + xx, p.box[1] + yy, c);
+            crop_img.at(xx, yy, c) = photo.at(p.box[0] + xx, p.box[1] + yy, c);
       const int s = std::max(1, 96 / std::max(1, std::max(rec.width, rec.height)));
       tiles.push_back(viz::resize_nearest(rec, rec.width * s, rec.height * s));
       tiles.push_back(viz::resize_nearest(crop_img, crop_img.width * s, crop_img.height * s));
@@ -378,7 +381,7 @@ int cmd_explain(const std::vector<std::string>& args) {
     if (!tiles.empty())
       pics.push_back({"deconv_" + safe_name(lname) + ".png",
                       "Deconvnet: " + lname + " channel " + std::to_string(dr->channel),
-                      "its " + std::to_string(dr->projections.size()) +
+                      "its " + std::to_string(tiles.size() / 2) +
                           " strongest activations projected to pixels (left) beside the photo "
                           "patch they see (right)",
                       viz::tile_images(tiles, 4, 4)});

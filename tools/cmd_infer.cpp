@@ -8,6 +8,7 @@
 #include "runner.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
+#include "scratchcv/onnx.h"
 
 namespace scv::cli {
 namespace {
@@ -30,6 +31,7 @@ Result<Shape> parse_shape(const std::string& s) {
 int cmd_infer(const std::vector<std::string>& args) {
   std::string model, arch, input, output, shape_s = "1,3,224,224", isa;
   int threads = 0;
+  std::string threads_s;
   bool reference = false;
   ArgParser ap("infer",
                "Run a model on a raw float32 NCHW tensor and write the raw float32 output.\n"
@@ -39,11 +41,14 @@ int cmd_infer(const std::vector<std::string>& args) {
       .option("input", &input, "FILE", "raw little-endian float32 input tensor")
       .option("shape", &shape_s, "N,C,H,W", "input shape (default 1,3,224,224)")
       .option("output", &output, "FILE", "where to write the raw float32 output")
-      .option("threads", &threads, "N", "worker threads (default: all CPUs)")
+      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512")
-      .flag("reference", &reference, "use the plain reference executor");
+      .flag("reference", &reference, "use the plain reference executor")
+      .epilog("ONNX operators: " + onnx_supported_ops() +
+              " (torchvision ResNets load from .pth as well).");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
+  if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;
   if (!pos.empty()) return ap.usage_error("unexpected argument '" + pos[0] + "'");
   if (model.empty() || input.empty() || output.empty())
     return ap.usage_error("--model, --input and --output are required");

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "progress.h"
+#include "runner.h"
 #include "scratchcv/cpu.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
@@ -21,12 +22,6 @@ using namespace scv;
 using namespace scv::train;
 
 namespace {
-
-int parse_threads(const cli::ArgParser& p, int threads) {
-  if (threads == 0) return default_num_threads();
-  if (threads < 0 || threads > 256) return p.usage_error("--threads must be 1..256"), -1;
-  return threads;
-}
 
 bool check_data_fits(const cli::ArgParser& p, const Dataset& d, Network& net) {
   const ModelConfig& c = net.config();
@@ -48,6 +43,7 @@ int cmd_train(const std::vector<std::string>& args) {
   std::string data, model = "lenet", out = "model.scv", resume, optim = "adam",
                     schedule = "constant", log_path, plot_path;
   int epochs = 5, batch = 64, threads = 0, seed = 1, limit = 0, test_limit = 0;
+  std::string threads_s;
   double lr = -1, momentum = 0.9, wd = 0;
   bool quiet = false;
   cli::ArgParser p("mnist train", "Train a CNN (or MLP) on MNIST / Fashion-MNIST IDX files.");
@@ -57,7 +53,7 @@ int cmd_train(const std::vector<std::string>& args) {
       .option("model", &model, "NAME|FILE", "lenet (default), mlp, or a model config file")
       .option("batch", &batch, "B", "mini-batch size (default 64)")
       .range(1, 65536)
-      .option("threads", &threads, "T", "threads (default: all CPUs)")
+      .option("threads", &threads_s, "T", "threads (default: the usable CPUs)")
       .option("out", &out, "FILE", "checkpoint written after every epoch (default model.scv)")
       .option("resume", &resume, "FILE",
               "continue from this checkpoint (writes to --out, "
@@ -80,10 +76,9 @@ int cmd_train(const std::vector<std::string>& args) {
       .epilog("example: scratchcv mnist train --data /usr/share/datasets/fashion-mnist --epochs 5");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
+  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (data.empty()) return p.usage_error("--data DIR is required");
-  threads = parse_threads(p, threads);
-  if (threads < 0) return cli::kUsageError;
   OptimConfig oc;
   if (optim == "adam")
     oc.kind = OptKind::adam, oc.lr = 1e-3f;
@@ -225,10 +220,11 @@ int cmd_train(const std::vector<std::string>& args) {
 int cmd_test(const std::vector<std::string>& args) {
   std::string data, model, confusion_png, errors_png;
   int threads = 0, limit = 0;
+  std::string threads_s;
   cli::ArgParser p("mnist test", "Accuracy and confusion matrix of a checkpoint on the test set.");
   p.option("data", &data, "DIR", "directory with t10k-{images-idx3,labels-idx1}-ubyte[.gz]")
       .option("model", &model, "FILE", "checkpoint written by 'mnist train'")
-      .option("threads", &threads, "T", "threads (default: all CPUs)")
+      .option("threads", &threads_s, "T", "threads (default: the usable CPUs)")
       .option("limit", &limit, "N", "first N test images only")
       .range(1, 1e9)
       .option("confusion", &confusion_png, "FILE", "also draw the confusion matrix as a PNG")
@@ -236,11 +232,10 @@ int cmd_test(const std::vector<std::string>& args) {
               "PNG grid of misclassified images labelled t<true> p<predicted> (first 100)");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
+  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (data.empty() || model.empty())
     return p.usage_error("--data DIR and --model FILE are required");
-  threads = parse_threads(p, threads);
-  if (threads < 0) return cli::kUsageError;
   auto ck = load_checkpoint(model);
   if (!ck.ok()) return p.fail(ck.status().message());
   auto te = load_mnist_dir(data, false);
@@ -351,6 +346,7 @@ void put_tensor(std::vector<uint8_t>& b, const std::string& name, const Tensor& 
 int cmd_dump_step(const std::vector<std::string>& args) {
   std::string model = "lenet", out, optim = "adam";
   int batch = 8, seed = 1, threads = 1;
+  std::string threads_s = "1";
   double lr = 1e-3, wd = 0;
   cli::ArgParser p("mnist dump-step",
                    "One training step on random data; writes inputs, weights, loss, gradients "
@@ -358,17 +354,17 @@ int cmd_dump_step(const std::vector<std::string>& args) {
   p.option("model", &model, "NAME|FILE", "model config (default lenet)")
       .option("batch", &batch, "B", "batch size (default 8)")
       .option("seed", &seed, "N", "seed (default 1)")
-      .option("threads", &threads, "T", "threads (default 1)")
+      .option("threads", &threads_s, "T", "threads (default 1: a reproducible dump)")
       .option("optim", &optim, "adam|sgd", "optimiser for the step (default adam)")
       .option("lr", &lr, "X", "learning rate (default 0.001)")
       .option("wd", &wd, "X", "weight decay (default 0)")
       .option("out", &out, "FILE", "output file");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
+  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (out.empty()) return p.usage_error("--out FILE is required");
   if (Status s = check_output(out); !s.ok()) return p.fail(s.message());
   if (batch < 1 || batch > 4096) return p.usage_error("--batch must be 1..4096");
-  if (threads < 1 || threads > 256) return p.usage_error("--threads must be 1..256");
   auto cfg = load_model_config(model);
   if (!cfg.ok()) return p.fail(cfg.status().message());
   auto nr = Network::build(cfg.value(), uint64_t(seed));

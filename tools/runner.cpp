@@ -6,6 +6,18 @@
 
 namespace scv::cli {
 
+int resolve_threads_option(const ArgParser& p, const std::string& text, int* threads) {
+  std::string warning;
+  Result<int> n = choose_threads(text, &warning);
+  if (!n.ok()) {
+    p.fail(n.status().message());
+    return 2;
+  }
+  if (!warning.empty()) p.fail("warning: " + warning);
+  *threads = *n;
+  return 0;
+}
+
 // The prepared Session is built once, by prepare() or the first run(), for one input shape
 // (classify feeds every photo as [1, 3, crop, crop]). It takes over the Graph.
 struct Runner::Impl {
@@ -27,8 +39,7 @@ Status Runner::init(Graph graph, const RunnerOptions& opt) {
     if (!isa_supported(isa)) return error("--isa ", opt.isa, ": this CPU does not support it");
     set_active_isa(isa);
   }
-  if (opt.threads < 0 || opt.threads > 1024) return error("--threads must be between 1 and 1024");
-  ThreadPool::set_global_threads(opt.threads > 0 ? opt.threads : default_num_threads());
+  if (impl_->opt.threads <= 0) impl_->opt.threads = default_num_threads();
   return Status();
 }
 
@@ -41,7 +52,7 @@ Status Runner::prepare(const Shape& input_shape) {
   }
   SessionOptions so;
   so.isa = active_isa();
-  so.threads = ThreadPool::global().num_threads();
+  so.threads = impl_->opt.threads;
   // The graph is handed over: the session frees each weight as soon as it is packed, so the
   // process never holds the checkpoint's weights and the packed weights at once.
   SCV_ASSIGN_OR_RETURN(impl_->session, Session::create(std::move(impl_->graph), input_shape, so));
@@ -63,7 +74,7 @@ Result<Tensor> Runner::run(const Tensor& x) {
 std::string Runner::describe() const {
   if (impl_->opt.reference) return "reference executor";
   return std::string("prepared session, ") + isa_name(active_isa()) + ", " +
-         std::to_string(ThreadPool::global().num_threads()) + " threads";
+         std::to_string(impl_->opt.threads) + " threads";
 }
 
 }  // namespace scv::cli

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "cli.h"
 #include "scratchcv/graph.h"
 #include "scratchcv/status.h"
 #include "scratchcv/tensor.h"
@@ -12,10 +13,15 @@
 namespace scv::cli {
 
 struct RunnerOptions {
-  int threads = 0;         // 0: all CPUs
+  int threads = 0;         // from resolve_threads_option (0: usable CPUs)
   std::string isa;         // "" = best available
   bool reference = false;  // force the plain reference executor
 };
+
+// The --threads option of every command: the library's rule (scv::choose_threads) with the
+// CLI's side of it: a bad value is a usage error (exit 2) naming the option, a value above the
+// usable CPUs is clamped with one warning line on stderr. Returns 0, or 2 after the error.
+int resolve_threads_option(const ArgParser& p, const std::string& text, int* threads);
 
 class Runner {
  public:

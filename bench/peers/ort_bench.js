@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // ONNX Runtime (onnxruntime-node, CPU execution provider) on a ResNet ONNX model.
 //
-// usage: node ort_bench.js --model M.onnx [--threads N] [--batch B] [--warmup W] [--iters K]
+// usage: node ort_bench.js --model M.onnx [--threads N (0: ORT default)] [--batch B] [--warmup W] [--iters K]
 //        node ort_bench.js --model M.onnx --cold [--threads N]
 // Throughput mode: load, W warm-up runs, then K timed runs; prints one JSON line
 //   {"runtime", "version", "threads", "batch", "iters", "median_ms", "min_ms", "imgs_per_s"}.
@@ -28,7 +28,8 @@ function parseArgs(argv) {
     else fail(`unknown argument ${k}`);
   }
   if (!a.model) fail('--model M.onnx is required');
-  if (a.threads < 1 || a.batch < 1 || a.iters < 1) fail('threads, batch and iters must be >= 1');
+  // --threads 0: ONNX Runtime's own default (one thread per physical core).
+  if (a.threads < 0 || a.batch < 1 || a.iters < 1) fail('threads >= 0, batch and iters >= 1');
   return a;
 }
 

@@ -37,7 +37,7 @@ struct ClassifierOptions {
   std::string model;
   std::string arch;     // ResNet architecture of a .pth ("" = recognised from its tensors)
   std::string weights;  // cached official weights for a named arch: "V1" (default) or "V2"
-  int threads = 0;      // worker threads; 0 = all CPUs this process may use
+  int threads = 0;      // worker threads; 0 = all usable CPUs (more are clamped to those)
   std::string precision = "fp32";  // arithmetic of the backend
   std::string isa;         // "" = best for this CPU; "ref", "avx2" or "avx512" force kernels
   bool reference = false;  // run the plain reference executor (slow; for checking)

@@ -26,4 +26,9 @@ const char* isa_name(Isa isa);
 // Parses "ref" / "avx2" / "avx512"; returns false on anything else.
 bool parse_isa(const std::string& s, Isa* out);
 
+// Measured FMA peak of one core with isa's kernels, GFLOP/s: the best of 60 ~1 ms probes, so
+// that a busy machine (other processes taking time slices) still yields the core's real rate.
+// 0 when the CPU lacks the ISA (or for Isa::ref).
+double fma_peak_gflops(Isa isa);
+
 }  // namespace scv

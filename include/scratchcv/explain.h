@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "scratchcv/graph.h"
+#include "scratchcv/ops_ref.h"
 #include "scratchcv/status.h"
 #include "scratchcv/tensor.h"
 #include "scratchcv/thread_pool.h"

@@ -10,14 +10,16 @@
 #include <string>
 #include <vector>
 
-#include "scratchcv/ops_ref.h"
 #include "scratchcv/status.h"
 #include "scratchcv/tensor.h"
 
 namespace scv {
 
-// The one list of operators. Loaders, executors, tests and benches expand this X-macro, so an
-// op cannot be added in one place and forgotten in another.
+// The one list of operators. Each op's shape rule, reference kernel, fast plan and loader
+// mappings live in its folder under src/ops/ (an OpDef, src/ops/op.h); the registry, the ONNX
+// loader, the reference executor, the session, the CLI's op list and the op-list test all
+// expand this X-macro, so an op cannot be added in one place and forgotten in another
+// (docs/adding-an-op.md).
 #define SCV_OP_LIST(X) \
   X(Conv)              \
   X(BatchNorm)         \
@@ -31,13 +33,18 @@ namespace scv {
   X(MatMul)            \
   X(Add)               \
   X(Softmax)           \
-  X(Identity)
+  X(Identity)          \
+  X(Clip)
 
 enum class OpType {
 #define SCV_OP_ENUM(name) name,
   SCV_OP_LIST(SCV_OP_ENUM)
 #undef SCV_OP_ENUM
 };
+
+#define SCV_OP_COUNT(name) +1
+inline constexpr int kOpCount = 0 SCV_OP_LIST(SCV_OP_COUNT);
+#undef SCV_OP_COUNT
 
 const char* op_name(OpType op);
 
@@ -98,18 +105,9 @@ struct Graph {
   Status validate() const;
 };
 
-// Runs the graph with the plain reference kernels (src/ops/ref). Inputs in graph.inputs order.
+// Runs the graph with each op's reference kernel (src/ops/<family>/). Inputs in graph.inputs order.
 // Slow but obviously correct: this is the oracle for every fast path.
 Result<std::vector<Tensor>> run_reference(const Graph& g, const std::vector<Tensor>& inputs);
-
-// Kernel, stride, pads and dilations of a 2-D window op (Conv, MaxPool, AveragePool) on an
-// h x w input with a kh x kw kernel, auto_pad resolved. Shared by every executor.
-Status window_params(const Node& node, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                     ref::Pool2dParams* p);
-
-// Output shape of a Reshape node on input shape x (ONNX rules: 0 copies the input dim unless
-// allowzero, one -1 is inferred); an error when the element counts differ or overflow.
-Result<Shape> reshape_target(const Node& node, const Shape& x);
 
 // Runs one node with reference kernels: inputs are the node's input tensors (an empty Tensor for
 // an omitted optional input). Used by run_reference and by tests.

@@ -1,7 +1,7 @@
 // Reader for ONNX models: our own protobuf wire-format decoder and an ONNX -> Graph mapping.
-// Supported ops: Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool,
-// Flatten, Reshape, Gemm, MatMul, Add, Softmax, Identity, Constant (opsets 11-17). Anything else
-// (op, attribute value, data type) is an error naming the node.
+// Supported ops: those of the op list (SCV_OP_LIST, each mapped in its folder under src/ops/)
+// plus Constant; onnx_supported_ops() names them. Anything else (op, attribute value, data
+// type) is an error naming the node.
 //
 // Details of the mapping (src/io/onnx.cpp):
 // - Default-domain opset versions 1..22 load (tested: 11, 13-17 and the node test data); Softmax
@@ -30,5 +30,8 @@ Result<Graph> load_onnx(const std::string& path);
 // A serialized onnx.TensorProto (as in the ONNX test suite's input_0.pb / output_0.pb),
 // converted to float32.
 Result<Tensor> parse_onnx_tensor(const uint8_t* data, size_t size);
+
+// "Conv, BatchNormalization, ..., Constant": the ONNX op_types the reader maps.
+std::string onnx_supported_ops();
 
 }  // namespace scv

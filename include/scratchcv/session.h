@@ -34,8 +34,8 @@ struct SessionOptions {
   bool fuse = true;      // BatchNorm folded into Conv; ReLU and Add(+ReLU) fused into Conv
   bool blocked = true;   // NCHW{16|8}c layout + direct register-tiled conv kernels, SIMD pools
   bool tiles = true;     // (with blocked) cache blocking: convs tile the flattened pixels and
-                         // cut the reduction into L1-sized chunks (off: one output row at a time)
-  bool winograd = true;  // (with blocked) 3x3 stride-1 convs by Winograd F(2x2, 3x3)
+                         // cut the reduction into L2-sized chunks (off: one output row at a time)
+  bool winograd = true;  // (with blocked) 3x3 stride-1 convs by Winograd F(4x4 or 2x2, 3x3)
   // Batches of at least `threads` images (blocked path): each thread runs whole images through
   // a one-image plan on its own arena, instead of all threads sharing every layer of the
   // whole batch (activations of one image stay in cache; no barrier between layers).

@@ -5,11 +5,18 @@
 // for ith in [0, nth). Neither allocates after construction. Not re-entrant: a task must not
 // call back into the same pool (it runs the nested call serially instead).
 //
+// Who owns a pool: whoever runs (a Session, the trainer, the CV calls through global()); the
+// thread count comes from the one rule below (choose_threads), which every command's
+// --threads option goes through.
+//
 // Hand-off: a network runs ~60 short parallel steps per image (0.1-2 ms each), so waking a
 // sleeping thread per step (a futex wake-up costs ~100 us on a virtual machine) would eat a
-// large share of the time. Workers therefore spin on an atomic generation counter for a short
-// while after each task (kSpinMicros) before they sleep on a condition variable, and the caller
-// spins while it waits for the last worker: a step hand-off costs ~1 us while work keeps coming.
+// large share of the time. Workers therefore wait on an atomic generation counter after each
+// task: a pure spin for kPureSpinMicros, then spinning with sched_yield() (a core shared with
+// another runnable thread is handed over instead of burnt) until kSpinMicros, then they sleep
+// on a condition variable. The caller waits for the last worker the same way, without the
+// sleep. A step hand-off costs ~1 us while work keeps coming, and an oversubscribed or
+// contended machine degrades gracefully instead of spinning against the threads doing work.
 #pragma once
 
 #include <atomic>
@@ -17,8 +24,11 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "scratchcv/status.h"
 
 namespace scv {
 
@@ -36,11 +46,13 @@ class ThreadPool {
   // fn(begin, end) over contiguous chunks covering [0, n); at most num_threads() chunks.
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
-  // A process-wide pool; set_global_threads() resizes it (not while it is running work).
+  // The process-wide pool of the CV calls (src/cv); set_global_threads() resizes it (not while
+  // it is running work). Sessions and the trainer own their pools.
   static ThreadPool& global();
   static void set_global_threads(int n);
 
-  // How long an idle worker keeps spinning before it sleeps.
+  // How long an idle worker spins without yielding, then in all before it sleeps.
+  static constexpr int kPureSpinMicros = 50;
   static constexpr int kSpinMicros = 2000;
 
  private:
@@ -58,7 +70,16 @@ class ThreadPool {
   std::atomic<bool> busy_{false};
 };
 
-// Default thread count: the number of CPUs this process may use.
+// CPUs this process may use: the affinity mask (sched_getaffinity), lowered to the cgroup CPU
+// quota when one is set (cgroup v2 cpu.max or v1 cfs_quota_us/cfs_period_us, rounded up).
+int usable_cpus();
+// Default thread count: usable_cpus().
 int default_num_threads();
+
+// The --threads rule of every command. text: the option's value, "" when it was not given.
+// "" -> usable_cpus(); a positive integer n -> n, or usable_cpus() when n is larger, with
+// *warning set to one line saying so; anything else (0, negative, not a number) -> an error
+// naming the option (a usage error for the CLI).
+Result<int> choose_threads(const std::string& text, std::string* warning);
 
 }  // namespace scv

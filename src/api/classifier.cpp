@@ -205,7 +205,9 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
     return error("precision '", opt.precision,
                  "' is not available for this model (supported: fp32)");
   SessionOptions so;
-  so.threads = opt.threads > 0 ? opt.threads : default_num_threads();
+  // More threads than usable CPUs only fight over cores (the CLI's --threads rule warns; the
+  // library clamps quietly).
+  so.threads = opt.threads > 0 ? std::min(opt.threads, usable_cpus()) : default_num_threads();
   if (!opt.isa.empty()) {
     if (!parse_isa(opt.isa, &so.isa))
       return error("isa must be ref, avx2 or avx512, got '", opt.isa, "'");

@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 
+#include "ops/op.h"
 #include "scratchcv/explain.h"
 #include "scratchcv/train.h"
 #include "train/gemm.h"
@@ -502,6 +503,19 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
         for (int64_t i = 0; i < batch; ++i)  // dA = dY B^T
           train::sgemm(false, true, M, K, Nn, 1.f, dy.data() + i * M * Nn, Nn,
                        b.data() + (bb ? i * K * Nn : 0), Nn, 0.f, dx.data() + i * M * K, K);
+        accumulate(xin, dx, true);
+        break;
+      }
+      case OpType::Clip: {
+        // dx = dy where lo <= x <= hi (as torch.clamp), 0 where the bound was taken.
+        if (!needs(xin)) break;
+        const auto bound = [&](size_t k, float def) {
+          return k < node.inputs.size() && node.inputs[k] >= 0 ? t.values[node.inputs[k]][0] : def;
+        };
+        const float lo = bound(1, -std::numeric_limits<float>::infinity());
+        const float hi = bound(2, std::numeric_limits<float>::infinity());
+        Tensor dx(x.shape());
+        for (int64_t i = 0; i < x.numel(); ++i) dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.f;
         accumulate(xin, dx, true);
         break;
       }

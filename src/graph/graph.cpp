@@ -1,19 +1,10 @@
 #include "scratchcv/graph.h"
 
+#include "ops/op.h"
+
 #include <algorithm>
 
 namespace scv {
-
-const char* op_name(OpType op) {
-  switch (op) {
-#define SCV_OP_NAME(name) \
-  case OpType::name:      \
-    return #name;
-    SCV_OP_LIST(SCV_OP_NAME)
-#undef SCV_OP_NAME
-  }
-  return "?";
-}
 
 int Graph::add_value(std::string name, Shape shape) {
   values.push_back(Value{std::move(name), std::move(shape), Tensor()});
@@ -38,37 +29,6 @@ Node& Graph::add_node(OpType op, std::string name, std::vector<int> ins, std::ve
   return nodes.back();
 }
 
-// Minimum and maximum number of inputs of each op (ONNX arity).
-static void arity(OpType op, size_t* lo, size_t* hi) {
-  switch (op) {
-    case OpType::Conv:
-      *lo = 2;
-      *hi = 3;
-      return;
-    case OpType::BatchNorm:
-      *lo = 5;
-      *hi = 5;
-      return;
-    case OpType::Gemm:
-      *lo = 2;
-      *hi = 3;
-      return;
-    case OpType::MatMul:
-    case OpType::Add:
-      *lo = 2;
-      *hi = 2;
-      return;
-    case OpType::Reshape:
-      *lo = 1;
-      *hi = 2;
-      return;  // shape input folded into attrs
-    default:
-      *lo = 1;
-      *hi = 1;
-      return;
-  }
-}
-
 Status Graph::validate() const {
   const int nv = static_cast<int>(values.size());
   std::vector<char> ready(values.size(), 0);
@@ -78,8 +38,8 @@ Status Graph::validate() const {
     ready[id] = 1;
   }
   for (const Node& n : nodes) {
-    size_t lo, hi;
-    arity(n.op, &lo, &hi);
+    const OpDef& def = op_def(n.op);
+    const size_t lo = def.min_inputs, hi = def.max_inputs;
     if (n.inputs.size() < lo || n.inputs.size() > hi)
       return error("node '", n.name, "' (", op_name(n.op), "): expected ", lo, "..", hi,
                    " inputs, found ", n.inputs.size());

@@ -17,7 +17,11 @@ FusionPlan plan_fusions(const Graph& g, const std::vector<Shape>& shapes, bool f
                         bool fuse_relu, bool fuse_add) {
   FusionPlan plan;
   plan.absorbed_by.assign(g.nodes.size(), -1);
-  plan.conv.resize(g.nodes.size());
+  plan.node.resize(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    plan.node[i].last = static_cast<int>(i);
+    plan.node[i].out = g.nodes[i].outputs.empty() ? -1 : g.nodes[i].outputs[0];
+  }
   const std::vector<int> uses = count_uses(g);
   // The single consumer node of a value, or -1.
   std::vector<int> consumer(g.values.size(), -1);
@@ -33,7 +37,7 @@ FusionPlan plan_fusions(const Graph& g, const std::vector<Shape>& shapes, bool f
   for (size_t ci = 0; ci < g.nodes.size(); ++ci) {
     const Node& conv = g.nodes[ci];
     if (conv.op != OpType::Conv || conv.outputs.size() != 1) continue;
-    ConvFusion f;
+    Fusion f;
     f.last = static_cast<int>(ci);
     f.out = conv.outputs[0];
     f.relu = conv.attrs.fused_relu;
@@ -73,7 +77,7 @@ FusionPlan plan_fusions(const Graph& g, const std::vector<Shape>& shapes, bool f
         absorb(c);
       }
     }
-    plan.conv[ci] = f;
+    plan.node[ci] = f;
   }
   return plan;
 }

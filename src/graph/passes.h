@@ -1,6 +1,7 @@
 // Graph analysis passes used by Session: which nodes a Conv absorbs.
 //
-// For every Conv the plan names the BatchNorm folded into it, the residual Add fused into its
+// Every node has a Fusion entry (nothing absorbed: it runs where it stands). For every Conv the
+// plan names the BatchNorm folded into it, the residual Add fused into its
 // epilogue (the other operand is read while the Conv writes) and the ReLU applied last. Absorbed
 // nodes are not executed; the Conv runs at the position of the last node it absorbed (its
 // output has exactly one consumer, so moving it later keeps the order valid).
@@ -12,7 +13,7 @@
 
 namespace scv {
 
-struct ConvFusion {
+struct Fusion {
   int bn = -1;        // BatchNorm node folded into the weights and bias
   int add = -1;       // Add node fused into the epilogue
   int residual = -1;  // the Add's other operand (value id)
@@ -23,7 +24,7 @@ struct ConvFusion {
 
 struct FusionPlan {
   std::vector<int> absorbed_by;  // per node: -1, or the index of the Conv that absorbed it
-  std::vector<ConvFusion> conv;  // per node (meaningful for Conv nodes)
+  std::vector<Fusion> node;      // per node: what it absorbed, where it runs, what it writes
 };
 
 // Number of uses of each value: node inputs plus graph outputs.

@@ -1,4 +1,4 @@
-// Kernel bodies written once over a vector type V (V256: AVX2 ymm, V512: AVX-512 zmm) and
+// Kernel bodies written once over a vector traits type V (AVX2: ymm, 8 floats; AVX-512: zmm, 16) and
 // included by kernels_avx2.cpp / kernels_avx512.cpp, each compiled with its own ISA flags.
 // Everything here sits in an anonymous namespace (and avoids std:: templates) so that the two
 // instantiations can never be merged by the linker into one binary-incompatible copy.
@@ -607,23 +607,24 @@ double fma_peak_probe(int64_t iters, float* sink) {
 }  // namespace
 
 namespace {
-// The table of this instantiation: every kernel above, in the order of scv::x86::Kernels.
+// The table of this instantiation: every kernel above, bound by name (designated initializers
+// must follow the declaration order, so a reordered or missing field is a compile error).
 scv::x86::Kernels kernel_table(scv::Isa isa) {
-  return {isa,
-          V::L,
-          CONV_OCB,
-          GEMM_MR,
-          2 * V::L,
-          conv_blocked_row,
-          conv_blocked_pixels,
-          wino_input,
-          wino_output,
-          gemm_panel,
-          maxpool_blocked_plane,
-          gap_blocked_plane,
-          add,
-          relu,
-          scale_shift,
-          fma_peak_probe};
+  return {.isa = isa,
+          .vl = V::L,
+          .conv_ocb = CONV_OCB,
+          .gemm_mr = GEMM_MR,
+          .gemm_nr = 2 * V::L,
+          .conv_blocked_row = conv_blocked_row,
+          .conv_blocked_pixels = conv_blocked_pixels,
+          .wino_input = wino_input,
+          .wino_output = wino_output,
+          .gemm_panel = gemm_panel,
+          .maxpool_blocked_plane = maxpool_blocked_plane,
+          .gap_blocked_plane = gap_blocked_plane,
+          .add = add,
+          .relu = relu,
+          .scale_shift = scale_shift,
+          .fma_peak_probe = fma_peak_probe};
 }
 }  // namespace

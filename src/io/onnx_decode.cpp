@@ -1,0 +1,520 @@
+// Stage 1 of the ONNX reader: protobuf bytes -> the structs of io/onnx_proto.h.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "io/onnx_proto.h"
+
+namespace scv::onnx {
+
+std::string dtype_name(int64_t t) {
+  static const char* names[] = {"UNDEFINED",  "FLOAT",   "UINT8",  "INT8",   "UINT16",
+                                "INT16",      "INT32",   "INT64",  "STRING", "BOOL",
+                                "FLOAT16",    "DOUBLE",  "UINT32", "UINT64", "COMPLEX64",
+                                "COMPLEX128", "BFLOAT16"};
+  if (t >= 0 && t < static_cast<int64_t>(std::size(names))) return names[t];
+  return str("data type ", t);
+}
+
+const char* attr_type_name(int64_t t) {
+  switch (t) {
+    case kAttrFloat:
+      return "FLOAT";
+    case kAttrInt:
+      return "INT";
+    case kAttrString:
+      return "STRING";
+    case kAttrTensor:
+      return "TENSOR";
+    case kAttrGraph:
+      return "GRAPH";
+    case kAttrFloats:
+      return "FLOATS";
+    case kAttrInts:
+      return "INTS";
+    case kAttrStrings:
+      return "STRINGS";
+    case kAttrTensors:
+      return "TENSORS";
+    case kAttrGraphs:
+      return "GRAPHS";
+    case kAttrSparseTensor:
+      return "SPARSE_TENSOR";
+    case kAttrSparseTensors:
+      return "SPARSE_TENSORS";
+    case kAttrTypeProto:
+      return "TYPE_PROTO";
+    case kAttrTypeProtos:
+      return "TYPE_PROTOS";
+  }
+  return "UNDEFINED";
+}
+
+namespace {
+
+constexpr const char* kSupportedDtypes = "FLOAT, DOUBLE, FLOAT16, INT64, INT32";
+
+// IEEE half -> float, including subnormals, infinities and NaN.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  // inf / NaN
+  } else if (exp != 0) {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);  // normal: rebias the exponent
+  } else if (mant == 0) {
+    bits = sign;  // +-0
+  } else {
+    // Subnormal half: value = mant * 2^-24. Normalise the mantissa for the float encoding.
+    int e = -1;
+    do {
+      mant <<= 1;
+      ++e;
+    } while (!(mant & 0x400));
+    bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+}  // namespace
+
+// TensorProto: dims=1 data_type=2 segment=3 float_data=4 int32_data=5 string_data=6 int64_data=7
+// name=8 raw_data=9 double_data=10 uint64_data=11 external_data=13 data_location=14.
+namespace {
+
+// The value fields of one TensorProto, as found on the wire.
+struct TensorFields {
+  std::vector<float> float_data;
+  std::vector<int64_t> int32_data, int64_data;
+  std::vector<double> double_data;
+  const uint8_t* raw = nullptr;
+  size_t raw_size = 0;
+  bool has_raw = false, external = false, segmented = false;
+  int64_t location = 0;
+};
+
+Status read_tensor_fields(pb::Reader r, OnnxTensor* t, TensorFields* tf) {
+  std::vector<float>& float_data = tf->float_data;
+  std::vector<int64_t>&int32_data = tf->int32_data, &int64_data = tf->int64_data;
+  std::vector<double>& double_data = tf->double_data;
+  while (!r.at_end()) {
+    pb::Field f;
+    SCV_TRY(r.next(&f));
+    switch (f.number) {
+      case 1:
+        SCV_TRY(pb::append_varints(f, &t->dims));
+        break;
+      case 2:
+        SCV_TRY(pb::get_int64(f, &t->dtype));
+        break;
+      case 3:
+        tf->segmented = true;
+        break;
+      case 4:
+        SCV_TRY(pb::append_floats(f, &float_data));
+        break;
+      case 5:
+        SCV_TRY(pb::append_varints(f, &int32_data));
+        break;
+      case 7:
+        SCV_TRY(pb::append_varints(f, &int64_data));
+        break;
+      case 8:
+        SCV_TRY(pb::get_string(f, &t->name));
+        break;
+      case 9:
+        if (f.type != pb::WireType::Len) return error("raw_data: expected bytes");
+        tf->raw = f.data, tf->raw_size = f.size, tf->has_raw = true;
+        break;
+      case 10:
+        SCV_TRY(pb::append_doubles(f, &double_data));
+        break;
+      case 13:
+        tf->external = true;
+        break;
+      case 14:
+        SCV_TRY(pb::get_int64(f, &tf->location));
+        break;
+      default:
+        break;  // string_data, uint64_data, doc_string, ...: not used by supported types
+    }
+  }
+  return Status();
+}
+
+// The element count the fields hold for t's dtype and dims (an error when it disagrees).
+Result<size_t> tensor_count(const OnnxTensor* t, const TensorFields& tf) {
+  const std::string what = str("tensor '", t->name, "'");
+  if (tf.external || tf.location == 1)
+    return error(what,
+                 ": data is stored in an external file, which is not supported; save the "
+                 "model with its weights inside (onnx.save(model, path, "
+                 "save_as_external_data=False))");
+  if (tf.segmented) return error(what, ": segmented tensors are not supported");
+
+  int64_t numel = 1;
+  for (int64_t d : t->dims) {
+    if (d < 0) return error(what, ": negative dimension ", d);
+    if (d > 0 && numel > std::numeric_limits<int64_t>::max() / d)
+      return error(what, ": dimensions ", shape_str(t->dims), " overflow");
+    numel *= d;
+  }
+
+  size_t elem = 0;
+  switch (t->dtype) {
+    case kFloat:
+    case kInt32:
+      elem = 4;
+      break;
+    case kDouble:
+    case kInt64:
+      elem = 8;
+      break;
+    case kFloat16:
+      elem = 2;
+      break;
+    default:
+      return error(what, ": unsupported data type ", dtype_name(t->dtype),
+                   " (supported: ", kSupportedDtypes, ")");
+  }
+  // Which typed field holds the data when raw_data is absent, and how many values it has.
+  size_t count = 0;
+  if (tf.has_raw) {
+    if (tf.raw_size % elem != 0 ||
+        static_cast<uint64_t>(tf.raw_size / elem) != static_cast<uint64_t>(numel))
+      return error(what, ": raw_data has ", tf.raw_size, " bytes, expected ", numel, " x ", elem,
+                   " for shape ", shape_str(t->dims));
+    return tf.raw_size / elem;
+  }
+  switch (t->dtype) {
+    case kFloat:
+      count = tf.float_data.size();
+      break;
+    case kDouble:
+      count = tf.double_data.size();
+      break;
+    case kFloat16:
+    case kInt32:
+      count = tf.int32_data.size();
+      break;
+    case kInt64:
+      count = tf.int64_data.size();
+      break;
+  }
+  if (static_cast<uint64_t>(count) != static_cast<uint64_t>(numel))
+    return error(what, ": has ", count, " values, expected ", numel, " for shape ",
+                 shape_str(t->dims));
+  return count;
+}
+
+// Converts count values of the fields into t->f (float types, as float32) or t->ints.
+void tensor_values(OnnxTensor* t, const TensorFields& tf, size_t count) {
+  const bool has_raw = tf.has_raw;
+  const uint8_t* raw = tf.raw;
+  const std::vector<float>& float_data = tf.float_data;
+  const std::vector<int64_t>&int32_data = tf.int32_data, &int64_data = tf.int64_data;
+  const std::vector<double>& double_data = tf.double_data;
+
+  t->is_float = t->dtype == kFloat || t->dtype == kDouble || t->dtype == kFloat16;
+  if (t->is_float) {
+    t->f = Tensor(t->dims);
+    float* out = t->f.data();
+    if (t->dtype == kFloat && has_raw) {
+      if (count) std::memcpy(out, raw, count * 4);  // the common case: one copy of the weights
+      return;
+    }
+    for (size_t k = 0; k < count; ++k) {
+      if (t->dtype == kFloat) {
+        if (has_raw)
+          std::memcpy(&out[k], raw + 4 * k, 4);
+        else
+          out[k] = float_data[k];
+      } else if (t->dtype == kDouble) {
+        double v;
+        if (has_raw)
+          std::memcpy(&v, raw + 8 * k, 8);
+        else
+          v = double_data[k];
+        out[k] = static_cast<float>(v);
+      } else {  // FLOAT16: raw little-endian halves, or the bits in int32_data
+        uint16_t h;
+        if (has_raw)
+          std::memcpy(&h, raw + 2 * k, 2);
+        else
+          h = static_cast<uint16_t>(int32_data[k]);
+        out[k] = half_to_float(h);
+      }
+    }
+  } else {
+    t->ints.resize(count);
+    for (size_t k = 0; k < count; ++k) {
+      if (t->dtype == kInt64) {
+        if (has_raw)
+          std::memcpy(&t->ints[k], raw + 8 * k, 8);
+        else
+          t->ints[k] = int64_data[k];
+      } else {
+        int32_t v;
+        if (has_raw)
+          std::memcpy(&v, raw + 4 * k, 4);
+        else
+          v = static_cast<int32_t>(int32_data[k]);
+        t->ints[k] = v;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Status decode_tensor(pb::Reader r, OnnxTensor* t) {
+  TensorFields tf;
+  SCV_TRY(read_tensor_fields(r, t, &tf));
+  SCV_ASSIGN_OR_RETURN(const size_t count, tensor_count(t, tf));
+  tensor_values(t, tf, count);
+  return Status();
+}
+
+// AttributeProto: name=1 f=2 i=3 s=4 t=5 g=6 floats=7 ints=8 strings=9 tensors=10 graphs=11
+// doc_string=13 tp=14 type_protos=15 type=20 ref_attr_name=21 sparse_tensor=22
+// sparse_tensors=23.
+Status decode_attr(pb::Reader r, OnnxAttr* a) {
+  int64_t inferred = 0;  // from the payload fields, for old files that omit `type`
+  bool has_ref = false;
+  while (!r.at_end()) {
+    pb::Field f;
+    SCV_TRY(r.next(&f));
+    switch (f.number) {
+      case 1:
+        SCV_TRY(pb::get_string(f, &a->name));
+        break;
+      case 2:
+        SCV_TRY(pb::get_float(f, &a->f));
+        inferred = kAttrFloat;
+        break;
+      case 3:
+        SCV_TRY(pb::get_int64(f, &a->i));
+        inferred = kAttrInt;
+        break;
+      case 4:
+        SCV_TRY(pb::get_string(f, &a->s));
+        inferred = kAttrString;
+        break;
+      case 5: {
+        pb::Reader sub(nullptr, 0);
+        SCV_TRY(r.message(f, &sub));
+        a->t = OnnxTensor();
+        // A tensor attribute we cannot decode is only an error if an op uses it.
+        a->t.status = decode_tensor(sub, &a->t);
+        inferred = kAttrTensor;
+        break;
+      }
+      case 6:
+        inferred = kAttrGraph;
+        break;
+      case 7:
+        SCV_TRY(pb::append_floats(f, &a->floats));
+        inferred = kAttrFloats;
+        break;
+      case 8:
+        SCV_TRY(pb::append_varints(f, &a->ints));
+        inferred = kAttrInts;
+        break;
+      case 9:
+        inferred = kAttrStrings;
+        break;
+      case 10:
+        inferred = kAttrTensors;
+        break;
+      case 11:
+        inferred = kAttrGraphs;
+        break;
+      case 14:
+        inferred = kAttrTypeProto;
+        break;
+      case 15:
+        inferred = kAttrTypeProtos;
+        break;
+      case 20:
+        SCV_TRY(pb::get_int64(f, &a->type));
+        break;
+      case 21:
+        has_ref = true;
+        break;
+      case 22:
+        inferred = kAttrSparseTensor;
+        break;
+      case 23:
+        inferred = kAttrSparseTensors;
+        break;
+      default:
+        break;
+    }
+  }
+  if (has_ref)
+    return error("attribute '", a->name,
+                 "' refers to a function attribute (ref_attr_name), "
+                 "which is not supported");
+  if (a->type == 0) a->type = inferred;
+  return Status();
+}
+
+// NodeProto: input=1 output=2 name=3 op_type=4 attribute=5 doc_string=6 domain=7.
+Status decode_node(pb::Reader r, OnnxNode* n) {
+  while (!r.at_end()) {
+    pb::Field f;
+    SCV_TRY(r.next(&f));
+    switch (f.number) {
+      case 1:
+        SCV_TRY(pb::get_string(f, &n->inputs.emplace_back()));
+        break;
+      case 2:
+        SCV_TRY(pb::get_string(f, &n->outputs.emplace_back()));
+        break;
+      case 3:
+        SCV_TRY(pb::get_string(f, &n->name));
+        break;
+      case 4:
+        SCV_TRY(pb::get_string(f, &n->op_type));
+        break;
+      case 5: {
+        pb::Reader sub(nullptr, 0);
+        SCV_TRY(r.message(f, &sub));
+        SCV_TRY(decode_attr(sub, &n->attrs.emplace_back()));
+        break;
+      }
+      case 7:
+        SCV_TRY(pb::get_string(f, &n->domain));
+        break;
+      default:
+        break;
+    }
+  }
+  return Status();
+}
+
+// ValueInfoProto: name=1 type=2. TypeProto: tensor_type=1. TypeProto.Tensor: elem_type=1
+// shape=2. TensorShapeProto: dim=1. Dimension: dim_value=1 dim_param=2.
+Status decode_value_info(pb::Reader r, OnnxValueInfo* v) {
+  while (!r.at_end()) {
+    pb::Field f;
+    SCV_TRY(r.next(&f));
+    if (f.number == 1) {
+      SCV_TRY(pb::get_string(f, &v->name));
+    } else if (f.number == 2) {
+      pb::Reader type(nullptr, 0);
+      SCV_TRY(r.message(f, &type));
+      while (!type.at_end()) {
+        pb::Field tf;
+        SCV_TRY(type.next(&tf));
+        if (tf.number != 1) continue;  // sequence, map, optional, sparse: not a dense tensor
+        v->is_tensor = true;
+        pb::Reader tensor(nullptr, 0);
+        SCV_TRY(type.message(tf, &tensor));
+        while (!tensor.at_end()) {
+          pb::Field ef;
+          SCV_TRY(tensor.next(&ef));
+          if (ef.number == 1) {
+            SCV_TRY(pb::get_int64(ef, &v->elem_type));
+          } else if (ef.number == 2) {
+            v->has_shape = true;
+            v->shape.clear();
+            pb::Reader shape(nullptr, 0);
+            SCV_TRY(tensor.message(ef, &shape));
+            while (!shape.at_end()) {
+              pb::Field df;
+              SCV_TRY(shape.next(&df));
+              if (df.number != 1) continue;
+              pb::Reader dim(nullptr, 0);
+              SCV_TRY(shape.message(df, &dim));
+              int64_t d = -1;
+              while (!dim.at_end()) {
+                pb::Field vf;
+                SCV_TRY(dim.next(&vf));
+                if (vf.number == 1) SCV_TRY(pb::get_int64(vf, &d));
+              }
+              v->shape.push_back(d >= 0 ? d : -1);
+            }
+          }
+        }
+      }
+    }
+  }
+  return Status();
+}
+
+// GraphProto: node=1 name=2 initializer=5 doc_string=10 input=11 output=12 value_info=13
+// sparse_initializer=15. Repeated occurrences of the graph field merge, as protobuf specifies.
+Status decode_graph(pb::Reader r, OnnxGraph* g) {
+  while (!r.at_end()) {
+    pb::Field f;
+    SCV_TRY(r.next(&f));
+    pb::Reader sub(nullptr, 0);
+    switch (f.number) {
+      case 1: {
+        SCV_TRY(r.message(f, &sub));
+        const size_t idx = g->nodes.size();
+        if (Status st = decode_node(sub, &g->nodes.emplace_back()); !st.ok())
+          return st.with_context(str("node #", idx));
+        break;
+      }
+      case 5: {
+        SCV_TRY(r.message(f, &sub));
+        OnnxTensor& t = g->initializers.emplace_back();
+        t.status = decode_tensor(sub, &t);  // reported when a node uses it
+        break;
+      }
+      case 11:
+      case 12: {
+        SCV_TRY(r.message(f, &sub));
+        auto& list = f.number == 11 ? g->inputs : g->outputs;
+        SCV_TRY(decode_value_info(sub, &list.emplace_back())
+                    .with_context(f.number == 11 ? "graph input" : "graph output"));
+        break;
+      }
+      case 15:
+        g->has_sparse_initializer = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return Status();
+}
+
+// ModelProto: ir_version=1 graph=7 opset_import=8. OperatorSetIdProto: domain=1 version=2.
+Status decode_model(pb::Reader r, OnnxModel* m) {
+  while (!r.at_end()) {
+    pb::Field f;
+    SCV_TRY(r.next(&f));
+    pb::Reader sub(nullptr, 0);
+    if (f.number == 1) {
+      SCV_TRY(pb::get_int64(f, &m->ir_version));
+    } else if (f.number == 7) {
+      SCV_TRY(r.message(f, &sub));
+      m->has_graph = true;
+      SCV_TRY(decode_graph(sub, &m->graph));
+    } else if (f.number == 8) {
+      SCV_TRY(r.message(f, &sub));
+      std::string domain;
+      int64_t version = 0;
+      while (!sub.at_end()) {
+        pb::Field of;
+        SCV_TRY(sub.next(&of));
+        if (of.number == 1) SCV_TRY(pb::get_string(of, &domain));
+        if (of.number == 2) SCV_TRY(pb::get_int64(of, &version));
+      }
+      if (domain.empty() || domain == "ai.onnx") {
+        m->has_default_opset = true;
+        m->opset = version;
+      }
+    }
+  }
+  return Status();
+}
+
+}  // namespace scv::onnx
