@@ -334,7 +334,8 @@ TEST(ImageLoad, ClearErrors) {
   ASSERT_TRUE(write_file_atomic(txt, hello, sizeof hello - 1).ok());
   auto r = load_image(txt);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), txt + ": not a JPEG or PNG file (starts with 'hell')");
+  EXPECT_EQ(r.status().message(),
+            txt + ": not a JPEG, PNG, BMP, WebP or TIFF file (starts with 'hell')");
   auto missing = load_image(dir + "/does_not_exist.png");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("does_not_exist.png"), std::string::npos);

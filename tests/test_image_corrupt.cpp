@@ -104,11 +104,13 @@ TEST(ImageCorrupt, TextFileNamedJpg) {
   ASSERT_TRUE(write_file_atomic(path, text, sizeof text - 1).ok());
   auto r = load_image(path);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), path + ": not a JPEG or PNG file (starts with 'hell')");
+  EXPECT_EQ(r.status().message(),
+            path + ": not a JPEG, PNG, BMP, WebP or TIFF file (starts with 'hell')");
   const uint8_t bin[] = {0x00, 0x01, 'A', 0x7f, 9};
   auto b = decode_image(bin, sizeof bin);
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().message(), "not a JPEG or PNG file (starts with '\\x00\\x01A\\x7f')");
+  EXPECT_EQ(b.status().message(),
+            "not a JPEG, PNG, BMP, WebP or TIFF file (starts with '\\x00\\x01A\\x7f')");
 }
 
 TEST(ImageCorrupt, TruncatedJpegAtManyPoints) {

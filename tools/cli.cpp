@@ -1,10 +1,17 @@
 #include "cli.h"
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+
+#ifndef SCV_VERSION
+#define SCV_VERSION "0.0.0"
+#endif
 
 namespace scv::cli {
 
@@ -16,6 +23,33 @@ std::map<std::string, CommandInfo>& registry() {
 Command::Command(const char* name, const char* summary, CommandFn fn) {
   registry()[name] = CommandInfo{summary, std::move(fn)};
 }
+
+std::string version_string() {
+  return std::string("scratchcv ") + SCV_VERSION;
+}
+
+namespace {
+
+// The one table of short names: the same letter means the same thing on every command. A
+// command that declares two long options sharing a letter gets it for the first only.
+const char* short_name_for(const std::string& name) {
+  static const std::map<std::string, const char*> kShort = {
+      {"model", "m"},   {"threads", "t"},   {"topk", "k"},   {"ksize", "k"},
+      {"output", "o"},  {"out", "o"},       {"quiet", "q"},  {"quality", "q"},
+      {"batch", "b"},   {"data", "d"},      {"epochs", "e"}, {"input", "i"},
+      {"weights", "w"}, {"recursive", "r"}, {"sigma", "s"},  {"list", "l"},
+  };
+  auto it = kShort.find(name);
+  return it == kShort.end() ? nullptr : it->second;
+}
+
+std::string format_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+}  // namespace
 
 ArgParser::ArgParser(std::string command, std::string summary, std::string positional_usage)
     : command_(std::move(command)),
@@ -49,100 +83,209 @@ ArgParser& ArgParser::option(const std::string& name, double* out, const std::st
   opts_.push_back(o);
   return *this;
 }
+ArgParser& ArgParser::range(double lo, double hi) {
+  if (!opts_.empty()) {
+    opts_.back().has_range = true;
+    opts_.back().lo = lo;
+    opts_.back().hi = hi;
+  }
+  return *this;
+}
 ArgParser& ArgParser::epilog(const std::string& text) {
   epilog_ = text;
   return *this;
 }
 
+const ArgParser::Opt* ArgParser::given_short_owner(const char* s) const {
+  for (const Opt& o : opts_) {
+    const char* t = short_name_for(o.name);
+    if (t && std::string(t) == s) return &o;
+  }
+  return nullptr;
+}
+
+bool ArgParser::given(const std::string& name) const {
+  for (const Opt& o : opts_)
+    if (o.name == name) return o.given;
+  return false;
+}
+
 std::string ArgParser::usage() const {
+  // Short names are assigned in declaration order, as parse() does.
+  std::vector<std::string> used = {"h"};
   std::ostringstream os;
   os << "usage: scratchcv " << command_ << (opts_.empty() ? "" : " [options]")
      << (positional_usage_.empty() ? "" : " " + positional_usage_) << "\n\n"
-     << summary_ << "\n";
-  if (!opts_.empty()) {
-    os << "\noptions:\n";
-    for (const Opt& o : opts_) {
-      std::string left = "  --" + o.name + (o.meta.empty() ? "" : " " + o.meta);
-      if (left.size() < 26)
-        left.resize(26, ' ');
-      else
-        left += "\n" + std::string(26, ' ');
-      os << left << o.help << "\n";
+     << summary_ << "\n\noptions:\n";
+  auto line = [&](std::string left, const std::string& help) {
+    if (left.size() < 28)
+      left.resize(28, ' ');
+    else
+      left += "\n" + std::string(28, ' ');
+    os << left << help << "\n";
+  };
+  for (const Opt& o : opts_) {
+    const char* s = short_name_for(o.name);
+    std::string left = "  ";
+    if (s && std::find(used.begin(), used.end(), s) == used.end()) {
+      used.push_back(s);
+      left += std::string("-") + s + ", ";
+    } else {
+      left += "    ";
     }
+    left += "--" + o.name + (o.meta.empty() ? "" : " " + o.meta);
+    std::string help = o.help;
+    if (o.has_range) help += " [" + format_number(o.lo) + ".." + format_number(o.hi) + "]";
+    line(left, help);
   }
-  os << "  --help                  show this help\n";
+  line("  -h, --help", "show this help");
+  line("      --version", "print the version");
+  os << "\n'--' ends the options; exit status 0 ok, 1 failure, 2 usage error.\n";
   if (!epilog_.empty()) os << "\n" << epilog_ << "\n";
   return os.str();
 }
 
 int ArgParser::fail(const std::string& message) const {
   std::cerr << "scratchcv " << command_ << ": " << message << "\n";
-  return 1;
+  return kRuntimeError;
+}
+
+int ArgParser::usage_error(const std::string& message) const {
+  std::cerr << "scratchcv " << command_ << ": " << message << "\n";
+  return kUsageError;
 }
 
 bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::string>* pos) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
+  // --help and --version win over everything else before `--` (as in most tools).
+  for (const std::string& a : args) {
+    if (a == "--") break;
     if (a == "--help" || a == "-h") {
       help_ = true;
       std::cout << usage();
       return false;
     }
-    if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
-      std::string name = a.substr(2), value;
-      bool has_value = false;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-        has_value = true;
-      }
-      const Opt* found = nullptr;
-      for (const Opt& o : opts_)
-        if (o.name == name) found = &o;
-      if (!found) {
-        fail("unknown option --" + name + " (see --help)");
+    if (a == "--version") {
+      help_ = true;
+      std::cout << version_string() << "\n";
+      return false;
+    }
+  }
+  // A value is never taken from another option: `--model --topk 3` names --model (CLI11 would
+  // take "--topk" as the path). A value that starts with '-' is written --model=-x.
+  auto looks_like_option = [](const std::string& a) {
+    if (a.size() < 2 || a[0] != '-') return false;
+    char* end = nullptr;
+    std::strtod(a.c_str(), &end);
+    return *end != '\0';  // "-1", "-0.5" are values
+  };
+  for (size_t k = 0; k < args.size(); ++k) {
+    const std::string& a = args[k];
+    if (a == "--") break;
+    for (const Opt& o : opts_) {
+      if (o.b) continue;
+      const char* s = short_name_for(o.name);
+      const bool is_short = s && a == std::string("-") + s && given_short_owner(s) == &o;
+      if (a != "--" + o.name && !is_short) continue;
+      if (k + 1 >= args.size()) {
+        usage_error(a + " needs a value " + o.meta);
         return false;
       }
-      if (found->b) {
-        if (has_value) {
-          fail("--" + name + " takes no value");
-          return false;
-        }
-        *found->b = true;
-        continue;
+      if (looks_like_option(args[k + 1])) {
+        usage_error(a + " needs a value " + o.meta + ", got the option " + args[k + 1] +
+                    " (write " + a + "=VALUE for a value starting with '-')");
+        return false;
       }
-      if (!has_value) {
-        if (i + 1 >= args.size()) {
-          fail("--" + name + " needs a value " + found->meta);
-          return false;
-        }
-        value = args[++i];
-      }
-      if (found->s) {
-        *found->s = value;
-      } else {
-        char* end = nullptr;
-        errno = 0;
-        if (found->i) {
-          long v = std::strtol(value.c_str(), &end, 10);
-          if (value.empty() || *end || errno || v < -2147483647L || v > 2147483647L) {
-            fail("--" + name + " expects an integer, got '" + value + "'");
-            return false;
-          }
-          *found->i = static_cast<int>(v);
-        } else {
-          double v = std::strtod(value.c_str(), &end);
-          if (value.empty() || *end || errno) {
-            fail("--" + name + " expects a number, got '" + value + "'");
-            return false;
-          }
-          *found->d = v;
-        }
-      }
+      ++k;  // skip the value
+      break;
+    }
+  }
+  CLI::App app(summary_, "scratchcv " + command_);
+  app.set_help_flag();
+  app.allow_extras(false);
+  std::vector<std::string> values(opts_.size());
+  std::vector<CLI::Option*> handles(opts_.size());
+  std::vector<std::string> used = {"h"};
+  for (size_t k = 0; k < opts_.size(); ++k) {
+    const Opt& o = opts_[k];
+    std::string names = "--" + o.name;
+    if (const char* s = short_name_for(o.name);
+        s && std::find(used.begin(), used.end(), s) == used.end()) {
+      used.push_back(s);
+      names += std::string(",-") + s;
+    }
+    if (o.b) {
+      handles[k] = app.add_flag(names, o.help);
+    } else {
+      handles[k] = app.add_option(names, values[k], o.help)
+                       ->type_name(o.meta)
+                       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
+  std::vector<std::string> positional;
+  app.add_option("positional", positional, positional_usage_);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ExtrasError& e) {
+    // "The following arguments were not expected: --foo" -> name the first one.
+    std::string what = e.what();
+    const size_t colon = what.find(": ");
+    std::string extra = colon == std::string::npos ? what : what.substr(colon + 2);
+    if (size_t sp = extra.find(' '); sp != std::string::npos) extra.resize(sp);
+    usage_error("unknown option " + extra + " (see --help)");
+    return false;
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    // CLI11 says "--model: 1 required TEXT missing" when the next word is another option.
+    if (what.find("required") != std::string::npos && what.find("missing") != std::string::npos) {
+      const std::string name = what.substr(0, what.find(':'));
+      for (const Opt& o : opts_)
+        if (name == "--" + o.name) what = name + " needs a value " + o.meta;
+    }
+    usage_error(what + " (see --help)");
+    return false;
+  }
+  for (size_t k = 0; k < opts_.size(); ++k) {
+    Opt& o = opts_[k];
+    o.given = handles[k]->count() > 0;
+    if (!o.given) continue;
+    if (o.b) {
+      *o.b = true;
       continue;
     }
-    pos->push_back(a);
+    const std::string& value = values[k];
+    if (o.s) {
+      *o.s = value;
+      continue;
+    }
+    char* end = nullptr;
+    errno = 0;
+    double v = 0;
+    if (o.i) {
+      long lv = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end || errno || lv < -2147483647L || lv > 2147483647L) {
+        usage_error("--" + o.name + " expects an integer, got '" + value + "'");
+        return false;
+      }
+      v = double(lv);
+    } else {
+      v = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end || errno || !std::isfinite(v)) {
+        usage_error("--" + o.name + " expects a number, got '" + value + "'");
+        return false;
+      }
+    }
+    if (o.has_range && !(v >= o.lo && v <= o.hi)) {
+      usage_error("--" + o.name + " must be between " + format_number(o.lo) + " and " +
+                  format_number(o.hi) + ", got " + value);
+      return false;
+    }
+    if (o.i)
+      *o.i = int(v);
+    else
+      *o.d = v;
   }
+  *pos = std::move(positional);
   return true;
 }
 

@@ -1,8 +1,17 @@
-// The `scratchcv` command line: a registry of subcommands and a small argument parser.
+// The `scratchcv` command line: a registry of subcommands and one argument convention.
 //
 // Each subcommand lives in its own tools/cmd_<name>.cpp and registers itself:
 //   static scv::cli::Command reg("gray", "convert an image to grayscale", cmd_gray);
 // The function gets argv *after* the subcommand name and returns the process exit code.
+//
+// The convention every command follows (the parser enforces it, on CLI11):
+//   --name VALUE, --name=VALUE, and a short form (-k 3, -k3) for the common options
+//     (model -m, threads -t, topk/ksize -k, output/out -o, quiet/quality -q, batch -b, ...);
+//   a value is never taken from another option: `--model --topk 3` is an error naming --model;
+//   `--` ends the options (later arguments are positional, even when they start with '-');
+//   `-` is an ordinary positional (commands read it as stdin or write it as stdout);
+//   --help/-h prints the usage and exits 0; --version prints the version and exits 0;
+//   exit status 2 for every usage error (the message names the option), 1 for runtime failures.
 #pragma once
 
 #include <functional>
@@ -24,9 +33,16 @@ struct CommandInfo {
 };
 std::map<std::string, CommandInfo>& registry();
 
-// A declarative parser: declare options, then parse(). Supports --name VALUE, --name=VALUE,
-// boolean flags, and positionals. `--help`/`-h` prints usage() and makes parse() return false
-// with help_requested() true. Errors print one line to stderr ("scratchcv <cmd>: ...").
+// "scratchcv 0.1.0" (the project version from CMake).
+std::string version_string();
+
+// Exit status of a usage error (bad option, bad value, missing argument).
+constexpr int kUsageError = 2;
+// Exit status of a runtime failure (unreadable file, corrupt model, ...).
+constexpr int kRuntimeError = 1;
+
+// A declarative parser: declare options, then parse(). Errors print one line to stderr
+// ("scratchcv <cmd>: ...").
 class ArgParser {
  public:
   ArgParser(std::string command, std::string summary, std::string positional_usage = "");
@@ -37,26 +53,38 @@ class ArgParser {
                     const std::string& help);
   ArgParser& option(const std::string& name, double* out, const std::string& meta,
                     const std::string& help);
+  // Limits for the option declared last (int or double): a value outside [lo, hi] is a usage
+  // error "--NAME must be between LO and HI, got V", checked by parse().
+  ArgParser& range(double lo, double hi);
   // Free text appended to --help (examples, notes).
   ArgParser& epilog(const std::string& text);
 
-  // Returns false on --help (help_requested()) or on an error (already printed).
+  // Returns false on --help/--version (help_requested()) or on an error (already printed).
   bool parse(const std::vector<std::string>& args, std::vector<std::string>* positionals);
   bool help_requested() const { return help_; }
-  // Exit code for a failed parse: 0 after --help, 2 after a usage error.
-  int exit_code() const { return help_ ? 0 : 2; }
+  // Exit code for a failed parse: 0 after --help/--version, 2 after a usage error.
+  int exit_code() const { return help_ ? 0 : kUsageError; }
+  // True when the option was given on the command line (after a successful parse()).
+  bool given(const std::string& name) const;
   std::string usage() const;
-  // Prints "scratchcv <cmd>: <message>" to stderr and returns 1 (for `return fail(...)`).
+  // Prints "scratchcv <cmd>: <message>" to stderr and returns 1 (runtime failure).
   int fail(const std::string& message) const;
+  // Prints "scratchcv <cmd>: <message>" to stderr and returns 2 (usage error).
+  int usage_error(const std::string& message) const;
 
  private:
   struct Opt {
-    std::string name, meta, help;
+    std::string name, short_name, meta, help;
     bool* b = nullptr;
     std::string* s = nullptr;
     int* i = nullptr;
     double* d = nullptr;
+    bool has_range = false;
+    double lo = 0, hi = 0;
+    bool given = false;
   };
+  // The option that owns short name `s` here (the first declared with it), or nullptr.
+  const Opt* given_short_owner(const char* s) const;
   std::string command_, summary_, positional_usage_, epilog_;
   std::vector<Opt> opts_;
   bool help_ = false;

@@ -4,12 +4,18 @@
 // Every figure is checked before it is timed: the ladder compares each step's logits with the
 // reference step; the plain bench compares with a reference Session run when --check is given.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "bench_tflite.h"
 #include "cli.h"
@@ -72,6 +78,23 @@ Timing time_session(Session& s, const std::vector<float>& in, std::vector<float>
   return r;
 }
 
+// A JSON string literal; bytes that are not UTF-8 (a file name) become U+FFFD, so the document
+// stays valid JSON.
+std::string json_str(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Status write_all_fd(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return error("standard output: write failed: ", std::strerror(errno));
+    done += size_t(w);
+  }
+  return Status();
+}
+
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double d = 0;
   for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs((double)a[i] - b[i]));
@@ -89,10 +112,14 @@ int cmd_bench(const std::vector<std::string>& args) {
   p.option("model", &model, "PATH", "model file (.pth or .onnx); default: random resnet50")
       .option("arch", &arch, "NAME", "architecture for .pth (default: detect)")
       .option("batch", &batch, "N", "images per run (default 1)")
+      .range(1, 4096)
       .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("iters", &iters, "N", "timed runs (default 20)")
+      .range(1, 1000000)
       .option("warmup", &warmup, "N", "untimed runs first (default 3)")
+      .range(0, 1000000)
       .option("size", &size, "PX", "input height and width (default 224)")
+      .range(1, 4096)
       .option("isa", &isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
       .flag("ladder", &ladder, "run the optimisation ladder (reference -> +threads)")
       .option("plot", &plot_path, "PNG", "with --ladder: draw it as a bar chart with speed-ups")
@@ -101,7 +128,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       .flag("no-tiles", &no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
       .flag("no-image-parallel", &no_image_parallel,
             "batches: all threads share each layer instead of taking whole images")
-      .option("json", &json_path, "PATH",
+      .option("json", &json_path, "[PATH]",
               "also write the figures as JSON (bare --json or '-': stdout)")
       .epilog(
           "Examples:\n  scratchcv bench --batch 1 --threads 2\n"
@@ -115,12 +142,23 @@ int cmd_bench(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   if (!p.parse(argv2, &pos)) return p.exit_code();
   if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
-  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
+  if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (batch < 1 || iters < 1 || warmup < 0 || size < 1)
-    return p.fail("--batch, --iters and --size must be positive");
+    return p.usage_error("--batch, --iters and --size must be positive");
+  // --json - : stdout carries the JSON document only (for jq); the readable report goes to
+  // stderr. --json FILE: checked now, written at the end.
+  int json_fd = -1;
+  if (json_path == "-") {
+    std::fflush(stdout);
+    json_fd = ::dup(1);
+    if (json_fd < 0 || ::dup2(2, 1) < 0) return p.fail("cannot redirect the report to stderr");
+  } else if (!json_path.empty()) {
+    if (Status st = check_output(json_path); !st.ok()) return p.fail(st.message());
+  }
   Isa isa = best_isa();
   if (!isa_s.empty()) {
-    if (!parse_isa(isa_s, &isa)) return p.fail("unknown --isa '" + isa_s + "' (ref|avx2|avx512)");
+    if (!parse_isa(isa_s, &isa))
+      return p.usage_error("unknown --isa '" + isa_s + "' (ref|avx2|avx512)");
     if (!isa_supported(isa))
       return p.fail(std::string("this CPU does not support --isa ") + isa_s +
                     " (best: " + isa_name(best_isa()) + ")");
@@ -153,8 +191,8 @@ int cmd_bench(const std::vector<std::string>& args) {
 
   std::ostringstream json;
   json.precision(6);
-  json << "{\"model\":\"" << model_name << "\",\"cpu\":\"" << cpu.brand << "\",\"isa\":\""
-       << isa_name(isa) << "\",\"batch\":" << batch << ",\"threads\":" << threads
+  json << "{\"model\":" << json_str(model_name) << ",\"cpu\":" << json_str(cpu.brand)
+       << ",\"isa\":\"" << isa_name(isa) << "\",\"batch\":" << batch << ",\"threads\":" << threads
        << ",\"peak_gflops_per_core\":" << peak_core;
 
   if (ladder) {
@@ -315,8 +353,12 @@ int cmd_bench(const std::vector<std::string>& args) {
                 100 * (*s)->flops() / (total_min * 1e6) / peak);
   }
   json << "}\n";
-  if (json_path == "-") {
-    std::fputs(json.str().c_str(), stdout);  // one line, last on stdout
+  if (json_fd >= 0) {
+    std::fflush(stdout);
+    const std::string text = json.str();
+    Status st = write_all_fd(json_fd, text);
+    ::close(json_fd);
+    if (!st.ok()) return p.fail(st.message());
   } else if (!json_path.empty()) {
     const std::string text = json.str();
     Status st = write_file_atomic(json_path, text.data(), text.size());

@@ -20,6 +20,7 @@
 #include "progress.h"
 #include "runner.h"
 #include "scratchcv/classifier.h"
+#include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
 
@@ -69,8 +70,11 @@ int cmd_classify(const std::vector<std::string>& args) {
       .option("weights", &weights, "V1|V2", "which cached official weights to use (default V1)")
       .option("resize", &resize, "N",
               "resize the shorter side to N before cropping (default 256; 232 for V2 weights)")
+      .range(1, 4096)
       .option("crop", &crop, "N", "centre crop size (default 224)")
+      .range(1, 4096)
       .option("topk", &topk, "K", "number of classes to print (default 5)")
+      .range(1, 1000)
       .flag("json", &json, "print a JSON array with one object per image")
       .flag("jsonl", &jsonl, "print one JSON object per line as each image finishes")
       .flag("recursive", &recursive, "also classify the photos in subdirectories of DIR")
@@ -97,9 +101,9 @@ int cmd_classify(const std::vector<std::string>& args) {
     ap.fail("no image given (see --help)");
     return 2;
   }
-  if (topk < 1 || topk > 1000) return ap.fail("--topk must be between 1 and 1000");
+  if (topk < 1 || topk > 1000) return ap.usage_error("--topk must be between 1 and 1000");
   if (!resume.empty()) jsonl = true;
-  if (json && jsonl) return ap.fail("--json and --jsonl (or --resume) exclude each other");
+  if (json && jsonl) return ap.usage_error("--json and --jsonl (or --resume) exclude each other");
 
   auto listed = list_image_files(pos, recursive);
   if (!listed.ok()) return ap.fail(listed.status().message());
@@ -120,6 +124,10 @@ int cmd_classify(const std::vector<std::string>& args) {
     if (Status st = out_file.open(resume); !st.ok()) return ap.fail(st.message());
   }
 
+  // --weights V2 with a --model file: that weights' transform (resize 232).
+  if (resize == 0 && !model.empty() && ap.given("weights"))
+    if (auto f = find_model_file(arch.empty() ? "resnet50" : arch, weights); f.ok())
+      resize = f->resize_size;
   ClassifierOptions opt;
   opt.model = model;
   opt.arch = arch;

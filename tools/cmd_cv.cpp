@@ -1,8 +1,9 @@
 // The classic CV subcommands: gray, yuv, blur, gaussian, canny, otsu (see docs/cv.md).
 //
-// Each reads a JPEG/PNG (any channel count), converts it as the command documents, runs the
-// algorithm from scratchcv/cv.h and writes a PNG atomically. Common options: --compare PATH
-// (side-by-side input|output PNG), --threads N, --isa ref|avx2|avx512, --bench N (time the
+// Each reads a JPEG/PNG/BMP/WebP/TIFF (any channel count; '-' is stdin), converts it as the
+// command documents, runs the algorithm from scratchcv/cv.h and writes the format OUT's extension
+// names (PNG by default; '-' is stdout) through the safe-output helper. Common options: --compare
+// PATH (side-by-side input|output PNG), --threads N, --isa ref|avx2|avx512, --bench N (time the
 // algorithm alone N times and print median/min; used by bench/cv_bench.py).
 #include <algorithm>
 #include <chrono>
@@ -30,11 +31,13 @@ using scv::Status;
 struct Common {
   std::string compare, isa;
   std::string threads;
-  int bench = 0;
+  int bench = 0, quality = 95;
 };
 
 void add_common(scv::cli::ArgParser& p, Common* c) {
-  p.option("compare", &c->compare, "PATH", "also write a side-by-side input|output PNG")
+  p.option("quality", &c->quality, "Q", "JPEG/WebP quality (default 95; WebP 100 = lossless)")
+      .range(1, 100)
+      .option("compare", &c->compare, "PATH", "also write a side-by-side input|output image")
       .option("threads", &c->threads, "N", "threads to use (default: the usable CPUs)")
       .option("isa", &c->isa, "ISA", "force a kernel path: ref, avx2 or avx512")
       .option("bench", &c->bench, "N", "time the algorithm alone N times (median/min, ms)");
@@ -116,10 +119,10 @@ Image side_by_side(const Image& a, const Image& b) {
 // The shared tail of every command: write OUT (and --compare), or print one error line.
 int write_outputs(const scv::cli::ArgParser& p, const Common& c, const std::string& in,
                   const Image& input, const Image& output, const std::string& out) {
-  Status st = scv::save_png(out, output);
+  Status st = scv::save_image(out, output, c.quality);
   if (!st.ok()) return p.fail(st.message());
   if (!c.compare.empty()) {
-    st = scv::save_png(c.compare, side_by_side(input, output));
+    st = scv::save_image(c.compare, side_by_side(input, output), c.quality);
     if (!st.ok()) {
       std::remove(out.c_str());
       return p.fail(st.message());
@@ -145,7 +148,12 @@ bool begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Common*
   }
   if ((*rc = apply_threads(p, *c)) != 0) return false;
   std::string msg = apply_common(*c);
-  if (msg.empty() && npos == 2) msg = check_not_input((*pos)[0], (*pos)[1]);
+  if (!msg.empty()) {
+    *rc = p.usage_error(msg);
+    return false;
+  }
+  if (npos == 2) msg = check_not_input((*pos)[0], (*pos)[1]);
+  if (msg.empty() && npos == 2) msg = scv::check_output((*pos)[1]).message();
   if (msg.empty() && npos == 2 && !c->compare.empty()) {
     msg = check_not_input((*pos)[0], c->compare);
     if (msg.empty() && (c->compare == (*pos)[1] || scv::same_file(c->compare, (*pos)[1])))
@@ -174,7 +182,9 @@ Result<Image> load(const std::string& path) {
 int cmd_gray(const std::vector<std::string>& args) {
   scv::cli::ArgParser p("gray", "BT.601 luma (0.299 R + 0.587 G + 0.114 B), as OpenCV RGB2GRAY.",
                         "IN OUT");
-  p.epilog("Input: any JPEG/PNG; gray is copied, alpha ignored. Output: 1-channel PNG.");
+  p.epilog(
+      "Input: JPEG/PNG/BMP/WebP/TIFF; gray is copied, alpha ignored. Output: 1 channel, in the\n"
+      "format of OUT's extension (.png default, .jpg, .bmp, .webp, .tif).");
   Common c;
   std::vector<std::string> pos;
   int rc = 0;
@@ -254,7 +264,7 @@ int cmd_yuv(const std::vector<std::string>& args) {
     if (msg.empty()) {
       Image pl(out.width, out.height, 1);
       for (size_t i = 0; i < pl.pixels.size(); ++i) pl.pixels[i] = out.pixels[i * 3 + k];
-      st = scv::save_png(path, pl);
+      st = scv::save_image(path, pl, c.quality);
       if (!st.ok()) msg = st.message();
     }
     if (!msg.empty()) {
@@ -264,7 +274,7 @@ int cmd_yuv(const std::vector<std::string>& args) {
     written.push_back(path);
   }
   if (!c.compare.empty()) {
-    Status st = scv::save_png(c.compare, side_by_side(in, out));
+    Status st = scv::save_image(c.compare, side_by_side(in, out), c.quality);
     if (!st.ok()) {
       for (const auto& w : written) std::remove(w.c_str());
       return p.fail(st.message());
@@ -284,7 +294,7 @@ int cmd_blur(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   int rc = 0;
   if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
-  if (std::string m = check_ksize(ksize); !m.empty()) return p.fail(m);
+  if (std::string m = check_ksize(ksize); !m.empty()) return p.usage_error(m);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
   Image tmp;
@@ -313,8 +323,8 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   add_common(p, &c);
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (std::string m = check_ksize(ksize); !m.empty()) return p.fail(m);
-  if (sigma < 0) return p.fail(scv::str("--sigma must be >= 0, got ", sigma));
+  if (std::string m = check_ksize(ksize); !m.empty()) return p.usage_error(m);
+  if (sigma < 0) return p.usage_error(scv::str("--sigma must be >= 0, got ", sigma));
   if (show) {
     auto k = scv::gaussian_kernel(ksize, sigma);
     if (!k.ok()) return p.fail(k.status().message());
@@ -338,7 +348,9 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   }
   if (int rc = apply_threads(p, c)) return rc;
   std::string msg = apply_common(c);
-  if (msg.empty()) msg = check_not_input(pos[0], pos[1]);
+  if (!msg.empty()) return p.usage_error(msg);
+  msg = check_not_input(pos[0], pos[1]);
+  if (msg.empty()) msg = scv::check_output(pos[1]).message();
   if (msg.empty() && !c.compare.empty()) msg = check_not_input(pos[0], c.compare);
   if (msg.empty() && !c.compare.empty() &&
       (c.compare == pos[1] || scv::same_file(c.compare, pos[1])))
@@ -373,10 +385,11 @@ int cmd_canny(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   int rc = 0;
   if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
-  if (low < 0 || high < 0) return p.fail("--low and --high are required and must be >= 0");
-  if (low > high) return p.fail(scv::str("--low (", low, ") must not exceed --high (", high, ")"));
+  if (low < 0 || high < 0) return p.usage_error("--low and --high are required and must be >= 0");
+  if (low > high)
+    return p.usage_error(scv::str("--low (", low, ") must not exceed --high (", high, ")"));
   if (aperture != 3 && aperture != 5 && aperture != 7)
-    return p.fail("--aperture must be 3, 5 or 7, got " + std::to_string(aperture));
+    return p.usage_error("--aperture must be 3, 5 or 7, got " + std::to_string(aperture));
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
   const Image gray = scv::rgb_to_gray(*img);

@@ -24,6 +24,7 @@ int cmd_fetch(const std::vector<std::string>& args) {
               "fetch this file name instead of an ARCH (NAME-<sha256 prefix>.EXT; for mirrors)")
       .option("timeout", &timeout, "SECONDS",
               "give up when under 1 KB/s arrives for this long (default 30)")
+      .range(1, 86400)
       .flag("list", &list, "list the known weights files and whether they are cached")
       .flag("quiet", &quiet, "no progress output")
       .epilog(
@@ -36,20 +37,23 @@ int cmd_fetch(const std::vector<std::string>& args) {
           "  scratchcv fetch --list");
   std::vector<std::string> archs;
   if (!p.parse(args, &archs)) return p.exit_code();
-  if (timeout < 1) return p.fail("--timeout must be at least 1 second");
+  if (timeout < 1) return p.usage_error("--timeout must be at least 1 second");
   const std::string dir = cache.empty() ? scv::default_cache_dir() : cache;
 
   if (list) {
-    if (!archs.empty() || !file.empty()) return p.fail("--list takes no ARCH or --file");
+    if (!archs.empty() || !file.empty()) return p.usage_error("--list takes no ARCH or --file");
     std::printf("# cache: %s\n# base url: %s\n", dir.c_str(),
                 (base_url.empty() ? scv::default_base_url() : base_url).c_str());
+    std::printf("# default: what `fetch ARCH` and `classify` use without --weights\n");
     std::printf("%-18s %-8s %-8s %-11s %-6s %-31s %s\n", "arch", "weights", "default",
                 "resize/crop", "acc@1", "file", "cached");
     for (const scv::ModelFile& f : scv::model_files()) {
       std::string rc = std::to_string(f.resize_size) + "/" + std::to_string(f.crop_size);
       std::string path = scv::cached_model_path(f.arch, f.weights, dir);
+      auto chosen = scv::find_model_file(f.arch, "");
+      const bool is_default = chosen.ok() && chosen->file_name == f.file_name;
       std::printf("%-18s %-8s %-8s %-11s %-6.2f %-31s %s\n", f.arch.c_str(),
-                  f.weights.substr(f.weights.size() - 2).c_str(), f.is_default ? "yes" : "",
+                  f.weights.substr(f.weights.size() - 2).c_str(), is_default ? "yes" : "",
                   rc.c_str(), f.top1, f.file_name.c_str(),
                   scv::file_exists(path) ? path.c_str() : "-");
     }
@@ -58,11 +62,11 @@ int cmd_fetch(const std::vector<std::string>& args) {
 
   std::vector<std::string> names;
   if (!file.empty()) {
-    if (!archs.empty()) return p.fail("give either ARCH or --file, not both");
-    if (!weights.empty()) return p.fail("--weights applies to ARCH, not to --file");
+    if (!archs.empty()) return p.usage_error("give either ARCH or --file, not both");
+    if (!weights.empty()) return p.usage_error("--weights applies to ARCH, not to --file");
     names.push_back(file);
   } else {
-    if (archs.empty()) return p.fail("which model? give an ARCH like resnet50 (see --list)");
+    if (archs.empty()) return p.usage_error("which model? give an ARCH like resnet50 (see --list)");
     for (const std::string& a : archs) {
       scv::Result<scv::ModelFile> f = scv::find_model_file(a, weights);
       if (!f.ok()) return p.fail(f.status().message());

@@ -49,12 +49,13 @@ int cmd_infer(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
   if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;
-  if (!pos.empty()) return ap.fail("unexpected argument '" + pos[0] + "'");
+  if (!pos.empty()) return ap.usage_error("unexpected argument '" + pos[0] + "'");
   if (model.empty() || input.empty() || output.empty())
-    return ap.fail("--model, --input and --output are required");
+    return ap.usage_error("--model, --input and --output are required");
   auto shape = parse_shape(shape_s);
-  if (!shape.ok()) return ap.fail(shape.status().message());
-  auto bytes = read_file(input);
+  if (!shape.ok()) return ap.usage_error(shape.status().message());
+  if (Status st = check_output(output); !st.ok()) return ap.fail(st.message());
+  auto bytes = read_input(input);
   if (!bytes.ok()) return ap.fail(bytes.status().message());
   if (int64_t(bytes->size()) != shape_numel(*shape) * 4)
     return ap.fail(str(input, ": ", bytes->size(), " bytes, but shape ", shape_str(*shape),

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "progress.h"
 #include "runner.h"
 #include "scratchcv/cpu.h"
 #include "scratchcv/file_util.h"
@@ -21,17 +22,6 @@ using namespace scv;
 using namespace scv::train;
 
 namespace {
-
-std::string fmt_time(double s) {
-  if (!std::isfinite(s) || s < 0) s = 0;
-  const int t = int(s + 0.5);
-  char buf[32];
-  if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
-  return buf;
-}
 
 bool check_data_fits(const cli::ArgParser& p, const Dataset& d, Network& net) {
   const ModelConfig& c = net.config();
@@ -59,8 +49,10 @@ int cmd_train(const std::vector<std::string>& args) {
   cli::ArgParser p("mnist train", "Train a CNN (or MLP) on MNIST / Fashion-MNIST IDX files.");
   p.option("data", &data, "DIR", "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
       .option("epochs", &epochs, "N", "total number of epochs (default 5)")
+      .range(1, 100000)
       .option("model", &model, "NAME|FILE", "lenet (default), mlp, or a model config file")
       .option("batch", &batch, "B", "mini-batch size (default 64)")
+      .range(1, 65536)
       .option("threads", &threads_s, "T", "threads (default: the usable CPUs)")
       .option("out", &out, "FILE", "checkpoint written after every epoch (default model.scv)")
       .option("resume", &resume, "FILE",
@@ -69,11 +61,15 @@ int cmd_train(const std::vector<std::string>& args) {
       .option("optim", &optim, "adam|sgd", "optimiser (default adam)")
       .option("lr", &lr, "X", "learning rate (default 0.001 adam, 0.05 sgd)")
       .option("momentum", &momentum, "X", "SGD momentum (default 0.9)")
+      .range(0, 1)
       .option("wd", &wd, "X", "weight decay (L2, default 0)")
+      .range(0, 1)
       .option("schedule", &schedule, "S", "constant (default), step (x0.1 every 5 epochs), cosine")
       .option("seed", &seed, "N", "seed for weights, shuffling and dropout (default 1)")
       .option("limit", &limit, "N", "train on the first N training images only")
+      .range(1, 1e9)
       .option("test-limit", &test_limit, "N", "evaluate on the first N test images only")
+      .range(1, 1e9)
       .flag("quiet", &quiet, "no progress bar")
       .option("log", &log_path, "FILE", "CSV of loss and accuracy: running per batch, per epoch")
       .option("plot", &plot_path, "FILE", "PNG of the loss and accuracy curves (train and test)")
@@ -81,20 +77,19 @@ int cmd_train(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
-  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
-  if (data.empty()) return p.fail("--data DIR is required");
-  if (epochs < 1 || epochs > 100000) return p.fail("--epochs must be >= 1");
-  if (batch < 1 || batch > 65536) return p.fail("--batch must be 1..65536");
-  if (limit < 0 || test_limit < 0) return p.fail("--limit/--test-limit must be >= 0");
+  if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
+  if (data.empty()) return p.usage_error("--data DIR is required");
   OptimConfig oc;
   if (optim == "adam")
     oc.kind = OptKind::adam, oc.lr = 1e-3f;
   else if (optim == "sgd")
     oc.kind = OptKind::sgd, oc.lr = 0.05f;
   else
-    return p.fail("--optim must be adam or sgd, got '" + optim + "'");
-  if (lr != -1 && !(lr > 0 && lr < 100)) return p.fail("--lr must be in (0, 100)");
-  if (lr > 0) oc.lr = float(lr);
+    return p.usage_error("--optim must be adam or sgd, got '" + optim + "'");
+  if (p.given("lr")) {
+    if (!(lr > 0 && lr < 100)) return p.usage_error(str("--lr must be in (0, 100), got ", lr));
+    oc.lr = float(lr);
+  }
   oc.momentum = float(momentum);
   oc.weight_decay = float(wd);
   if (schedule == "constant")
@@ -104,10 +99,9 @@ int cmd_train(const std::vector<std::string>& args) {
   else if (schedule == "cosine")
     oc.schedule = Schedule::cosine;
   else
-    return p.fail("--schedule must be constant, step or cosine");
+    return p.usage_error("--schedule must be constant, step or cosine, got '" + schedule + "'");
 
-  bool model_given = false;
-  for (const auto& a : args) model_given |= a == "--model" || a.rfind("--model=", 0) == 0;
+  const bool model_given = p.given("model");
   std::unique_ptr<Network> net;
   TrainState st;
   st.seed = uint64_t(seed);
@@ -141,9 +135,8 @@ int cmd_train(const std::vector<std::string>& args) {
     }
     net = std::move(ck.net);
     st = ck.state;
-    bool out_given = false;
-    for (const auto& a : args) out_given |= a == "--out" || a.rfind("--out=", 0) == 0;
-    if (!out_given) out = resume;
+    release_input(resume);  // the checkpoint is updated in place (atomically) by default
+    if (!p.given("out")) out = resume;
   } else {
     auto cfg = load_model_config(model);
     if (!cfg.ok()) return p.fail(cfg.status().message());
@@ -151,6 +144,8 @@ int cmd_train(const std::vector<std::string>& args) {
     if (!n.ok()) return p.fail(n.status().message());
     net = std::make_unique<Network>(std::move(n).value());
   }
+  // Found now, not after the first epoch: an --out that cannot be written.
+  if (Status s = check_output(out); !s.ok()) return p.fail(s.message());
   if (st.epochs_done >= epochs)
     return p.fail(str(resume, " already has ", st.epochs_done, " epochs; ask for --epochs > ",
                       st.epochs_done));
@@ -171,36 +166,34 @@ int cmd_train(const std::vector<std::string>& args) {
   ThreadPool pool(threads);
   std::printf("model: %s (%lld parameters)\n", net->summary().c_str(),
               (long long)net->num_parameters());
-  std::printf("data: %lld train, %lld test images; batch %d, %d thread(s), %s, isa %s\n",
+  std::printf("data: %lld train, %lld test images; batch %d, %d thread(s), %s, gemm %s\n",
               (long long)train_set.count, (long long)test_set.count, batch, threads, optim.c_str(),
-              isa_name(active_isa()));
+              active_isa() == Isa::ref ? "ref" : "avx2");
   std::fflush(stdout);
-  const bool bar = !quiet && isatty(2);
+  const bool bar = !quiet;
   cli::TrainLog log;
   for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
     const float elr = scheduled_lr(oc, epoch, epochs);
     const auto t0 = std::chrono::steady_clock::now();
-    double last = -1;
+    cli::ProgressBar pbar(0, "batch", str("epoch ", epoch + 1, "/", epochs));
+    bool started = false;
     auto progress = [&](const BatchProgress& b) {
       if (b.batch % std::max(1, b.num_batches / 50) == 0 || b.batch == b.num_batches)
         log.add(
             {epoch + 1, epoch + double(b.batch) / b.num_batches, "batch", b.loss, b.running_acc});
       if (!bar) return;
+      if (!started)
+        pbar = cli::ProgressBar(b.num_batches, "batch", str("epoch ", epoch + 1, "/", epochs));
+      started = true;
       const double el =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (b.batch != b.num_batches && el - last < 0.1) return;
-      last = el;
-      const double ips = b.images_done / std::max(el, 1e-9);
-      const double eta = (train_set.count - b.images_done) / std::max(ips, 1e-9);
-      const int width = 24, fill = int(double(width) * b.batch / b.num_batches);
-      std::fprintf(stderr, "\repoch %d/%d [%s%s] %d/%d loss %.4f acc %5.2f%% %6.0f img/s ETA %s ",
-                   epoch + 1, epochs, std::string(fill, '#').c_str(),
-                   std::string(width - fill, '.').c_str(), b.batch, b.num_batches, b.loss,
-                   100.0 * b.running_acc, ips, fmt_time(eta).c_str());
-      std::fflush(stderr);
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "loss %.4f acc %5.2f%% %6.0f img/s", b.loss,
+                    100.0 * b.running_acc, b.images_done / std::max(el, 1e-9));
+      pbar.update(b.batch, extra);
     };
     EpochResult er = train_epoch(*net, opt, train_set, batch, elr, epoch, st.seed, pool, progress);
-    if (bar) std::fprintf(stderr, "\r%*s\r", 110, "");
+    pbar.clear();
     EvalResult ev = evaluate(*net, test_set, 256, pool);
     st.epochs_done = epoch + 1;
     st.best_test_acc = std::max(st.best_test_acc, float(ev.accuracy));
@@ -233,14 +226,16 @@ int cmd_test(const std::vector<std::string>& args) {
       .option("model", &model, "FILE", "checkpoint written by 'mnist train'")
       .option("threads", &threads_s, "T", "threads (default: the usable CPUs)")
       .option("limit", &limit, "N", "first N test images only")
+      .range(1, 1e9)
       .option("confusion", &confusion_png, "FILE", "also draw the confusion matrix as a PNG")
       .option("errors", &errors_png, "FILE",
               "PNG grid of misclassified images labelled t<true> p<predicted> (first 100)");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
-  if (!pos.empty()) return p.fail("unexpected argument '" + pos[0] + "'");
-  if (data.empty() || model.empty()) return p.fail("--data DIR and --model FILE are required");
+  if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
+  if (data.empty() || model.empty())
+    return p.usage_error("--data DIR and --model FILE are required");
   auto ck = load_checkpoint(model);
   if (!ck.ok()) return p.fail(ck.status().message());
   auto te = load_mnist_dir(data, false);
@@ -290,8 +285,8 @@ int cmd_predict(const std::vector<std::string>& args) {
       .flag("no-invert", &no_invert, "never invert (default: invert dark-on-light images)");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (pos.size() != 1) return p.fail("expected exactly one IMAGE argument");
-  if (model.empty()) return p.fail("--model FILE is required");
+  if (pos.size() != 1) return p.usage_error("expected exactly one IMAGE argument");
+  if (model.empty()) return p.usage_error("--model FILE is required");
   auto ck = load_checkpoint(model);
   if (!ck.ok()) return p.fail(ck.status().message());
   Network& net = *ck->net;
@@ -367,8 +362,9 @@ int cmd_dump_step(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
-  if (out.empty()) return p.fail("--out FILE is required");
-  if (batch < 1 || batch > 4096) return p.fail("--batch must be 1..4096");
+  if (out.empty()) return p.usage_error("--out FILE is required");
+  if (Status s = check_output(out); !s.ok()) return p.fail(s.message());
+  if (batch < 1 || batch > 4096) return p.usage_error("--batch must be 1..4096");
   auto cfg = load_model_config(model);
   if (!cfg.ok()) return p.fail(cfg.status().message());
   auto nr = Network::build(cfg.value(), uint64_t(seed));

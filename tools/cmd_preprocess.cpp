@@ -19,7 +19,9 @@ int cmd_preprocess(const std::vector<std::string>& args) {
                         "as raw float32 (3 x crop x crop, CHW).",
                         "IMG OUT.bin");
   p.option("resize", &resize, "N", "shorter side after resizing (default 256)")
+      .range(1, 4096)
       .option("crop", &crop, "N", "centre crop size (default 224)")
+      .range(1, 4096)
       .epilog(
           "Steps (as torchvision): Resize(N) bilinear with PIL's antialias, CenterCrop, "
           "ToTensor,\nNormalize(mean 0.485 0.456 0.406, std 0.229 0.224 0.225).");
@@ -29,6 +31,7 @@ int cmd_preprocess(const std::vector<std::string>& args) {
     p.fail("expected IMG and OUT.bin, got " + std::to_string(pos.size()) + " arguments");
     return 2;
   }
+  if (scv::Status st = scv::check_output(pos[1]); !st.ok()) return p.fail(st.message());
   auto img = scv::load_image(pos[0], scv::ColorMode::rgb);
   if (!img.ok()) return p.fail(img.status().message());
   auto t = scv::imagenet_preprocess(*img, resize, crop);

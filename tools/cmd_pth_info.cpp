@@ -16,7 +16,7 @@ int cmd_pth_info(const std::vector<std::string>& args) {
   p.epilog("example: scratchcv pth-info resnet50-0676ba61.pth --stats");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (pos.size() != 1) return p.fail("expected one FILE, got " + std::to_string(pos.size()));
+  if (pos.size() != 1) return p.usage_error("expected one FILE, got " + std::to_string(pos.size()));
   auto sd = scv::load_pth(pos[0]);
   if (!sd.ok()) return p.fail(sd.status().message());
   int64_t total = 0;

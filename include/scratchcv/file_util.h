@@ -37,12 +37,37 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// Writes via a temporary file in the same directory, fsync, then rename: readers see either the
-// old file or the complete new one, never a half-written file. On failure the temp is removed.
+// Whole file into memory; "-" reads standard input to its end (pipes included).
+Result<std::vector<uint8_t>> read_input(const std::string& path);
+
+// Safe outputs: every command writes through these, so the same rules hold everywhere.
+//  - a regular file (or a new one) is written to a mkstemp temporary in the target's directory
+//    (unpredictable name, O_EXCL), fsynced, then renamed over the target: readers and an
+//    interrupted run (SIGINT, SIGTERM, SIGKILL, power loss) see the old file or the complete new
+//    one, never a part. An existing file keeps its permission bits (and owner when possible); a
+//    new one gets 0666 minus the umask. On SIGINT/SIGTERM during the write the temporary is
+//    removed before the process dies.
+//  - a symbolic link is followed to its final target, which is replaced (the link stays);
+//  - "-" is standard output; FIFOs, character devices and sockets are written through, never
+//    replaced (they cannot be written atomically);
+//  - a directory, or a target that is the same file (device and inode, through any link) as an
+//    input this process read while input protection is on (see protect_inputs), is refused.
+// On failure nothing under the final name changes and the temporary is removed.
 Status write_file_atomic(const std::string& path, const void* data, size_t size);
 // Same, but the content is produced by `writer(tmp_path)` (for libraries that write by path).
 Status write_file_atomic_with(const std::string& path,
                               const std::function<Status(const std::string& tmp_path)>& writer);
+
+// Checks, before any work, that `path` can be written by write_file_atomic: not a directory,
+// its directory exists and is writable, not a protected input. Writes nothing.
+Status check_output(const std::string& path);
+
+// Input protection (the CLI turns it on): every file read_file/read_input/MappedFile::open
+// opens from then on is remembered (device, inode), and write_file_atomic refuses to replace
+// any of them ("refusing to overwrite the input file ..."). release_input(path) forgets one
+// (a command that deliberately updates a file it read, as `mnist train --resume`).
+void protect_inputs(bool on);
+void release_input(const std::string& path);
 
 // True when both paths name the same existing file (same device and inode).
 bool same_file(const std::string& a, const std::string& b);

@@ -34,22 +34,37 @@ enum class ColorMode {
   gray,  // 1 channel: BT.601 luma, as OpenCV/PIL
 };
 
-// Decodes a JPEG or PNG by content (magic bytes, not the file name).
+// Decodes a JPEG, PNG, BMP (uncompressed 1/4/8/24/32-bit), WebP (still) or TIFF (any layout
+// libtiff's RGBA reader handles) by content (magic bytes, not the file name).
 //  - JPEG: EXIF orientation (APP1 IFD0 tag 0x0112, values 1..8) is applied, as PIL's
 //    ImageOps.exif_transpose; CMYK/YCCK is read as Adobe-inverted and converted to RGB as PIL.
 //    libjpeg warnings (truncated data, corrupt entropy data) are errors.
 //  - PNG: palette -> RGB, tRNS -> alpha, gray+alpha -> RGBA, 1/2/4-bit -> 8-bit, 16-bit -> the
 //    high byte.
-// Images over kMaxImagePixels are refused from the header, before any pixel buffer exists.
+// Images over kMaxImagePixels, or whose decoded size exceeds max(64 MiB, 1024 x the file's size)
+// (no genuine file compresses that far), are refused from the header, before any pixel buffer.
 // Errors: "empty file ...", "not a JPEG or PNG file (starts with 'hell')", "truncated JPEG
 // data", "corrupt PNG data (...)", ...; load_image prefixes the path ("photo.jpg: ...").
 Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode = ColorMode::keep);
 Result<Image> load_image(const std::string& path, ColorMode mode = ColorMode::keep);
 
-// Encodes 1/3/4-channel 8-bit images as PNG bytes (zlib `level` 0..9, default 6; no interlace).
-Result<std::vector<uint8_t>> encode_png(const Image& img, int level = 6);
+// Encodes 1/3/4-channel 8-bit images as PNG bytes: Sub filter, zlib `level` 0..9 (default 1 with
+// the RLE strategy, as OpenCV's imwrite; other levels use zlib's default strategy), no
+// interlace; large images are deflated one band of rows per thread.
+Result<std::vector<uint8_t>> encode_png(const Image& img, int level = 1);
 // Writes a PNG atomically (temp file + rename). Refuses channels outside {1, 3, 4}.
 Status save_png(const std::string& path, const Image& img);
+
+// Output formats, chosen by the file name's extension (any case): .png, .jpg/.jpeg, .bmp, .webp,
+// .tif/.tiff; anything else (no extension, "-") is PNG.
+enum class ImageFormat { png, jpeg, bmp, webp, tiff };
+ImageFormat image_format_for_path(const std::string& path);
+// Encodes 1/3/4-channel images. quality (1..100) applies to JPEG (libjpeg scale; alpha is
+// dropped) and WebP (100 = lossless); PNG (zlib level 1, RLE, as OpenCV), BMP (8-bit gray with
+// a palette, 24-bit BGR, 32-bit BGRA) and TIFF (LZW) are lossless.
+Result<std::vector<uint8_t>> encode_image(const Image& img, ImageFormat format, int quality = 95);
+// encode_image by the extension of `path`, written by write_file_atomic (safe outputs).
+Status save_image(const std::string& path, const Image& img, int quality = 95);
 
 // Convert channel count: 1 <-> 3 <-> 4 (alpha dropped / set to 255). To gray uses PIL's
 // convert('L') integer BT.601: (19595 R + 38470 G + 7471 B + 0x8000) >> 16 (alpha ignored).

@@ -124,7 +124,10 @@ std::string builtin_model_text(const std::string& name);  // "" if unknown
 class Network {
  public:
   // Checks that shapes work out (e.g. a conv after flatten is an error) and initialises weights.
-  static Result<Network> build(const ModelConfig& cfg, uint64_t seed);
+  // More than `max_params` parameters (default 2^27) is an error found before that many are
+  // allocated (a checkpoint passes what its file size can hold).
+  static Result<Network> build(const ModelConfig& cfg, uint64_t seed,
+                               int64_t max_params = int64_t(1) << 27);
   const ModelConfig& config() const { return cfg_; }
   // x [N, in_c, in_h, in_w] -> logits [N, classes]. The returned tensor is owned by the network.
   const Tensor& forward(const Tensor& x, bool training, ThreadPool& pool);

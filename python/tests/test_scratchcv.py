@@ -94,7 +94,7 @@ def test_bad_files_raise_clear_errors(clf, tmp_path):
     with pytest.raises(FileNotFoundError):
         clf.classify(str(tmp_path / "missing.jpg"))
     (tmp_path / "text.jpg").write_text("hello, not a photo")
-    with pytest.raises(scratchcv.Error, match="not a JPEG or PNG"):
+    with pytest.raises(scratchcv.Error, match="not a JPEG, PNG, BMP, WebP or TIFF"):
         clf.classify(str(tmp_path / "text.jpg"))
     data = open(SAMPLE, "rb").read()
     (tmp_path / "cut.jpg").write_bytes(data[:len(data) // 3])
@@ -107,7 +107,7 @@ def test_bad_files_raise_clear_errors(clf, tmp_path):
     # json_records reports instead of raising, as `classify --jsonl` does.
     import json
     rec = json.loads(clf.json_records([str(tmp_path / "text.jpg")])[0])
-    assert set(rec) == {"file", "error"} and "not a JPEG or PNG" in rec["error"]
+    assert set(rec) == {"file", "error"} and "not a JPEG, PNG, BMP, WebP or TIFF" in rec["error"]
 
 
 def test_bad_arrays_raise_clear_errors(clf):

@@ -298,6 +298,12 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
     }
   }
   SCV_TRY(resolve_model(&opt));
+  if (opt.resize == 0) {
+    // An official weights file given by path keeps its own transform (V2: resize 232).
+    const std::string base = fs::path(opt.model).filename().string();
+    for (const ModelFile& f : model_files())
+      if (f.file_name == base) opt.resize = f.resize_size;
+  }
   if (opt.resize == 0) opt.resize = 256;
   if (opt.resize < opt.crop)
     return error("resize (", opt.resize, ") must be >= crop (", opt.crop, ")");

@@ -249,6 +249,11 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
         return 0;
       }
     } else if (t->offset > 0) {  // 200 (or no status, file://): the whole file, start again
+      if (t->mode != Progress::kNone)
+        std::fprintf(stderr,
+                     "the server ignored the request to resume at byte %" PRId64
+                     "; downloading the whole file again\n",
+                     t->offset);
       if (::ftruncate(t->fd, 0) != 0) {
         t->write_errno = errno;
         return 0;

@@ -8,9 +8,12 @@
 //   CMYK -> RGB:  JPEG CMYK is taken as Adobe-inverted (as PIL does), then
 //                 v = (255-K) - (C (255-K)) / 255, with PIL's rounding of the product
 //   16-bit PNG:   the high byte is kept (as PIL does for RGB/RGBA)
+#include <algorithm>
 #include <cassert>
+#include <cctype>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -20,9 +23,12 @@
 #include <jerror.h>
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 
+#include "io/image_formats.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
+#include "scratchcv/thread_pool.h"
 
 namespace scv {
 namespace {
@@ -45,13 +51,7 @@ std::string printable_prefix(const uint8_t* data, size_t size) {
   return s;
 }
 
-Status check_dimensions(int64_t w, int64_t h, const char* fmt) {
-  if (w <= 0 || h <= 0) return error("invalid ", fmt, " size ", w, "x", h);
-  if (w * h > kMaxImagePixels)
-    return error(fmt, " is ", w, "x", h, " (", w * h, " pixels), larger than the limit of ",
-                 kMaxImagePixels, " pixels");
-  return Status();
-}
+using detail::check_image_budget;
 
 inline uint8_t luma(uint8_t r, uint8_t g, uint8_t b) {
   return uint8_t((r * 19595u + g * 38470u + b * 7471u + 0x8000u) >> 16);
@@ -192,9 +192,6 @@ bool jpeg_decode_into(JpegJob* job, const uint8_t* data, size_t size) {
     if (job->orientation) break;
   }
 
-  job->size_status = check_dimensions(cinfo->image_width, cinfo->image_height, "JPEG");
-  if (!job->size_status.ok()) return false;
-
   switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE:
       cinfo->out_color_space = JCS_GRAYSCALE;
@@ -208,6 +205,13 @@ bool jpeg_decode_into(JpegJob* job, const uint8_t* data, size_t size) {
       cinfo->out_color_space = JCS_RGB;
       break;
   }
+  // The budget is checked from the header, before libjpeg allocates its buffers.
+  job->size_status = check_image_budget(cinfo->image_width, cinfo->image_height,
+                                        cinfo->out_color_space == JCS_GRAYSCALE ? 1
+                                        : job->cmyk                             ? 4
+                                                                                : 3,
+                                        size, "JPEG");
+  if (!job->size_status.ok()) return false;
   jpeg_start_decompress(cinfo);
   const int w = int(cinfo->output_width), h = int(cinfo->output_height);
   const int c = cinfo->output_components;
@@ -294,7 +298,9 @@ bool png_decode_into(PngJob* job) {
   png_uint_32 w = 0, h = 0;
   int depth = 0, color = 0, interlace = 0;
   png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, nullptr, nullptr);
-  job->size_status = check_dimensions(w, h, "PNG");
+  // Checked from the header, before any row is inflated: at most 4 channels come out.
+  const int out_c = (color & PNG_COLOR_MASK_COLOR) || color == PNG_COLOR_TYPE_PALETTE ? 4 : 2;
+  job->size_status = check_image_budget(w, h, out_c, job->reader.size, "PNG");
   if (!job->size_status.ok()) return false;
 
   png_set_expand(png);                     // palette -> RGB, tRNS -> alpha, 1/2/4-bit gray -> 8-bit
@@ -342,36 +348,111 @@ Result<Image> decode_png(const uint8_t* data, size_t size) {
   return img;
 }
 
-void png_write_mem(png_structp png, png_bytep data, png_size_t n) {
-  auto* out = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(png));
-  out->insert(out->end(), data, data + n);
-}
-void png_flush_mem(png_structp) {}
+// ---- PNG encoding -----------------------------------------------------------------------------
+// Written here rather than through libpng so that the image can be compressed in parallel: the
+// rows are cut into one band per thread; each band is filtered (Sub, as OpenCV) and deflated
+// (level 1, Z_RLE, as OpenCV's imwrite) as a raw deflate stream ending on a byte boundary
+// (Z_SYNC_FLUSH), and the bands are concatenated into one zlib stream whose Adler-32 is
+// combined from the bands' (adler32_combine). The result is an ordinary PNG that every decoder
+// reads; with one band it is what a serial encoder with the same settings would write.
 
-struct PngWriteJob {
-  png_structp png = nullptr;
-  png_infop info = nullptr;
-  PngErrorState err{};
+void put_be32(std::vector<uint8_t>& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(v >> s));
+}
+
+void put_chunk(std::vector<uint8_t>& b, const char* type, const uint8_t* data, size_t n) {
+  put_be32(b, uint32_t(n));
+  const size_t start = b.size();
+  b.insert(b.end(), type, type + 4);
+  if (n) b.insert(b.end(), data, data + n);
+  put_be32(b, uint32_t(crc32(crc32(0, nullptr, 0), b.data() + start, uInt(n + 4))));
+}
+
+struct PngBand {
   std::vector<uint8_t> out;
-  std::vector<png_bytep> rows;
-  int level = 6;  // zlib compression level
+  uLong adler = 1;
+  size_t raw = 0;
+  bool ok = false;
 };
 
-bool png_encode_into(PngWriteJob* job, const Image& img) {
-  if (setjmp(png_jmpbuf(job->png))) return false;
-  png_set_write_fn(job->png, &job->out, png_write_mem, png_flush_mem);
-  const int color = img.channels == 1   ? PNG_COLOR_TYPE_GRAY
-                    : img.channels == 3 ? PNG_COLOR_TYPE_RGB
-                                        : PNG_COLOR_TYPE_RGB_ALPHA;
-  png_set_IHDR(job->png, job->info, png_uint_32(img.width), png_uint_32(img.height), 8, color,
-               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_set_compression_level(job->png, job->level);
-  png_write_info(job->png, job->info);
-  job->rows.resize(size_t(img.height));
-  for (int y = 0; y < img.height; ++y) job->rows[size_t(y)] = const_cast<uint8_t*>(img.row(y));
-  png_write_image(job->png, job->rows.data());
-  png_write_end(job->png, nullptr);
+// Filters rows [y0, y1) with the Sub filter and deflates them into band->out.
+void png_deflate_band(const Image& img, int level, int y0, int y1, bool last, PngBand* band) {
+  const size_t bpp = size_t(img.channels), rowbytes = size_t(img.width) * bpp;
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, -15, 9, level <= 1 ? Z_RLE : Z_DEFAULT_STRATEGY) != Z_OK)
+    return;
+  band->out.resize(deflateBound(&z, uLong((rowbytes + 1) * size_t(y1 - y0))) + 64);
+  z.next_out = band->out.data();
+  z.avail_out = uInt(band->out.size());
+  std::vector<uint8_t> line(rowbytes + 1);
+  line[0] = 1;  // Sub: each byte minus the byte bpp to its left
+  bool ok = true;
+  for (int y = y0; y < y1 && ok; ++y) {
+    const uint8_t* r = img.row(y);
+    std::memcpy(&line[1], r, bpp);
+    for (size_t i = bpp; i < rowbytes; ++i) line[1 + i] = uint8_t(r[i] - r[i - bpp]);
+    band->adler = adler32(band->adler, line.data(), uInt(line.size()));
+    z.next_in = line.data();
+    z.avail_in = uInt(line.size());
+    const int flush = y + 1 < y1 ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
+    const int rc = deflate(&z, flush);
+    ok = (rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR) && z.avail_in == 0;
+  }
+  band->raw = (rowbytes + 1) * size_t(y1 - y0);
+  band->out.resize(z.total_out);
+  band->ok = ok;
+  deflateEnd(&z);
+}
+
+// ---- JPEG encoding ----------------------------------------------------------------------------
+
+struct JpegWriteJob {
+  jpeg_compress_struct cinfo;
+  JpegError err;
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  bool created = false;
+};
+
+bool jpeg_encode_into(JpegWriteJob* job, const Image& img, int quality) {
+  j_compress_ptr cinfo = &job->cinfo;
+  cinfo->err = jpeg_std_error(&job->err.mgr);
+  job->err.mgr.error_exit = jpeg_error_exit;
+  job->err.message[0] = '\0';
+  if (setjmp(job->err.jump)) return false;
+  jpeg_create_compress(cinfo);
+  job->created = true;
+  jpeg_mem_dest(cinfo, &job->buf, &job->size);
+  cinfo->image_width = JDIMENSION(img.width);
+  cinfo->image_height = JDIMENSION(img.height);
+  cinfo->input_components = img.channels == 1 ? 1 : 3;
+  cinfo->in_color_space = img.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_set_defaults(cinfo);
+  jpeg_set_quality(cinfo, quality, TRUE);
+  jpeg_start_compress(cinfo, TRUE);
+  std::vector<uint8_t> rgb(img.channels == 4 ? size_t(img.width) * 3 : 0);
+  while (cinfo->next_scanline < cinfo->image_height) {
+    const uint8_t* src = img.row(int(cinfo->next_scanline));
+    if (img.channels == 4) {  // alpha dropped: JPEG has none
+      for (int x = 0; x < img.width; ++x) std::memcpy(&rgb[size_t(x) * 3], src + size_t(x) * 4, 3);
+      src = rgb.data();
+    }
+    JSAMPROW row = const_cast<JSAMPROW>(src);
+    jpeg_write_scanlines(cinfo, &row, 1);
+  }
+  jpeg_finish_compress(cinfo);
   return true;
+}
+
+Result<std::vector<uint8_t>> encode_jpeg(const Image& img, int quality) {
+  auto job = std::make_unique<JpegWriteJob>();
+  const bool ok = jpeg_encode_into(job.get(), img, quality);
+  if (job->created) jpeg_destroy_compress(&job->cinfo);
+  std::vector<uint8_t> out;
+  if (ok) out.assign(job->buf, job->buf + job->size);
+  std::free(job->buf);
+  if (!ok) return error("JPEG encoding failed (", job->err.message, ")");
+  return out;
 }
 
 }  // namespace
@@ -441,7 +522,7 @@ Image convert_channels(const Image& img, int channels) {
 }
 
 Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode) {
-  if (size == 0) return error("empty file (expected a JPEG or PNG image)");
+  if (size == 0) return error("empty file (expected a JPEG, PNG, BMP, WebP or TIFF image)");
   static const uint8_t kPngMagic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   Image img;
   if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
@@ -450,11 +531,18 @@ Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode) {
     if (orientation > 1) img = apply_exif_orientation(img, orientation);
   } else if (size >= 8 && std::memcmp(data, kPngMagic, 8) == 0) {
     SCV_ASSIGN_OR_RETURN(img, decode_png(data, size));
+  } else if (detail::is_bmp(data, size)) {
+    SCV_ASSIGN_OR_RETURN(img, detail::decode_bmp(data, size));
+  } else if (detail::is_webp(data, size)) {
+    SCV_ASSIGN_OR_RETURN(img, detail::decode_webp(data, size));
+  } else if (detail::is_tiff(data, size)) {
+    SCV_ASSIGN_OR_RETURN(img, detail::decode_tiff(data, size));
   } else if (size < 8 && ((data[0] == 0xFF && (size < 2 || data[1] == 0xD8)) ||
                           std::memcmp(data, kPngMagic, size) == 0)) {
     return error("truncated image data (", size, " bytes)");
   } else {
-    return error("not a JPEG or PNG file (starts with '", printable_prefix(data, size), "')");
+    return error("not a JPEG, PNG, BMP, WebP or TIFF file (starts with '",
+                 printable_prefix(data, size), "')");
   }
   switch (mode) {
     case ColorMode::keep:
@@ -468,7 +556,7 @@ Result<Image> decode_image(const uint8_t* data, size_t size, ColorMode mode) {
 }
 
 Result<Image> load_image(const std::string& path, ColorMode mode) {
-  auto bytes = read_file(path);
+  auto bytes = read_input(path);
   if (!bytes.ok()) return bytes.status();
   auto img = decode_image(bytes->data(), bytes->size(), mode);
   if (!img.ok()) return img.status().with_context(path);
@@ -476,6 +564,7 @@ Result<Image> load_image(const std::string& path, ColorMode mode) {
 }
 
 Result<std::vector<uint8_t>> encode_png(const Image& img, int level) {
+  level = level < 0 ? 0 : level > 9 ? 9 : level;
   if (img.channels != 1 && img.channels != 3 && img.channels != 4)
     return error("cannot write a PNG with ", img.channels, " channels (expected 1, 3 or 4)");
   if (img.width <= 0 || img.height <= 0)
@@ -483,20 +572,91 @@ Result<std::vector<uint8_t>> encode_png(const Image& img, int level) {
   if (img.pixels.size() != size_t(img.width) * img.height * img.channels)
     return error("image buffer holds ", img.pixels.size(), " bytes, expected ",
                  size_t(img.width) * img.height * img.channels);
-  auto job = std::make_unique<PngWriteJob>();
-  job->level = level < 0 ? 0 : level > 9 ? 9 : level;
-  job->png =
-      png_create_write_struct(PNG_LIBPNG_VER_STRING, &job->err, png_error_fn, png_warning_fn);
-  if (!job->png) return error("out of memory creating the PNG writer");
-  job->info = png_create_info_struct(job->png);
-  const bool ok = job->info != nullptr && png_encode_into(job.get(), img);
-  png_destroy_write_struct(&job->png, job->info ? &job->info : nullptr);
-  if (!ok) return error("PNG encoding failed (", job->err.message, ")");
-  return std::move(job->out);
+  // One band per thread for images of 1 MB and more (below, starting threads is not worth it);
+  // at least 64 rows per band.
+  ThreadPool& pool = ThreadPool::global();
+  const int bands = img.pixels.size() < (size_t(1) << 20)
+                        ? 1
+                        : std::max(1, std::min(pool.num_threads(), img.height / 64));
+  std::vector<PngBand> band(static_cast<size_t>(bands));
+  auto work = [&](int i) {
+    const int y0 = int(int64_t(img.height) * i / bands);
+    const int y1 = int(int64_t(img.height) * (i + 1) / bands);
+    png_deflate_band(img, level, y0, y1, i + 1 == bands, &band[size_t(i)]);
+  };
+  if (bands == 1)
+    work(0);
+  else
+    pool.run([&](int ith, int nth) {
+      for (int i = ith; i < bands; i += nth) work(i);
+    });
+  std::vector<uint8_t> z = {0x78, 0x01};  // zlib header: deflate, 32K window, fastest
+  uLong adler = 1;
+  for (const PngBand& b : band) {
+    if (!b.ok) return error("PNG encoding failed (zlib error)");
+    z.insert(z.end(), b.out.begin(), b.out.end());
+    adler = adler32_combine(adler, b.adler, z_off_t(b.raw));
+  }
+  put_be32(z, uint32_t(adler));
+
+  std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  out.reserve(z.size() + 1024);
+  std::vector<uint8_t> ihdr;
+  put_be32(ihdr, uint32_t(img.width));
+  put_be32(ihdr, uint32_t(img.height));
+  const uint8_t color = img.channels == 1 ? 0 : img.channels == 3 ? 2 : 6;
+  for (uint8_t v : {uint8_t(8), color, uint8_t(0), uint8_t(0), uint8_t(0)}) ihdr.push_back(v);
+  put_chunk(out, "IHDR", ihdr.data(), ihdr.size());
+  constexpr size_t kIdat = size_t(1) << 26;  // 64 MiB per IDAT chunk
+  for (size_t at = 0; at < z.size(); at += kIdat)
+    put_chunk(out, "IDAT", z.data() + at, std::min(kIdat, z.size() - at));
+  put_chunk(out, "IEND", nullptr, 0);
+  return out;
 }
 
 Status save_png(const std::string& path, const Image& img) {
   auto bytes = encode_png(img);
+  if (!bytes.ok()) return bytes.status().with_context(path);
+  return write_file_atomic(path, bytes->data(), bytes->size());
+}
+
+ImageFormat image_format_for_path(const std::string& path) {
+  const size_t dot = path.find_last_of('.'), slash = path.find_last_of('/');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+    return ImageFormat::png;
+  std::string e = path.substr(dot + 1);
+  for (char& ch : e) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  if (e == "jpg" || e == "jpeg") return ImageFormat::jpeg;
+  if (e == "bmp") return ImageFormat::bmp;
+  if (e == "webp") return ImageFormat::webp;
+  if (e == "tif" || e == "tiff") return ImageFormat::tiff;
+  return ImageFormat::png;
+}
+
+Result<std::vector<uint8_t>> encode_image(const Image& img, ImageFormat format, int quality) {
+  if (img.channels != 1 && img.channels != 3 && img.channels != 4)
+    return error("cannot write an image with ", img.channels, " channels (expected 1, 3 or 4)");
+  if (img.width <= 0 || img.height <= 0 ||
+      img.pixels.size() != size_t(img.width) * img.height * img.channels)
+    return error("cannot write an empty or inconsistent ", img.width, "x", img.height, " image");
+  if (quality < 1 || quality > 100) return error("quality must be 1..100, got ", quality);
+  switch (format) {
+    case ImageFormat::png:
+      return encode_png(img);
+    case ImageFormat::jpeg:
+      return encode_jpeg(img, quality);
+    case ImageFormat::bmp:
+      return detail::encode_bmp(img);
+    case ImageFormat::webp:
+      return detail::encode_webp(img, quality);
+    case ImageFormat::tiff:
+      return detail::encode_tiff(img);
+  }
+  return error("unknown image format");
+}
+
+Status save_image(const std::string& path, const Image& img, int quality) {
+  auto bytes = encode_image(img, image_format_for_path(path), quality);
   if (!bytes.ok()) return bytes.status().with_context(path);
   return write_file_atomic(path, bytes->data(), bytes->size());
 }

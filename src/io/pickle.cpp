@@ -3,6 +3,7 @@
 // a separate mark stack and ops never pop below the innermost mark.
 #include "io/pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -456,7 +457,13 @@ class Vm {
 
 Result<Pickle> parse(const uint8_t* data, size_t size, const Limits& limits) {
   if (size == 0) return error("pickle: empty stream");
-  return Vm(data, size, limits).run();
+  // Objects against input length: an opcode is at least one byte and makes at most one new
+  // object, so more objects than 2 per input byte (plus slack) cannot come from a real stream;
+  // the absolute limits stop a large hostile stream (each object costs ~100 bytes).
+  Limits lim = limits;
+  lim.max_values = std::min(lim.max_values, 2 * size + 1024);
+  lim.max_memo = std::min(lim.max_memo, size + 1024);
+  return Vm(data, size, lim).run();
 }
 
 }  // namespace scv::pickle

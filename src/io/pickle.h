@@ -52,9 +52,10 @@ struct Pickle {
 };
 
 struct Limits {
+  // A state_dict of the largest torchvision models holds ~100 k objects.
   size_t max_stack = 1u << 20;
-  size_t max_memo = 1u << 22;
-  size_t max_values = 1u << 24;
+  size_t max_memo = 1u << 21;
+  size_t max_values = 1u << 21;
 };
 
 // Runs the opcode stream up to STOP. Errors name the opcode and its byte offset.

@@ -18,6 +18,7 @@
 
 #include "io/pickle.h"
 #include "io/zip_reader.h"
+#include "scratchcv/checked.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/pth.h"
 
@@ -300,9 +301,9 @@ class Loader {
       if (size[k] < 0 || size[k] > kMaxDim || stride[k] < 0 || stride[k] > kMaxDim)
         return error("tensor '", name, "': bad size ", shape_str(size), " / stride ",
                      shape_str(stride));
-      if (__builtin_mul_overflow(numel, size[k], &numel) || numel > kMaxDim)
-        return error("tensor '", name, "': size ", shape_str(size), " is too large");
     }
+    if (!checked_product(size.data(), size.size(), &numel, kMaxDim))
+      return error("tensor '", name, "': size ", shape_str(size), " is too large");
     if (numel > 0) {
       for (size_t k = 0; k < size.size(); ++k) {
         int64_t span = 0;
@@ -326,9 +327,9 @@ class Loader {
     // Contiguous (row-major) strides: one linear run.
     bool contiguous = true;
     int64_t expect = 1;
-    for (int k = rank - 1; k >= 0; --k) {
+    for (int k = rank - 1; k >= 0 && numel > 0; --k) {
       if (size[k] != 1 && stride[k] != expect) contiguous = false;
-      expect *= size[k];
+      expect *= size[k];  // <= numel <= kMaxDim: no overflow (an empty tensor skips this)
     }
     if (file_ && contiguous && st.type->dtype == DType::F32 && numel > 0) {
       const uint8_t* p = st.data + static_cast<size_t>(offset) * 4;

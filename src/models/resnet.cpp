@@ -192,7 +192,8 @@ Result<ResNetConfig> detect_resnet(const StateDict& sd) {
   }
   if (c.bottleneck) {
     const Tensor* w2 = find_tensor(sd, "layer1.0.conv2.weight");
-    if (!w2 || w2->rank() != 4 || w2->dim(1) <= 0 || w2->dim(0) % w2->dim(1) != 0)
+    if (!w2 || w2->rank() != 4 || w2->dim(0) <= 0 || w2->dim(1) <= 0 ||
+        w2->dim(0) % w2->dim(1) != 0)
       return error("layer1.0.conv2.weight is missing or has an unexpected shape");
     const int64_t width = w2->dim(0);  // planes(64) * width_per_group / 64 * groups
     c.groups = width / w2->dim(1);

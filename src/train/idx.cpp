@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "scratchcv/checked.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/train.h"
 
@@ -12,24 +13,33 @@ namespace scv::train {
 
 namespace {
 
-constexpr size_t kMaxInflated = size_t(1) << 31;  // 2 GiB: far above any IDX data set
+// Deflate cannot compress more than 1032:1, so a gzip stream of n bytes inflates to at most
+// about 1032 n: a header claiming more is refused before anything is allocated.
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
-Result<std::vector<uint8_t>> gunzip(const uint8_t* data, size_t size) {
+// Inflates a gzip stream into at most `limit` bytes. With `prefix_only` it stops once `limit`
+// bytes are out (to read a header); otherwise more output than `limit` is an error. The output
+// buffer grows by doubling but never beyond `limit`, so memory stays within what was allowed.
+Result<std::vector<uint8_t>> gunzip(const uint8_t* data, size_t size, size_t limit,
+                                    bool prefix_only) {
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return error("zlib inflateInit2 failed");
-  std::vector<uint8_t> out(std::max<size_t>(size * 4, 1 << 16));
+  std::vector<uint8_t> out(std::min<size_t>(std::max<size_t>(size * 4, 1 << 16), limit + 1));
   zs.next_in = const_cast<Bytef*>(data);
   zs.avail_in = static_cast<uInt>(size);
   size_t produced = 0;
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
-    if (produced == out.size()) {
-      if (out.size() >= kMaxInflated) {
-        inflateEnd(&zs);
-        return error("gzip data inflates to more than 2 GiB; not an IDX file?");
+    if (produced >= limit) {
+      inflateEnd(&zs);
+      if (prefix_only) {
+        out.resize(limit);
+        return out;
       }
-      out.resize(out.size() * 2);
+      return error("gzip data inflates to more than the ", limit,
+                   " bytes its IDX header announces");
     }
+    if (produced == out.size()) out.resize(std::min(out.size() * 2, limit + 1));
     zs.next_out = out.data() + produced;
     zs.avail_out = static_cast<uInt>(out.size() - produced);
     rc = inflate(&zs, Z_NO_FLUSH);
@@ -56,13 +66,11 @@ uint32_t be32(const uint8_t* p) {
 
 }  // namespace
 
-Result<IdxArray> parse_idx(const uint8_t* data, size_t size) {
-  std::vector<uint8_t> inflated;
-  if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
-    SCV_ASSIGN_OR_RETURN(inflated, gunzip(data, size));
-    data = inflated.data();
-    size = inflated.size();
-  }
+namespace {
+
+// Checks the header at data[0..size) and returns the dims and the total file size they imply.
+Status parse_idx_header(const uint8_t* data, size_t size, std::vector<int64_t>* dims,
+                        int64_t* total) {
   if (size < 4) return error("too short for an IDX header (", size, " bytes, need at least 4)");
   if (data[0] != 0 || data[1] != 0)
     return error("bad IDX magic: expected 00 00 <type> <ndim>, found bytes ", int(data[0]), " ",
@@ -75,16 +83,43 @@ Result<IdxArray> parse_idx(const uint8_t* data, size_t size) {
   if (size < 4 + 4 * size_t(ndim))
     return error("truncated IDX header: ", ndim, " dims need ", 4 + 4 * ndim, " bytes, file has ",
                  size);
-  IdxArray a;
-  int64_t numel = 1;
+  dims->clear();
   for (int i = 0; i < ndim; ++i) {
     const uint32_t d = be32(data + 4 + 4 * i);
     if (d == 0 || d > (1u << 30)) return error("IDX dim ", i, " is ", d, "; expected 1..2^30");
-    a.dims.push_back(d);
-    numel *= d;
-    if (numel > (int64_t(1) << 34)) return error("IDX dims are absurdly large");
+    dims->push_back(d);
   }
-  const size_t header = 4 + 4 * size_t(ndim);
+  int64_t numel = 0;
+  if (!checked_product(dims->data(), dims->size(), &numel, int64_t(1) << 34))
+    return error("IDX dims ", shape_str(*dims), " are absurdly large (over 2^34 bytes)");
+  *total = int64_t(4 + 4 * ndim) + numel;
+  return Status();
+}
+
+}  // namespace
+
+Result<IdxArray> parse_idx(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> inflated;
+  if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
+    // The header first (at most 20 bytes), then exactly the size it announces, if a gzip of
+    // this length can hold it.
+    SCV_ASSIGN_OR_RETURN(std::vector<uint8_t> head, gunzip(data, size, 20, true));
+    std::vector<int64_t> dims;
+    int64_t total = 0;
+    SCV_TRY(parse_idx_header(head.data(), head.size(), &dims, &total));
+    if (uint64_t(total) > kMaxDeflateRatio * size + 1024)
+      return error("IDX header announces ", total, " bytes (dims ", shape_str(dims),
+                   ") but a gzip stream of ", size, " bytes inflates to at most ",
+                   kMaxDeflateRatio * size + 1024, " (corrupt or hostile file)");
+    SCV_ASSIGN_OR_RETURN(inflated, gunzip(data, size, size_t(total), false));
+    data = inflated.data();
+    size = inflated.size();
+  }
+  IdxArray a;
+  int64_t total = 0;
+  SCV_TRY(parse_idx_header(data, size, &a.dims, &total));
+  const size_t header = 4 + 4 * a.dims.size();
+  const int64_t numel = total - int64_t(header);
   const size_t payload = size - header;
   if (payload != size_t(numel))
     return error("IDX size mismatch: dims ", shape_str(a.dims), " need ", numel, " data bytes, ",

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "scratchcv/checked.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/train.h"
 
@@ -157,15 +158,17 @@ Result<ModelConfig> load_model_config(const std::string& name) {
 
 // ---- network
 // -------------------------------------------------------------------------------------
-Result<Network> Network::build(const ModelConfig& cfg, uint64_t seed) {
+Result<Network> Network::build(const ModelConfig& cfg, uint64_t seed, int64_t max_params) {
   Network net;
   net.cfg_ = cfg;
   Rng rng(seed);
   Shape s{cfg.in_c, cfg.in_h, cfg.in_w};
   int nconv = 0, nfc = 0, idx = 0;
   int64_t params = 0;
-  constexpr int64_t kMaxParams = int64_t(1) << 27;  // 512 MiB of float32 weights
-  auto too_big = [&](int64_t more) { return (params += more) > kMaxParams; };
+  const int64_t kMaxParams = std::min(max_params, int64_t(1) << 27);  // <= 512 MiB of float32
+  auto too_big = [&](int64_t more) {
+    return more < 0 || more > kMaxParams || (params += more) > kMaxParams;
+  };
   for (const LayerSpec& L : cfg.layers) {
     ++idx;
     std::unique_ptr<Layer> layer;
@@ -366,8 +369,8 @@ struct Reader {
     for (auto& d : s) {
       SCV_TRY(get(&d, "tensor dims"));
       if (d < 0 || d > (int64_t(1) << 32)) return error("checkpoint tensor dim ", d, " (corrupt?)");
-      numel *= d;
-      if (numel > (int64_t(1) << 32)) return error("checkpoint tensor too large (corrupt?)");
+      if (!checked_mul(numel, d, &numel, int64_t(1) << 32))
+        return error("checkpoint tensor too large (corrupt?)");
     }
     SCV_TRY(need(size_t(numel) * 4, "tensor data"));
     *t = Tensor::from_data(s, reinterpret_cast<const float*>(p + off));
@@ -420,7 +423,9 @@ Result<LoadedCheckpoint> load_checkpoint(const std::string& path) {
     auto cfg = parse_model_config(ck.config_text);
     if (!cfg.ok()) return cfg.status().with_context("stored config");
     ck.config = cfg.value();
-    auto net = Network::build(ck.config, 0);
+    // Every parameter is stored as 4 bytes in the file: a config that builds more than the file
+    // can hold is refused before its tensors are allocated.
+    auto net = Network::build(ck.config, 0, int64_t(bytes.size() / 4));
     if (!net.ok()) return net.status().with_context("stored config");
     ck.net = std::make_unique<Network>(std::move(net).value());
     auto params = ck.net->params();

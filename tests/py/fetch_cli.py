@@ -174,7 +174,9 @@ class FetchTest(unittest.TestCase):
 
     def test_resume_when_server_ignores_range(self):
         self.make_part(self.data[:1000])
-        self.assert_good(self.fetch("norange"))
+        r = self.fetch("norange")
+        self.assert_good(r)
+        self.assertIn("ignored the request to resume at byte 1000", r.stderr)
         self.assertEqual(self.server.log, [("norange", self.name, "bytes=1000-")])
 
     def test_resume_with_bad_prefix_restarts_from_zero(self):

@@ -1,0 +1,268 @@
+// Findings of fuzzing the readers, each kept as a regression test, and the budget rule every
+// reader follows: a small crafted file (< 64 KiB) gets its error without the process using more
+// than 256 MB or 2 s (checked in a child process under RLIMIT_AS; skipped under ASan, whose
+// shadow memory needs terabytes of address space).
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/pickle.h"
+#include "scratchcv/checked.h"
+#include "scratchcv/file_util.h"
+#include "scratchcv/image.h"
+#include "scratchcv/model.h"
+#include "scratchcv/onnx.h"
+#include "scratchcv/pth.h"
+#include "scratchcv/train.h"
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+void be32(Bytes& b, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(v >> s));
+}
+template <typename T>
+void raw(Bytes& b, T v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&v);
+  b.insert(b.end(), p, p + sizeof v);
+}
+
+Bytes gzip(const Bytes& in) {
+  z_stream z{};
+  deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
+  Bytes out(deflateBound(&z, uLong(in.size())) + 64);
+  z.next_in = const_cast<Bytef*>(in.data());
+  z.avail_in = uInt(in.size());
+  z.next_out = out.data();
+  z.avail_out = uInt(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+// ---- the fuzzing findings ---------------------------------------------------------------------
+
+TEST(FuzzRegressions, ResnetConv2WithZeroOutputChannels) {
+  // A bottleneck checkpoint whose layer1.0.conv2.weight has 0 output channels: detect_resnet
+  // divided by zero (width / groups) and `scratchcv classify` died of SIGFPE.
+  scv::StateDict sd;
+  auto add = [&](const std::string& n, scv::Shape s) { sd.push_back({n, scv::Tensor(s)}); };
+  add("conv1.weight", {64, 3, 7, 7});
+  add("fc.weight", {10, 2048});
+  for (int l = 1; l <= 4; ++l) add("layer" + std::to_string(l) + ".0.conv1.weight", {4, 4, 1, 1});
+  add("layer1.0.conv3.weight", {4, 4, 1, 1});
+  add("layer1.0.conv2.weight", {0, 64, 3, 3});
+  auto c = scv::detect_resnet(sd);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("layer1.0.conv2.weight"), std::string::npos);
+}
+
+TEST(FuzzRegressions, PthZeroDimWithHugeOtherDims) {
+  // size (0, 2^40, 2^40), stride (1, 1, 1): the contiguity check multiplied the sizes into an
+  // int64 and overflowed (UBSan). An empty tensor is valid.
+  auto sd = scv::load_pth(std::string(SCV_SOURCE_DIR) +
+                          "/tests/fuzz/corpus/pth/zero_dim_huge_strides.pth");
+  ASSERT_TRUE(sd.ok()) << sd.status().message();
+  ASSERT_EQ(sd->size(), 1u);
+  EXPECT_EQ((*sd)[0].tensor.numel(), 0);
+}
+
+TEST(FuzzRegressions, IdxHeaderProductOverflow) {
+  // [16, 2^30, 2^30] overflowed numel to 0, so a 16-byte header was accepted with no data.
+  Bytes b = {0, 0, 8, 3};
+  be32(b, 16), be32(b, 1u << 30), be32(b, 1u << 30);
+  auto r = scv::train::parse_idx(b.data(), b.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("absurdly large"), std::string::npos) << r.status().message();
+}
+
+TEST(FuzzRegressions, IdxGzipAnnouncingMoreThanItCanHold) {
+  Bytes b = {0, 0, 8, 3};
+  be32(b, 60000), be32(b, 100), be32(b, 100);  // 600 MB announced
+  b.resize(b.size() + 4096, 0);
+  const Bytes gz = gzip(b);
+  auto r = scv::train::parse_idx(gz.data(), gz.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("inflates to at most"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(CheckedMath, Products) {
+  int64_t p = 0;
+  EXPECT_TRUE(scv::checked_mul(1 << 20, 1 << 20, &p));
+  EXPECT_EQ(p, int64_t(1) << 40);
+  EXPECT_FALSE(scv::checked_mul(int64_t(1) << 32, int64_t(1) << 32, &p));
+  EXPECT_FALSE(scv::checked_mul(-1, 2, &p));
+  EXPECT_FALSE(scv::checked_mul(1 << 20, 1 << 20, &p, 1 << 30));
+  const int64_t dims[] = {0, int64_t(1) << 40, int64_t(1) << 40};
+  EXPECT_TRUE(scv::checked_product(dims, 3, &p));
+  EXPECT_EQ(p, 0);
+  EXPECT_FALSE(scv::checked_product(dims + 1, 2, &p));
+}
+
+// ---- crafted small files: error within 256 MB and 2 s -----------------------------------------
+
+Bytes png_claiming(uint32_t w, uint32_t h) {
+  auto chunk = [](Bytes& b, const char* t, const Bytes& d) {
+    be32(b, uint32_t(d.size()));
+    Bytes td(t, t + 4);
+    td.insert(td.end(), d.begin(), d.end());
+    b.insert(b.end(), td.begin(), td.end());
+    be32(b, uint32_t(crc32(0, td.data(), uInt(td.size()))));
+  };
+  Bytes b = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, ihdr;
+  be32(ihdr, w), be32(ihdr, h);
+  for (uint8_t v : {8, 2, 0, 0, 0}) ihdr.push_back(v);
+  chunk(b, "IHDR", ihdr);
+  Bytes zero(64, 0), z(128);
+  uLongf zn = z.size();
+  compress(z.data(), &zn, zero.data(), zero.size());
+  z.resize(zn);
+  chunk(b, "IDAT", z);
+  chunk(b, "IEND", {});
+  return b;
+}
+
+// A JPEG/TIFF/WebP of our own encoder, then its header patched to claim `w` x `h`.
+Bytes small_image(scv::ImageFormat f) {
+  scv::Image img(8, 8, 3);
+  for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = uint8_t(i * 7);
+  return scv::encode_image(img, f, 100).value();
+}
+Bytes jpeg_claiming(uint16_t w, uint16_t h) {
+  Bytes b = small_image(scv::ImageFormat::jpeg);
+  for (size_t i = 2; i + 9 < b.size(); ++i)
+    if (b[i] == 0xFF && b[i + 1] == 0xC0) {  // SOF0: FF C0 len(2) precision(1) H(2) W(2)
+      b[i + 5] = uint8_t(h >> 8), b[i + 6] = uint8_t(h), b[i + 7] = uint8_t(w >> 8),
+            b[i + 8] = uint8_t(w);
+      break;
+    }
+  return b;
+}
+Bytes tiff_claiming(uint32_t w, uint32_t h) {
+  Bytes b = small_image(scv::ImageFormat::tiff);  // little-endian ("II")
+  auto u16 = [&](size_t o) { return uint32_t(b[o]) | uint32_t(b[o + 1]) << 8; };
+  const size_t ifd = u16(4) | u16(6) << 16;
+  for (size_t e = ifd + 2, n = u16(ifd); n--; e += 12) {
+    const uint32_t tag = u16(e), v = tag == 256 ? w : tag == 257 ? h : 0;
+    if (!v) continue;
+    for (int k = 0; k < 4; ++k) b[e + 8 + k] = uint8_t(v >> (8 * k));
+  }
+  return b;
+}
+Bytes webp_claiming(uint32_t w, uint32_t h) {
+  Bytes b = small_image(scv::ImageFormat::webp);  // lossless: RIFF....WEBPVP8L<len><0x2f>...
+  const uint32_t bits = (w - 1) | (h - 1) << 14 | (b[24] >> 4 & 1u) << 28;
+  for (int k = 0; k < 4; ++k) b[21 + k] = uint8_t(bits >> (8 * k));
+  return b;
+}
+Bytes bmp_claiming(int32_t w, int32_t h) {
+  Bytes b = {'B', 'M'};
+  raw<uint32_t>(b, 0), raw<uint32_t>(b, 0), raw<uint32_t>(b, 54);
+  raw<uint32_t>(b, 40), raw<int32_t>(b, w), raw<int32_t>(b, h), raw<uint16_t>(b, 1);
+  raw<uint16_t>(b, 24);
+  for (int i = 0; i < 6; ++i) raw<uint32_t>(b, 0);
+  b.resize(b.size() + 4096, 0x55);
+  return b;
+}
+Bytes checkpoint_claiming_huge_fc() {
+  const std::string cfg = "input 1 28 28\nflatten\nfc 170000 act=relu\nfc 10\n";
+  Bytes b = {'S', 'C', 'V', 'C', 'K', 'P', 'T', '1'};
+  raw<uint32_t>(b, 1), raw<uint32_t>(b, uint32_t(cfg.size()));
+  b.insert(b.end(), cfg.begin(), cfg.end());
+  raw<int32_t>(b, 0), raw<uint64_t>(b, 1), raw<float>(b, 0.f), raw<uint32_t>(b, 4);
+  return b;
+}
+Bytes onnx_claiming_huge_initializer() {
+  // ModelProto{ir_version 8, graph{initializer{dims 65536, dims 65536, data_type FLOAT}}}
+  Bytes init = {0x08, 0x80, 0x80, 0x04, 0x08, 0x80, 0x80, 0x04, 0x10, 0x01, 0x42, 0x01, 'w'};
+  Bytes graph = {0x2a, uint8_t(init.size())};
+  graph.insert(graph.end(), init.begin(), init.end());
+  Bytes b = {0x08, 0x08, 0x3a, uint8_t(graph.size())};
+  b.insert(b.end(), graph.begin(), graph.end());
+  return b;
+}
+
+struct Crafted {
+  const char* name;
+  Bytes bytes;
+  std::function<bool(const Bytes&)> read;  // true when the reader returned an error
+};
+
+bool image_fails(const Bytes& b) {
+  return !scv::decode_image(b.data(), b.size()).ok();
+}
+bool model_fails(const Bytes& b) {
+  const std::string p = testing::TempDir() + "/crafted_" + std::to_string(::getpid());
+  if (!scv::write_file_atomic(p, b.data(), b.size()).ok()) return false;
+  const bool failed = !scv::load_model(p, "").ok();
+  ::unlink(p.c_str());
+  return failed;
+}
+
+TEST(ReaderBudgets, CraftedSmallFilesFailWithin256MBAnd2s) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "RLIMIT_AS cannot be combined with AddressSanitizer's shadow memory";
+#endif
+  Bytes idx = {0, 0, 8, 3};
+  be32(idx, 60000), be32(idx, 100), be32(idx, 100);
+  idx.resize(idx.size() + 60000, 0);
+  const Bytes idx_gz = gzip(idx);
+  Bytes pickle_many(60000, ']');  // 60000 empty lists on the stack
+  pickle_many.push_back('.');
+  std::vector<Crafted> cases = {
+      {"PNG 16000x16000", png_claiming(16000, 16000), image_fails},
+      {"JPEG 16000x16000", jpeg_claiming(16000, 16000), image_fails},
+      {"TIFF 16000x16000", tiff_claiming(16000, 16000), image_fails},
+      {"WebP 16000x16000", webp_claiming(16000, 16000), image_fails},
+      {"BMP 16000x16000", bmp_claiming(16000, 16000), image_fails},
+      {"IDX gzip 600 MB", gzip(idx),
+       [](const Bytes& b) { return !scv::train::parse_idx(b.data(), b.size()).ok(); }},
+      {"training checkpoint, 133 M parameters", checkpoint_claiming_huge_fc(),
+       [](const Bytes& b) {
+         const std::string p = testing::TempDir() + "/ck_" + std::to_string(::getpid());
+         if (!scv::write_file_atomic(p, b.data(), b.size()).ok()) return false;
+         const bool failed = !scv::train::load_checkpoint(p).ok();
+         ::unlink(p.c_str());
+         return failed;
+       }},
+      {"ONNX 2^32-element initializer", onnx_claiming_huge_initializer(), model_fails},
+      {"pickle of 60000 objects (not a state_dict)", pickle_many,
+       [](const Bytes& b) {
+         auto p = scv::pickle::parse(b.data(), b.size());
+         return p.ok();  // a valid pickle: what matters is the memory it took
+       }},
+      {"PNG via load_model", png_claiming(16000, 16000), model_fails},
+  };
+  for (const Crafted& c : cases) {
+    ASSERT_LT(c.bytes.size(), 65536u) << c.name;
+    const auto t0 = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      rlimit lim{256u << 20, 256u << 20};
+      ::setrlimit(RLIMIT_AS, &lim);
+      ::_exit(c.read(c.bytes) ? 0 : 3);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << c.name << ": " << (WIFSIGNALED(status) ? "killed by signal " : "exit ")
+        << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status))
+        << " (3: no error reported; a crash or bad_alloc: over 256 MB)";
+    EXPECT_LT(s, 2.0) << c.name;
+  }
+}
+
+}  // namespace
