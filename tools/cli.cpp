@@ -223,7 +223,18 @@ bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::str
   }
   std::vector<std::string> positional;
   app.add_option("positional", positional, positional_usage_);
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  // CLI11 takes the next word as the value of `--name=` (an empty value); pass the empty value
+  // as a word of its own so `--layers=` means "no layers".
+  std::vector<std::string> reversed;
+  for (auto it = args.rbegin(); it != args.rend(); ++it) {
+    if (it->size() > 3 && it->starts_with("--") && it->back() == '=' &&
+        it->find('=') == it->size() - 1) {
+      reversed.push_back("");
+      reversed.push_back(it->substr(0, it->size() - 1));
+    } else {
+      reversed.push_back(*it);
+    }
+  }
   try {
     app.parse(reversed);
   } catch (const CLI::ExtrasError& e) {
