@@ -32,7 +32,7 @@ TEST(LoadModelErrors, SaysWhatTheFileIs) {
       {std::string("RIFF\x10\0\0\0WEBPVP8 ", 16), "a WebP image"},
       {std::string("II*\0\x08\0\0\0", 8), "a TIFF image"},
       {std::string("SCVCKPT1\x01\0\0\0", 12), "scratchcv training checkpoint"},
-      {std::string("\x80\x02}q\0(X\x06\0\0\0conv1.q", 20), "legacy format"},
+      {std::string("\x80\x02}q\0(X\x06\0\0\0conv1.q", 18), "legacy format"},
       {std::string("\x1c\0\0\0TFL3\0\0\0\0", 12), "TensorFlow Lite"},
       {std::string("\x1f\x8b\x08\0\0\0\0\0", 8), "gzip"},
       {"<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n", "HTML page"},

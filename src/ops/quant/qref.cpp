@@ -23,7 +23,9 @@ void conv_ref(const ConvRef& p, const uint8_t* in, uint8_t* out, int64_t r0, int
     for (int x = 0; x < g.ow; ++x) {
       uint8_t* o = out + ((r * g.ow) + x) * g.oc;
       for (int oc = 0; oc < g.oc; ++oc) {
-        int32_t acc = p.bias ? p.bias[oc] : 0;
+        // int32 accumulation that wraps like the SIMD kernels' (a corrupt model may overflow it;
+        // unsigned arithmetic keeps that defined).
+        uint32_t acc = uint32_t(p.bias ? p.bias[oc] : 0);
         for (int ky = 0; ky < g.kh; ++ky) {
           const int iy = y * g.sh - g.pad_t + ky * g.dh;
           if (iy < 0 || iy >= g.ih) continue;
@@ -32,10 +34,11 @@ void conv_ref(const ConvRef& p, const uint8_t* in, uint8_t* out, int64_t r0, int
             if (ix < 0 || ix >= g.iw) continue;
             const uint8_t* src = in + ((int64_t(b) * g.ih + iy) * g.iw + ix) * g.ic;
             const int16_t* w = p.w + ((int64_t(oc) * g.kh + ky) * g.kw + kx) * g.ic;
-            for (int i = 0; i < g.ic; ++i) acc += (int32_t(src[i]) - p.in_zp) * int32_t(w[i]);
+            for (int i = 0; i < g.ic; ++i)
+              acc += uint32_t((int32_t(src[i]) - p.in_zp) * int32_t(w[i]));
           }
         }
-        o[oc] = requant(acc, p.rq, oc);
+        o[oc] = requant(int32_t(acc), p.rq, oc);
       }
     }
   }
@@ -50,7 +53,7 @@ void dwconv_ref(const ConvRef& p, const uint8_t* in, uint8_t* out, int64_t r0, i
       uint8_t* o = out + ((r * g.ow) + x) * g.oc;
       for (int oc = 0; oc < g.oc; ++oc) {
         const int ic = oc / g.depth_mult;
-        int32_t acc = p.bias ? p.bias[oc] : 0;
+        uint32_t acc = uint32_t(p.bias ? p.bias[oc] : 0);  // wraps as in conv_ref
         for (int ky = 0; ky < g.kh; ++ky) {
           const int iy = y * g.sh - g.pad_t + ky * g.dh;
           if (iy < 0 || iy >= g.ih) continue;
@@ -58,10 +61,10 @@ void dwconv_ref(const ConvRef& p, const uint8_t* in, uint8_t* out, int64_t r0, i
             const int ix = x * g.sw - g.pad_l + kx * g.dw;
             if (ix < 0 || ix >= g.iw) continue;
             const int32_t v = in[((int64_t(b) * g.ih + iy) * g.iw + ix) * g.ic + ic];
-            acc += (v - p.in_zp) * int32_t(p.w[(int64_t(ky) * g.kw + kx) * g.oc + oc]);
+            acc += uint32_t((v - p.in_zp) * int32_t(p.w[(int64_t(ky) * g.kw + kx) * g.oc + oc]));
           }
         }
-        o[oc] = requant(acc, p.rq, oc);
+        o[oc] = requant(int32_t(acc), p.rq, oc);
       }
     }
   }
