@@ -398,8 +398,8 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
         }
     expect_close(got, want, a);
   }
-  {  // MEAN over H, W, then RESHAPE, FULLY_CONNECTED, SOFTMAX (a classifier head)
-    SCOPED_TRACE("MEAN + RESHAPE + FULLY_CONNECTED + SOFTMAX");
+  {  // MEAN over H, W, then SQUEEZE, RESHAPE, FULLY_CONNECTED, SOFTMAX (a classifier head)
+    SCOPED_TRACE("MEAN + SQUEEZE + RESHAPE + FULLY_CONNECTED + SOFTMAX");
     TfliteModelBuilder m;
     const int K = 11;
     const QT mq{{1, 1, 1, C}, U8, 0.02f, 3}, fq{{1, K}, U8, 0.2f, 128},
@@ -409,6 +409,7 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
     const int tax =
         m.add_tensor({2}, I32, 0, 0, TfliteModelBuilder::bytes(std::vector<int32_t>{1, 2}));
     const int t1 = m.add_tensor(mq.shape, U8, mq.scale, mq.zp);
+    const int tsq = m.add_tensor({1, C}, U8, mq.scale, mq.zp);
     const int t2 = m.add_tensor({1, C}, U8, mq.scale, mq.zp);
     const int tw = m.add_tensor({K, C}, U8, 0.01f, 131, w);
     const int t3 = m.add_tensor(fq.shape, U8, fq.scale, fq.zp);
@@ -416,7 +417,8 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
     auto keep = fb_table();
     keep->set<uint8_t>(0, 1);
     m.ops.push_back({tflite::kMean, {t0, tax}, {t1}, 27, keep});
-    m.ops.push_back({tflite::kReshape, {t1}, {t2}, 0, nullptr});
+    m.ops.push_back({tflite::kSqueeze, {t1}, {tsq}, 0, nullptr});
+    m.ops.push_back({tflite::kReshape, {tsq}, {t2}, 0, nullptr});
     m.ops.push_back({tflite::kFullyConnected, {t2, tw, -1}, {t3}, 0, nullptr});
     auto beta = fb_table();
     beta->set<float>(0, 1.0f);
