@@ -482,6 +482,42 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
   }
 }
 
+// The every-operator model (a fuzzing seed) runs on every ISA x threads with the same bytes, and
+// its softmax output is a distribution.
+TEST(QuantOps, EveryOperatorModelRuns) {
+  for (bool int8 : {false, true}) {
+    SCOPED_TRACE(int8 ? "int8 per-channel" : "uint8");
+    std::vector<uint8_t> x(75);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = uint8_t(i * 37);
+    const std::vector<uint8_t> got = run_everywhere(test::every_op_model(int8), x);
+    ASSERT_EQ(got.size(), 5u * 4);
+    float sum = 0;
+    for (int i = 0; i < 5; ++i) {
+      float p;
+      std::memcpy(&p, got.data() + 4 * i, 4);
+      EXPECT_GE(p, 0.0f);
+      sum += p;
+    }
+    EXPECT_NEAR(sum, 1.0f, 3.0f / 256);
+  }
+}
+
+// Writes the TFLite fuzzing seeds (tests/fuzz/corpus/tflite/): run with
+//   build/tests/test_tflite --gtest_also_run_disabled_tests --gtest_filter='*WriteFuzzSeeds'
+TEST(TfliteFuzzSeeds, DISABLED_WriteFuzzSeeds) {
+  const std::string dir = std::string(SCV_SOURCE_DIR) + "/tests/fuzz/corpus/tflite/";
+  auto put = [&](const std::string& name, const std::vector<uint8_t>& b) {
+    ASSERT_TRUE(write_file_atomic(dir + name, b.data(), b.size()).ok()) << dir + name;
+  };
+  put("every_op_u8.tflite", test::every_op_model(false));
+  put("every_op_i8.tflite", test::every_op_model(true));
+  auto bundled = read_file(std::string(SCV_SOURCE_DIR) +
+                           "/data/models/mobilenet_v2_1.0_224_quant.tflite");
+  ASSERT_TRUE(bundled.ok());
+  bundled->resize(4096);  // the header, operator codes and the first tables: a truncated model
+  put("bundled_truncated.tflite", *bundled);
+}
+
 // ---- corrupt files ---------------------------------------------------------------------------
 
 std::vector<uint8_t> small_model() {

@@ -76,10 +76,8 @@ Result<std::vector<int32_t>> infer_pad(const QPlanner& p, const OpInfo& op) {
 }
 
 Status plan_pad(QPlanner& p, const OpInfo& op) {
-  SCV_ASSIGN_OR_RETURN(Act x, p.in_act(op, 0));
-  SCV_ASSIGN_OR_RETURN(Act y, p.make_act(op.outputs[0]));
-  SCV_TRY(p.quantized(x, "input"));
-  SCV_TRY(p.quantized(y, "output"));
+  Act x, y;
+  SCV_TRY(p.quantized_io(op, &x, &y));
   if (x.scale != y.scale || x.zp != y.zp)
     return error(p.who(), ": input and output quantization differ");
   auto st = std::make_unique<PadStep>();

@@ -56,10 +56,8 @@ Result<std::vector<int32_t>> infer_pool(const QPlanner& p, const OpInfo& op) {
 }
 
 Status plan_pool(QPlanner& p, const OpInfo& op) {
-  SCV_ASSIGN_OR_RETURN(Act x, p.in_act(op, 0));
-  SCV_ASSIGN_OR_RETURN(Act y, p.make_act(op.outputs[0]));
-  SCV_TRY(p.quantized(x, "input"));
-  SCV_TRY(p.quantized(y, "output"));
+  Act x, y;
+  SCV_TRY(p.quantized_io(op, &x, &y));
   if (x.scale != y.scale || x.zp != y.zp || x.s8 != y.s8)
     return error(p.who(), ": input and output quantization differ (TFLite requires them equal)");
   auto st = std::make_unique<PoolStep>();
@@ -122,10 +120,8 @@ Result<std::vector<int32_t>> infer_mean(const QPlanner& p, const OpInfo& op) {
 }
 
 Status plan_mean(QPlanner& p, const OpInfo& op) {
-  SCV_ASSIGN_OR_RETURN(Act x, p.in_act(op, 0));
-  SCV_ASSIGN_OR_RETURN(Act y, p.make_act(op.outputs[0]));
-  SCV_TRY(p.quantized(x, "input"));
-  SCV_TRY(p.quantized(y, "output"));
+  Act x, y;
+  SCV_TRY(p.quantized_io(op, &x, &y));
   auto st = std::make_unique<MeanStep>();
   st->n = x.d[0];
   st->hw = x.d[1] * x.d[2];

@@ -82,6 +82,13 @@ Status QPlanner::quantized(const Act& a, const char* what) const {
   return Status();
 }
 
+Status QPlanner::quantized_io(const OpInfo& op, Act* x, Act* y) const {
+  SCV_ASSIGN_OR_RETURN(*x, in_act(op, 0));
+  SCV_ASSIGN_OR_RETURN(*y, make_act(op.outputs[0]));
+  SCV_TRY(quantized(*x, "input"));
+  return quantized(*y, "output");
+}
+
 // TFLite's CalculateActivationRangeQuantized, in the stored domain.
 Status QPlanner::act_range(Activation a, const Act& o, int32_t* lo, int32_t* hi) const {
   const int32_t qmin = o.s8 ? -128 : 0, qmax = o.s8 ? 127 : 255;

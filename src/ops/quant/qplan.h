@@ -106,6 +106,8 @@ class QPlanner {
   Result<const tflite::TensorInfo*> constant(const tflite::OpInfo& op, size_t i) const;
   // An error when `a` is a float activation (only QUANTIZE reads and DEQUANTIZE writes float).
   Status quantized(const Act& a, const char* what) const;
+  // Input 0 and output 0 of a one-in, one-out operator, both quantized.
+  Status quantized_io(const tflite::OpInfo& op, Act* x, Act* y) const;
   // The fused activation clamp of `op` in y's stored domain.
   Status act_range(tflite::Activation a, const Act& y, int32_t* lo, int32_t* hi) const;
 

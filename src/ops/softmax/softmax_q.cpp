@@ -44,10 +44,8 @@ Result<std::vector<int32_t>> infer_softmax(const QPlanner& p, const OpInfo& op) 
 }
 
 Status plan_softmax(QPlanner& p, const OpInfo& op) {
-  SCV_ASSIGN_OR_RETURN(Act x, p.in_act(op, 0));
-  SCV_ASSIGN_OR_RETURN(Act y, p.make_act(op.outputs[0]));
-  SCV_TRY(p.quantized(x, "input"));
-  SCV_TRY(p.quantized(y, "output"));
+  Act x, y;
+  SCV_TRY(p.quantized_io(op, &x, &y));
   auto st = std::make_unique<SoftmaxStep>();
   st->cols = x.shape.back();
   st->rows = x.numel() / st->cols;
