@@ -7,16 +7,23 @@ the reference kernels and with the best fast kernels (1 and 2 threads), which mu
 reference kernels' bytes exactly. It also checks the bundled model's top-1 on each photo against
 what a person sees (a cat photo -> a cat class).
 
-Agreement with Arm NN. CpuRef computes every layer in float32 and rounds each output once;
-scratchcv computes TFLite's integer arithmetic (exact int32 sums, a Q31 multiplier). Each layer
-agrees within one step (tflite_float_oracle.py checks every operator against float64), but a
-one-step difference in a layer's input moves its output by |w| * s_in / s_out steps (up to ~30
-in the uint8 model's first depthwise conv), so differences grow along the 65 layers: on the
-photos below the first conv differs from Arm NN in ~10 of 401408 elements, the logits by up to
-3 steps, the softmax output by up to 12 steps of 1/256. What must hold end to end: outputs within
-16 steps (6%) everywhere and within 0.5 steps on average, each runtime's top-1 in the other's
-top-2 (ties happen: eagle.jpg gives kite and bald eagle the same 0.359), and 4 of the 5 top-5
-classes shared.
+Agreement with Arm NN (numbers and the investigation: docs/tflite.md, "Agreement with Arm NN";
+tool: tflite_armnn_layers.py). CpuRef computes every layer in float32 and rounds each output
+once; scratchcv computes TFLite's integer arithmetic with single rounding, which equals the
+exactly rounded real result almost everywhere. Given the same layer input the two agree within
+one step on every element of every layer, and exactly on all but ~37 of 6.9 million elements
+(float32 rounding near .5 in CpuRef); but a one-step difference at a layer's input moves its
+output by up to |w| * s_in / s_out steps, so those few differences grow along the 65 layers (to
+~70 steps in late layers, 2-3 steps at the logits). No requantization mode removes that: the
+exactly rounded float64 network differs from Arm NN as much, TFLite's double rounding more.
+What is checked:
+  - per layer (the live run on the sample photo, in Arm NN's debug mode, every layer's output):
+    each operator recomputed with scratchcv's arithmetic from Arm NN's own input tensors is
+    within one step of Arm NN's output on every element, and differs on at most 1e-5 of them;
+  - end to end (6 photos, both models): top-1 and top-5 identical up to ties (one runtime's
+    top-k is also a top-k of the other's output: eagle.jpg gives kite and bald eagle the same
+    0.359 in the uint8 model), outputs within 16 steps everywhere and 0.1 steps on average
+    (measured: at most 12 and 0.03).
 
 Arm NN's CpuRef takes ~10 s per image, so its outputs for all photos are stored in
 tests/data/tflite_armnn/ (1001 bytes each, with the SHA-256 of the input tensor they were made
@@ -32,6 +39,8 @@ import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 SK = "/usr/lib/python3/dist-packages/skimage/data"
 DK = "/usr/share/darknet/data"
@@ -65,6 +74,49 @@ def armnn_run(model, raw):
     return ann.workload_tensors_to_ndarray(outputs)[0].reshape(-1)
 
 
+def check_layers(model, raw_in, dump, failures):
+    """The live Arm NN run, in debug mode: every layer's output. Each operator recomputed with
+    scratchcv's arithmetic (TFLite integer, single rounding) from Arm NN's own input tensors must
+    give Arm NN's output within one step on every element. Returns Arm NN's network output."""
+    import tflite_armnn_layers as layers_mod
+    txt = os.path.join(os.path.dirname(dump), "armnn_debug.txt")
+    layers = layers_mod.armnn_layers(model, raw_in, txt)
+    net = layers_mod.Net(dump)
+    x = np.fromfile(raw_in, dtype=np.int8 if net.t(net.m["inputs"][0])["type"] == "INT8" else np.uint8)
+    arm = layers_mod.armnn_tensors(net, layers, x.reshape(net.t(net.m["inputs"][0])["shape"]))
+    n_layers = n_exact = off = total = 0
+    for k, op, _, ((mx, n0, n1, n),) in layers_mod.per_layer(net, arm, ["int1"]):
+        n_layers += 1
+        n_exact += mx == 0
+        off += n0
+        total += n
+        if mx > 1:
+            failures.append("%s operator %d (%s): %d elements off by > 1 step from Arm NN on Arm NN's "
+                            "own inputs (max %d)" % (os.path.basename(model), k, op["op"], n1, mx))
+    print("%s: per layer on Arm NN's inputs: %d of %d layers identical, the rest within 1 step "
+          "(%d of %d elements off by one)" % (os.path.basename(model), n_exact, n_layers, off, total))
+    if off > 1e-5 * total:
+        failures.append("%s: %d of %d elements differ from Arm NN on Arm NN's inputs" % (
+            model, off, total))
+    if n_layers < len(net.m["ops"]) - 2:
+        failures.append("%s: only %d layers matched to Arm NN's debug output" % (model, n_layers))
+    os.remove(txt)
+    out = np.fromfile(txt + ".out", dtype=np.uint8)
+    return out.astype(np.int32)
+
+
+def is_top(classes, y):
+    """True if `classes` are a top-len(classes) of y with ties broken some way: none of them is
+    below a class left out."""
+    rest = np.delete(y, list(classes))
+    return min(y[c] for c in classes) >= (rest.max() if rest.size else -1)
+
+
+def same_top(ours, theirs, k):
+    # Identical top-k up to ties: one runtime's top-k is also a top-k of the other's output.
+    return is_top(top5(ours)[:k], theirs) or is_top(top5(theirs)[:k], ours)
+
+
 def top5(y):
     # Highest first; equal values ordered by index so that ties do not reorder.
     return [int(i) for i in sorted(range(len(y)), key=lambda i: (-int(y[i]), i))[:5]]
@@ -93,6 +145,9 @@ def main():
                 cmd = [cli, "tflite", "run", model, "--image", photo, "--output", o] + extra
                 if tag == "ref":
                     cmd += ["--save-input", raw_in]
+                    if k == 0:
+                        os.makedirs(os.path.join(tmp, "dump"), exist_ok=True)
+                        cmd += ["--dump-dir", os.path.join(tmp, "dump")]
                 subprocess.run(cmd, check=True)
                 outs[tag] = np.fromfile(o, dtype=np.uint8)
             ours = outs["ref"]
@@ -115,7 +170,7 @@ def main():
                 continue
             theirs = np.fromfile(stem + ".u8", dtype=np.uint8).astype(np.int32)
             if k == 0 and not regen:
-                live = armnn_run(model, raw).astype(np.int32)
+                live = check_layers(model, raw_in, os.path.join(tmp, "dump"), failures)
                 if not np.array_equal(live, theirs):
                     failures.append("%s: Arm NN now gives other output than stored" % stem)
             diff = int(np.abs(ours.astype(np.int32) - theirs).max())
@@ -123,12 +178,12 @@ def main():
             print("%-40s %-16s max|diff| %d  top5 %s  armnn %s" % (
                 os.path.basename(model), os.path.basename(photo), diff, t_ours, t_theirs))
             mean = float(np.abs(ours.astype(np.int32) - theirs).mean())
-            if diff > 16 or mean > 0.5:
+            if diff > 16 or mean > 0.1:
                 failures.append("%s %s: max difference %d steps, mean %.3f" % (model, photo, diff, mean))
-            if t_ours[0] not in t_theirs[:2] or t_theirs[0] not in t_ours[:2]:
-                failures.append("%s %s: top-1 %d vs Arm NN %d" % (model, photo, t_ours[0], t_theirs[0]))
-            if len(set(t_ours) & set(t_theirs)) < 4:
-                failures.append("%s %s: top-5 %s vs Arm NN %s" % (model, photo, t_ours, t_theirs))
+            for k_top in (1, 5):
+                if not same_top(ours.astype(np.int32), theirs, k_top):
+                    failures.append("%s %s: top-%d %s vs Arm NN %s differ beyond ties" % (
+                        model, photo, k_top, t_ours[:k_top], t_theirs[:k_top]))
             if expected is not None and t_ours[0] not in expected:
                 failures.append("%s %s: top-1 %d not in %s" % (model, photo, t_ours[0], sorted(expected)))
     for f in failures:
