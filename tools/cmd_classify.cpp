@@ -87,7 +87,8 @@ int cmd_classify(const std::vector<std::string>& args) {
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &reference, "use the plain reference executor (slow; for checking)")
       .epilog(
-          "A directory argument classifies every .jpg/.jpeg/.png in it, with a progress bar.\n"
+          "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
+          "progress bar.\n"
           "JSON schema (--json: an array of these; --jsonl: one per line):\n"
           "  {\"file\": str, \"top\": [{\"index\": int, \"label\": str, \"probability\": float}],\n"
           "   \"ms\": float}   or, when the image cannot be read: {\"file\": str, \"error\": str}\n"
