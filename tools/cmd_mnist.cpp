@@ -174,7 +174,7 @@ Status load_train_data(const TrainArgs& a, Dataset* train_set, Dataset* test_set
 // One epoch: train with a progress bar, evaluate, save the checkpoint, print the epoch line and
 // update the CSV log and plot.
 Status run_epoch(const TrainArgs& a, int epoch, Network& net, Optimizer& opt, TrainState& st,
-                 const Dataset& train_set, const Dataset& test_set, ThreadPool& pool,
+                 const Dataset& train_set, const Dataset& test_set, const TrainContext& ctx,
                  cli::TrainLog& log) {
   const float elr = scheduled_lr(a.oc, epoch, a.epochs);
   const auto t0 = std::chrono::steady_clock::now();
@@ -193,9 +193,9 @@ Status run_epoch(const TrainArgs& a, int epoch, Network& net, Optimizer& opt, Tr
                   100.0 * b.running_acc, b.images_done / std::max(el, 1e-9));
     pbar.update(b.batch, extra);
   };
-  EpochResult er = train_epoch(net, opt, train_set, a.batch, elr, epoch, st.seed, pool, progress);
+  EpochResult er = train_epoch(net, opt, train_set, a.batch, elr, epoch, st.seed, ctx, progress);
   pbar.clear();
-  EvalResult ev = evaluate(net, test_set, 256, pool);
+  EvalResult ev = evaluate(net, test_set, 256, ctx);
   st.epochs_done = epoch + 1;
   st.best_test_acc = std::max(st.best_test_acc, float(ev.accuracy));
   Status s = save_checkpoint(a.out, net, &opt, st);
@@ -238,15 +238,16 @@ int cmd_train(const std::vector<std::string>& args) {
     if (!s.ok()) return p.fail(a.resume + ": " + s.message());
   }
   ThreadPool pool(a.threads);
+  const TrainContext ctx(pool);  // the GEMM kernel is bound here, once
   std::printf("model: %s (%lld parameters)\n", net->summary().c_str(),
               (long long)net->num_parameters());
   std::printf("data: %lld train, %lld test images; batch %d, %d thread(s), %s, gemm %s\n",
               (long long)train_set.count, (long long)test_set.count, a.batch, a.threads,
-              a.optim.c_str(), active_isa() == Isa::ref ? "ref" : "avx2");
+              a.optim.c_str(), isa_name(ctx.gemm_isa()));
   std::fflush(stdout);
   cli::TrainLog log;
   for (int epoch = st.epochs_done; epoch < a.epochs; ++epoch) {
-    Status s = run_epoch(a, epoch, *net, opt, st, train_set, test_set, pool, log);
+    Status s = run_epoch(a, epoch, *net, opt, st, train_set, test_set, ctx, log);
     if (!s.ok()) return p.fail(s.message());
   }
   return 0;

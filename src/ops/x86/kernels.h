@@ -8,9 +8,10 @@
 //    for 1x1 convs and the FC layer this tile is a GEMM microkernel (K = input channels).
 //    Bias, ReLU and a residual Add are applied in the epilogue, before the single store.
 //    The input may be plain NCHW (x_cb = 1, for the 3-channel stem) or blocked (x_cb = VL).
-//  * gemm: Y[M, P] = A[M, K] * B[K, P] (+bias[m], +residual, ReLU) on plain row-major matrices,
-//    A pre-packed into panels of MR rows ([K][MR] each, zero-padded), B read in place. Used for
-//    NCHW convs (1x1 directly, others after im2col) in the lower ladder steps.
+//  * gemm: Y[M, P] (+)= A[M, K] * B[K, P] (+bias[m], +residual, ReLU) on plain row-major
+//    matrices, A pre-packed into panels of MR rows ([K][MR] each, zero-padded), B read in place.
+//    Used for NCHW convs (1x1 directly, others after im2col) in the lower ladder steps, and by
+//    scv::sgemm (src/ops/gemm/sgemm.h), the general GEMM of training and the backward pass.
 // Padded channels (C rounded up to VL) always hold zeros: packed weights and biases are zero
 // there, so every blocked producer writes zeros into them.
 #pragma once
@@ -48,6 +49,7 @@ struct GemmDesc {
   const float* bias = nullptr;      // [m] or nullptr
   const float* residual = nullptr;  // like y (ldy) or nullptr
   bool relu = false;
+  bool accumulate = false;  // y += A B (then bias, residual, ReLU) instead of y = A B + ...
 };
 
 // Winograd F(m x m, 3x3), m = 2 or 4, for 3x3 / stride-1 / pad-1 convs on the blocked layout.
