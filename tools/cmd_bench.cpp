@@ -128,7 +128,8 @@ void declare_bench_options(cli::ArgParser& p, BenchArgs& a) {
       .flag("ladder", &a.ladder, "run the optimisation ladder (reference -> +threads)")
       .option("plot", &a.plot_path, "PNG", "with --ladder: draw it as a bar chart with speed-ups")
       .flag("per-layer", &a.per_layer, "print the time of every step")
-      .flag("no-winograd", &a.no_winograd, "3x3 convs by the direct kernel, not Winograd F(2,3)")
+      .flag("no-winograd", &a.no_winograd,
+            "3x3 convs by the direct kernel, not Winograd F(4,3) / F(2,3)")
       .flag("no-tiles", &a.no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
       .flag("no-image-parallel", &a.no_image_parallel,
             "batches: all threads share each layer instead of taking whole images")

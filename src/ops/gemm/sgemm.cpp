@@ -57,12 +57,24 @@ void pack_a(bool ta, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_
   }
 }
 
-// op(B)[p0:p0+kc, j0:j0+nc] of a transposed B (B is [N, K]) -> out [kc][nc].
-void pack_b_transposed(const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
-                       float* out) {
-  for (int64_t j = 0; j < nc; ++j) {
-    const float* src = B + (j0 + j) * ldb + p0;
-    for (int64_t p = 0; p < kc; ++p) out[p * nc + j] = src[p];
+// op(B)[p0:p0+kc, j0:j0+nc] -> panels of nr columns, [kc][nr] each, columns past nc zero.
+void pack_b(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+            int nr, float* out) {
+  for (int64_t jp = 0; jp < nc; jp += nr) {
+    const int64_t w = std::min<int64_t>(nr, nc - jp);
+    for (int64_t p = 0; p < kc; ++p) {
+      float* o = out + p * nr;
+      int64_t j = 0;
+      if (!tb) {
+        const float* src = B + (p0 + p) * ldb + j0 + jp;
+        for (; j < w; ++j) o[j] = src[j];
+      } else {
+        const float* src = B + (j0 + jp) * ldb + p0 + p;
+        for (; j < w; ++j) o[j] = src[j * ldb];
+      }
+      for (; j < nr; ++j) o[j] = 0.f;
+    }
+    out += kc * nr;
   }
 }
 
@@ -130,34 +142,34 @@ void sgemm(const GemmKernel& k, bool ta, bool tb, int64_t M, int64_t N, int64_t 
     }
   if (K <= 0 || alpha == 0.f) return;
   const int64_t mc_max = kGemmMC / k.mr * k.mr;
+  const int64_t nc_max = (std::min(N, kGemmNC) + k.nr - 1) / k.nr * k.nr;
   thread_local GemmScratch scratch;
   float* apack = scratch.a(size_t(mc_max) * kGemmKC);
-  float* bpack = tb ? scratch.b(size_t(kGemmKC) * std::min(N, kGemmNC)) : nullptr;
-  if (!apack || (tb && !bpack))
-    return sgemm_unpacked(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc);
+  float* bpack = scratch.b(size_t(kGemmKC) * nc_max);
+  if (!apack || !bpack) return sgemm_unpacked(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc);
+  // Loop order of BLIS: a kc x nr panel of B stays in L1 while the mc x kc block of A streams
+  // from L2 past it.
   x86::GemmDesc d;
   d.accumulate = true;
   d.ldy = ldc;
   d.a_packed = apack;
+  d.ldb = k.nr;
   for (int64_t j0 = 0; j0 < N; j0 += kGemmNC) {
     const int64_t nc = std::min(kGemmNC, N - j0);
     for (int64_t p0 = 0; p0 < K; p0 += kGemmKC) {
       const int64_t kc = std::min(kGemmKC, K - p0);
-      if (tb) {
-        pack_b_transposed(B, ldb, p0, kc, j0, nc, bpack);
-        d.b = bpack;
-        d.ldb = nc;
-      } else {
-        d.b = B + p0 * ldb + j0;
-        d.ldb = ldb;
-      }
+      pack_b(tb, B, ldb, p0, kc, j0, nc, k.nr, bpack);
       d.k = kc;
-      d.p = nc;
       for (int64_t i0 = 0; i0 < M; i0 += mc_max) {
         d.m = std::min(mc_max, M - i0);
         pack_a(ta, A, lda, i0, d.m, p0, kc, alpha, k.mr, apack);
-        d.y = C + i0 * ldc + j0;
-        for (int64_t panel = 0; panel * k.mr < d.m; ++panel) k.panel(d, panel, 0, nc);
+        for (int64_t jr = 0; jr < nc; jr += k.nr) {
+          const int64_t w = std::min<int64_t>(k.nr, nc - jr);
+          d.b = bpack + jr * kc;
+          d.p = w;
+          d.y = C + i0 * ldc + j0 + jr;
+          for (int64_t panel = 0; panel * k.mr < d.m; ++panel) k.panel(d, panel, 0, w);
+        }
       }
     }
   }

@@ -4,10 +4,10 @@
 //
 // op(A) is [M, K], op(B) is [K, N], C is [M, N]; all row-major with leading dimensions
 // lda / ldb / ldc; op(X) is X or its transpose. Blocked in the BLIS style: K in chunks of
-// kGemmKC, M in blocks of kGemmMC rows, N in blocks of kGemmNC columns. alpha * op(A) is packed
-// into panels of MR rows ([kc][MR], zero-padded); op(B) is read in place when it is not
-// transposed and copied into a [kc][nc] block when it is. The panel kernel adds each chunk's
-// products into C. Single-threaded: callers split M or N over their thread pool.
+// kGemmKC, N in blocks of kGemmNC columns, M in blocks of kGemmMC rows. alpha * op(A) is packed
+// into panels of MR rows ([kc][MR]), op(B) into panels of NR columns ([kc][NR]), both
+// zero-padded (packing applies the transposes); the panel kernel adds each chunk's products
+// into C, one MR x NR tile per call. Single-threaded: callers split M or N over their pool.
 //
 // Results: one element of C depends only on K and the KC chunking (per chunk: one fused
 // multiply-add per k, in order, then one add into C). So results do not depend on how callers

@@ -79,7 +79,8 @@ struct Kernels {
   void (*conv_blocked_row)(const ConvBlockedDesc& d, const float* x, const float* residual,
                            float* y, int64_t n, int64_t g, int64_t oy);
   // Output pixels [p0, p1) (flattened oy*ow + ox) of group g of image n; blocked input only
-  // (x_cb == vl). Tiles may span rows; padding taps read zeros; K-blocked for L1.
+  // (x_cb == vl). Tiles may span rows; padding taps read zeros; K cut into L2-sized chunks
+  // (kConvChunkBytes below).
   void (*conv_blocked_pixels)(const ConvBlockedDesc& d, const float* x, const float* residual,
                               float* y, int64_t n, int64_t g, int64_t p0, int64_t p1);
   // Winograd transforms of tiles [t0, t1) of image n: input patches -> v (B^T d B); products m
