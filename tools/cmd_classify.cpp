@@ -89,7 +89,8 @@ void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
       .option("isa", &a.isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &a.reference, "use the plain reference executor (slow; for checking)")
       .epilog(
-          "A directory argument classifies every .jpg/.jpeg/.png in it, with a progress bar.\n"
+          "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
+          "progress bar.\n"
           "JSON schema (--json: an array of these; --jsonl: one per line):\n"
           "  {\"file\": str, \"top\": [{\"index\": int, \"label\": str, \"probability\": float}],\n"
           "   \"ms\": float}   or, when the image cannot be read: {\"file\": str, \"error\": str}\n"
@@ -189,7 +190,10 @@ int cmd_classify(const std::vector<std::string>& args) {
   if (int rc = parse_classify_args(ap, args, a, &pos); rc >= 0) return rc;
 
   auto listed = list_image_files(pos, a.recursive);
-  if (!listed.ok()) return ap.fail(listed.status().message());
+  if (!listed.ok()) {
+    if (a.json) std::cout << "[]\n";  // still one valid JSON document for jq and friends
+    return ap.fail(listed.status().message());
+  }
   std::vector<std::string> files = std::move(*listed);
   const bool any_dir = files.size() != pos.size() ||
                        std::any_of(pos.begin(), pos.end(), [](auto& p) { return is_directory(p); });

@@ -26,8 +26,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
+#include "core/progress.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/sha256.h"
 
@@ -167,8 +169,6 @@ Status verify_file_hash(const std::string& path, const std::string& file_name) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 Status make_dirs(const std::string& dir) {
   if (dir.empty() || is_directory(dir)) return Status();
   size_t slash = dir.find_last_of('/', dir.size() >= 2 ? dir.size() - 2 : 0);
@@ -176,23 +176,6 @@ Status make_dirs(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return error("cannot create cache directory ", dir, ": ", std::strerror(errno));
   return Status();
-}
-
-std::string human_mb(double bytes) {
-  char b[32];
-  std::snprintf(b, sizeof(b), "%.1f", bytes / 1e6);
-  return b;
-}
-
-std::string human_time(double s) {
-  char b[32];
-  if (s < 0 || s > 360000) return "--:--";
-  long t = static_cast<long>(s + 0.5);
-  if (t >= 3600)
-    std::snprintf(b, sizeof(b), "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else
-    std::snprintf(b, sizeof(b), "%ld:%02ld", t / 60, t % 60);
-  return b;
 }
 
 // State shared with libcurl's callbacks for one transfer.
@@ -208,8 +191,7 @@ struct Transfer {
   bool range_mismatch = false;
   int write_errno = 0;
   Progress mode = Progress::kNone;
-  Clock::time_point start = Clock::now(), last_draw{};
-  int last_decile = -1;
+  std::unique_ptr<ProgressBar> bar;  // created when the body starts
 };
 
 // Parses status lines and Content-Range of each response (redirects reset it).
@@ -276,47 +258,18 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+// The one progress style (src/core/progress.h), in MB, started when the body starts (the size
+// is known then); bytes resumed from an earlier run are not counted in the rate.
 void draw_progress(Transfer* t, bool final_draw) {
   if (t->mode == Progress::kNone || !t->body_started) return;
-  auto now = Clock::now();
-  double elapsed = std::chrono::duration<double>(now - t->start).count();
-  int64_t have = t->base + t->written;
-  double speed = elapsed > 0 ? t->written / elapsed : 0;
-  double pct = t->total > 0 ? 100.0 * have / t->total : -1;
-  double eta = (t->total > 0 && speed > 0) ? (t->total - have) / speed : -1;
-  std::string size_s = human_mb(have);
-  if (t->total > 0) size_s.append("/").append(human_mb(t->total));
-  size_s.append(" MB");
-  char line[256];
-  if (t->mode == Progress::kBar) {
-    if (!final_draw && now - t->last_draw < std::chrono::milliseconds(100)) return;
-    t->last_draw = now;
-    std::string bar;
-    if (pct >= 0) {
-      int fill = static_cast<int>(pct / 100 * 30);
-      bar = "[" + std::string(fill, '#') + std::string(30 - fill, '.') + "]";
-    }
-    std::snprintf(line, sizeof(line), "\r%s %s %5.1f%% %s  %.1f MB/s  ETA %s ", t->name.c_str(),
-                  bar.c_str(), pct < 0 ? 0.0 : pct, size_s.c_str(), speed / 1e6,
-                  final_draw ? human_time(elapsed).c_str() : human_time(eta).c_str());
-    std::fputs(line, stderr);
-    if (final_draw) std::fputs("\n", stderr);
-    std::fflush(stderr);
-    return;
+  if (!t->bar) {
+    t->bar = std::make_unique<ProgressBar>(
+        t->total, "MB", t->name,
+        t->mode == Progress::kBar ? ProgressBar::Style::redraw : ProgressBar::Style::lines, 1e6);
+    t->bar->set_first(t->base);
   }
-  // Lines: one per 10% (or per 10 s when the size is unknown), and one at the end.
-  if (!final_draw && pct >= 100) return;  // the final line follows
-  int decile = pct >= 0 ? static_cast<int>(pct / 10) : static_cast<int>(elapsed / 10);
-  if (!final_draw && decile == t->last_decile) return;
-  if (!final_draw && t->last_decile < 0 && decile == 0) {
-    t->last_decile = 0;
-    return;
-  }
-  t->last_decile = decile;
-  std::snprintf(line, sizeof(line), "%s: %s (%.0f%%), %.1f MB/s, %s %s\n", t->name.c_str(),
-                size_s.c_str(), pct < 0 ? 0.0 : pct, speed / 1e6, final_draw ? "took" : "ETA",
-                final_draw ? human_time(elapsed).c_str() : human_time(eta).c_str());
-  std::fputs(line, stderr);
+  t->bar->set_total(t->total);
+  t->bar->update(t->base + t->written, "", final_draw);
 }
 
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
