@@ -299,27 +299,12 @@ struct Outcome {
 
 }  // namespace
 
-// One request: asks for the bytes after what the part holds, verifies and renames on success.
-static Outcome transfer_once(const std::string& url, const std::string& name,
-                             const std::string& part, const std::string& final_path, int fd,
-                             const FetchOptions& opts, Progress mode, bool may_retry) {
-  Transfer t;
-  t.fd = fd;
-  t.name = name;
-  t.mode = mode;
-  t.offset = file_size(fd);
-  const std::string by_hand = "; to install it by hand, download " + url + " to " + final_path;
-  if (mode != Progress::none) {
-    if (t.offset > 0)
-      std::fprintf(stderr, "resuming %s from byte %" PRId64 " -> %s\n", url.c_str(), t.offset,
-                   final_path.c_str());
-    else
-      std::fprintf(stderr, "downloading %s -> %s\n", url.c_str(), final_path.c_str());
-  }
-
+// Sets up libcurl for one request of `url` (from byte t.offset) and runs it; *code gets the HTTP
+// status. CURLE_FAILED_INIT when libcurl cannot start.
+static CURLcode perform_request(const std::string& url, Transfer& t, const FetchOptions& opts,
+                                char (&errbuf)[CURL_ERROR_SIZE], long* code) {
   CURL* curl = curl_easy_init();
-  if (!curl) return {Outcome::kFailed, error("cannot start libcurl", by_hand)};
-  char errbuf[CURL_ERROR_SIZE] = {0};
+  if (!curl) return CURLE_FAILED_INIT;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -341,11 +326,54 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
   // an odd Content-Range to us instead of failing the transfer.
   const std::string range = str(t.offset, "-");
   if (t.offset > 0) curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
-
   CURLcode rc = curl_easy_perform(curl);
-  long code = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, code);
   curl_easy_cleanup(curl);
+  return rc;
+}
+
+// Words for a failed transfer (not an HTTP error status).
+static std::string transfer_error_text(CURLcode rc, const std::string& detail,
+                                       const std::string& sizes) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return "offline or DNS failure" + detail;
+    case CURLE_COULDNT_CONNECT:
+      return "cannot connect" + detail;
+    case CURLE_OPERATION_TIMEDOUT:
+      return str("timed out after ", sizes, detail);
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+      return str("transfer interrupted after ", sizes, detail);
+    default:
+      return str("download failed after ", sizes, detail.empty() ? "" : detail);
+  }
+}
+
+// One request: asks for the bytes after what the part holds, verifies and renames on success.
+static Outcome transfer_once(const std::string& url, const std::string& name,
+                             const std::string& part, const std::string& final_path, int fd,
+                             const FetchOptions& opts, Progress mode, bool may_retry) {
+  Transfer t;
+  t.fd = fd;
+  t.name = name;
+  t.mode = mode;
+  t.offset = file_size(fd);
+  const std::string by_hand = "; to install it by hand, download " + url + " to " + final_path;
+  if (mode != Progress::none) {
+    if (t.offset > 0)
+      std::fprintf(stderr, "resuming %s from byte %" PRId64 " -> %s\n", url.c_str(), t.offset,
+                   final_path.c_str());
+    else
+      std::fprintf(stderr, "downloading %s -> %s\n", url.c_str(), final_path.c_str());
+  }
+
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  long code = 0;
+  CURLcode rc = perform_request(url, t, opts, errbuf, &code);
+  if (rc == CURLE_FAILED_INIT) return {Outcome::kFailed, error("cannot start libcurl", by_hand)};
   if (t.body_started) draw_progress(&t, true);
 
   const int64_t have = file_size(fd);
@@ -381,25 +409,7 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
     } else if (t.write_errno) {
       what = str("cannot write ", part, ": ", std::strerror(t.write_errno));
     } else {
-      switch (rc) {
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-          what = "offline or DNS failure" + detail;
-          break;
-        case CURLE_COULDNT_CONNECT:
-          what = "cannot connect" + detail;
-          break;
-        case CURLE_OPERATION_TIMEDOUT:
-          what = str("timed out after ", sizes(), detail);
-          break;
-        case CURLE_PARTIAL_FILE:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-          what = str("transfer interrupted after ", sizes(), detail);
-          break;
-        default:
-          what = str("download failed after ", sizes(), detail.empty() ? "" : detail);
-      }
+      what = transfer_error_text(rc, detail, sizes());
     }
     keep_or_drop_part();
     bool kept = file_exists(part);

@@ -279,33 +279,11 @@ class Vm {
     return Status();
   }
 
-  Status step(uint8_t op) {
+  // Opcodes that push one literal: None, booleans, integers, floats, strings, bytes.
+  Status step_literal(uint8_t op) {
     uint64_t u = 0;
-    int32_t a = 0, b = 0, c = 0;
-    std::vector<int32_t> xs;
+    int32_t a = 0;
     switch (op) {
-      case PROTO:
-        SCV_TRY(read_uint(1, &u));
-        if (u > 5) return fail(str("unsupported pickle protocol ", u));
-        return Status();
-      case FRAME:
-        return read_uint(8, &u);  // frames only group opcodes; nothing to do
-      case STOP:
-        SCV_TRY(pop(&a));
-        out_.root = a;
-        done_ = true;
-        return Status();
-      case MARK:
-        if (marks_.size() >= lim_.max_stack) return fail("too many nested MARKs");
-        marks_.push_back(stack_.size());
-        return Status();
-      case POP:
-        return pop(&a);
-      case POP_MARK:
-        return pop_mark(&xs);
-      case DUP:
-        SCV_TRY(top(&a));
-        return push(a);
       case NONE:
         return push_new(Kind::none);
       case NEWTRUE:
@@ -353,6 +331,16 @@ class Vm {
         return push_string(Kind::bytes, 4);
       case BINBYTES8:
         return push_string(Kind::bytes, 8);
+      default:
+        return fail("unsupported or invalid opcode");
+    }
+  }
+
+  // Opcodes that build or fill tuples, lists and dicts.
+  Status step_container(uint8_t op) {
+    int32_t a = 0, b = 0, c = 0;
+    std::vector<int32_t> xs;
+    switch (op) {
       case EMPTY_DICT:
         return push_new(Kind::dict);
       case EMPTY_LIST:
@@ -378,6 +366,57 @@ class Vm {
         stack_.resize(stack_.size() - k);
         return make_seq(Kind::tuple, std::move(xs));
       }
+      case SETITEM:
+        SCV_TRY(pop(&c));
+        SCV_TRY(pop(&b));
+        SCV_TRY(top(&a));
+        return set_items(a, {b, c});
+      case SETITEMS:
+        SCV_TRY(pop_mark(&xs));
+        SCV_TRY(top(&a));
+        return set_items(a, xs);
+      case APPEND:
+        SCV_TRY(pop(&b));
+        SCV_TRY(top(&a));
+        return append_items(a, {b});
+      case APPENDS:
+        SCV_TRY(pop_mark(&xs));
+        SCV_TRY(top(&a));
+        return append_items(a, xs);
+      default:
+        return step_literal(op);
+    }
+  }
+
+  // One opcode: protocol and framing, the stack and marks, globals and objects, the memo;
+  // containers and literals in the two steps above.
+  Status step(uint8_t op) {
+    uint64_t u = 0;
+    int32_t a = 0, b = 0;
+    std::vector<int32_t> xs;
+    switch (op) {
+      case PROTO:
+        SCV_TRY(read_uint(1, &u));
+        if (u > 5) return fail(str("unsupported pickle protocol ", u));
+        return Status();
+      case FRAME:
+        return read_uint(8, &u);  // frames only group opcodes; nothing to do
+      case STOP:
+        SCV_TRY(pop(&a));
+        out_.root = a;
+        done_ = true;
+        return Status();
+      case MARK:
+        if (marks_.size() >= lim_.max_stack) return fail("too many nested MARKs");
+        marks_.push_back(stack_.size());
+        return Status();
+      case POP:
+        return pop(&a);
+      case POP_MARK:
+        return pop_mark(&xs);
+      case DUP:
+        SCV_TRY(top(&a));
+        return push(a);
       case GLOBAL: {
         std::string mod, name;
         SCV_TRY(read_line(&mod));
@@ -420,25 +459,8 @@ class Vm {
       case LONG_BINGET:
         SCV_TRY(read_uint(4, &u));
         return memo_get(u);
-      case SETITEM:
-        SCV_TRY(pop(&c));
-        SCV_TRY(pop(&b));
-        SCV_TRY(top(&a));
-        return set_items(a, {b, c});
-      case SETITEMS:
-        SCV_TRY(pop_mark(&xs));
-        SCV_TRY(top(&a));
-        return set_items(a, xs);
-      case APPEND:
-        SCV_TRY(pop(&b));
-        SCV_TRY(top(&a));
-        return append_items(a, {b});
-      case APPENDS:
-        SCV_TRY(pop_mark(&xs));
-        SCV_TRY(top(&a));
-        return append_items(a, xs);
       default:
-        return fail("unsupported or invalid opcode");
+        return step_container(op);
     }
   }
 
