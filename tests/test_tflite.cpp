@@ -511,8 +511,8 @@ TEST(TfliteFuzzSeeds, DISABLED_WriteFuzzSeeds) {
   };
   put("every_op_u8.tflite", test::every_op_model(false));
   put("every_op_i8.tflite", test::every_op_model(true));
-  auto bundled = read_file(std::string(SCV_SOURCE_DIR) +
-                           "/data/models/mobilenet_v2_1.0_224_quant.tflite");
+  auto bundled =
+      read_file(std::string(SCV_SOURCE_DIR) + "/data/models/mobilenet_v2_1.0_224_quant.tflite");
   ASSERT_TRUE(bundled.ok());
   bundled->resize(4096);  // the header, operator codes and the first tables: a truncated model
   put("bundled_truncated.tflite", *bundled);
@@ -641,6 +641,29 @@ TEST(TfliteCorrupt, SpecificDefectsGiveClearErrors) {
     const std::string m = msg(b.build());
     EXPECT_NE(m.find("operator 0"), std::string::npos) << m;
     EXPECT_NE(m.find("LOGISTIC"), std::string::npos) << m;
+  }
+  {  // MEAN whose scales put TFLite's uint8 zero-point correction out of float range (found by
+     // fuzz_tflite: the float -> int conversion was undefined behaviour)
+    TfliteModelBuilder b;
+    const int ti = b.add_tensor({1, 2, 2, 3}, U8, 1e20f, 255);
+    const int tax =
+        b.add_tensor({2}, I32, 0, 0, TfliteModelBuilder::bytes(std::vector<int32_t>{1, 2}));
+    const int to = b.add_tensor({1, 3}, U8, 1e-20f, 0);
+    b.ops.push_back({tflite::kMean, {ti, tax}, {to}, 0, nullptr});
+    b.inputs = {ti};
+    b.outputs = {to};
+    const std::string m = msg(b.build());
+    EXPECT_NE(m.find("out of range"), std::string::npos) << m;
+  }
+  {  // a scale outside what any model uses
+    TfliteModelBuilder b;
+    const int ti = b.add_tensor({1, 4}, U8, 1e-38f, 0);
+    const int to = b.add_tensor({1, 4}, U8, 0.5f, 0);
+    b.ops.push_back({tflite::kQuantize, {ti}, {to}, 0, nullptr});
+    b.inputs = {ti};
+    b.outputs = {to};
+    const std::string m = msg(b.build());
+    EXPECT_NE(m.find("outside [1e-30, 1e30]"), std::string::npos) << m;
   }
   {  // tensor index out of range in an operator
     TfliteModelBuilder b;

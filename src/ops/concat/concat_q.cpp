@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ops/qop.h"
+#include "ops/quant/qmath.h"
 #include "ops/quant/qplan.h"
 
 namespace scv {
@@ -35,7 +36,7 @@ struct ConcatStep : QStep {
             dst[i] = uint8_t(std::clamp<int32_t>(src[i], lo, hi));
         } else {
           for (int64_t i = 0; i < p.inner; ++i) {
-            const int32_t v = int32_t(std::round(float(src[i]) * p.s + p.b)) + out_zp;
+            const int32_t v = round_to_int_sat(float(src[i]) * p.s + p.b) + out_zp;
             dst[i] = uint8_t(std::clamp(v, lo, hi));
           }
         }

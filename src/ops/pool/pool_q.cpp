@@ -2,6 +2,7 @@
 // AveragePool, MaxPool and GlobalAveragePool): shape rules and reference plans (pool_ref and the
 // mean step below); no fast plan yet (they are a small share of MobileNet's time).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "ops/qop.h"
@@ -134,6 +135,9 @@ Status plan_mean(QPlanner& p, const OpInfo& op) {
     quantize_multiplier(double(x.scale) / double(y.scale), &st->mult, &st->shift);
   } else {
     float temp = float(x.zp) * x.scale / y.scale;
+    if (!(std::abs(temp) < 1e9f))
+      return error(p.who(), ": input and output scales ", x.scale, ", ", y.scale,
+                   " put the zero-point correction out of range");
     temp = temp > 0 ? temp + 0.5f : temp - 0.5f;
     st->bias = y.zp - int32_t(temp);
     const float real = x.scale / (float(st->hw) * y.scale);

@@ -9,6 +9,7 @@
 // every a*b, which the SIMD kernels use. RoundingDivideByPOT rounds halves away from zero.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -57,7 +58,7 @@ inline int32_t requantize(int32_t x, int32_t q, int shift, bool single) {
 
 // TFLite's QuantizeMultiplier: m = q / 2^31 * 2^shift, q in [2^30, 2^31). m == 0 gives q = 0.
 inline void quantize_multiplier(double m, int32_t* q, int* shift) {
-  if (m == 0.0) {
+  if (!(m > 0.0) || !std::isfinite(m)) {  // 0, and (not reached: scales are checked) NaN, inf
     *q = 0;
     *shift = 0;
     return;
@@ -77,6 +78,14 @@ inline void quantize_multiplier(double m, int32_t* q, int* shift) {
     q_fixed = (int64_t(1) << 31) - 1;
   }
   *q = int32_t(q_fixed);
+}
+
+// A float rounded to int32, saturating at +-2^30 and 0 for NaN (the conversion of an out-of-range
+// float is undefined behaviour; a corrupt model's scales can produce one).
+inline int32_t round_to_int_sat(float v) {
+  const float r = std::round(v);
+  if (!(r == r)) return 0;
+  return int32_t(std::clamp(r, -1073741824.0f, 1073741824.0f));
 }
 
 }  // namespace scv::quant

@@ -1,6 +1,8 @@
 // QPlanner: the activations, arena slots and steps of a quantized session being built.
 #include "ops/quant/qplan.h"
 
+#include "ops/quant/qmath.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -40,9 +42,10 @@ Result<Act> QPlanner::make_act(int tensor) const {
   if (zp < (a.s8 ? -128 : 0) || zp > (a.s8 ? 127 : 255))
     return error("tensor ", tensor, " '", t.name, "': zero point ", zp, " outside the ",
                  dtype_name(t.type), " range");
-  if (!(a.scale > 0.0f))
+  // Real models use scales of ~1e-6 .. 1e3; the bounds keep every ratio of two finite in double.
+  if (!(a.scale >= 1e-30f && a.scale <= 1e30f))
     return error("tensor ", tensor, " '", t.name, "': quantization scale ", a.scale,
-                 " must be > 0");
+                 " outside [1e-30, 1e30]");
   a.zp = int32_t(zp) + (a.s8 ? 128 : 0);
   a.bytes = size_t(a.numel());
   return a;
@@ -93,7 +96,7 @@ Status QPlanner::quantized_io(const OpInfo& op, Act* x, Act* y) const {
 Status QPlanner::act_range(Activation a, const Act& o, int32_t* lo, int32_t* hi) const {
   const int32_t qmin = o.s8 ? -128 : 0, qmax = o.s8 ? 127 : 255;
   const int32_t zp = o.s8 ? o.zp - 128 : o.zp;
-  auto qz = [&](float f) { return zp + int32_t(std::round(f / o.scale)); };
+  auto qz = [&](float f) { return zp + round_to_int_sat(f / o.scale); };
   int32_t l = qmin, h = qmax;
   switch (a) {
     case Activation::none:

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ops/qop.h"
+#include "ops/quant/qmath.h"
 #include "ops/quant/qplan.h"
 
 namespace scv {
@@ -29,7 +30,7 @@ struct SoftmaxStep : QStep {
       for (int64_t i = 0; i < cols; ++i) sum += table[mx - x[i]];
       const float k = inv_out_scale / sum;
       for (int64_t i = 0; i < cols; ++i) {
-        const int32_t v = int32_t(std::round(table[mx - x[i]] * k)) + out_zp;
+        const int32_t v = round_to_int_sat(table[mx - x[i]] * k) + out_zp;
         o[r * cols + i] = uint8_t(std::clamp(v, 0, 255));
       }
     }
