@@ -239,8 +239,7 @@ def run_op(net, op, get, mode):
     if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         w = deq(net, ins[1], net.const(ins[1])).astype(dt)
         b = deq(net, ins[2], net.const(ins[2])).astype(dt) if len(ins) > 2 and ins[2] >= 0 else None
-        y = conv32(X(ins[0]), w, b, op, name != "CONV_2D") if dt == np.float32 else \
-            oracle.conv(X(ins[0]), w, b, op, name != "CONV_2D")
+        y = oracle.conv(X(ins[0]), w, b, op, name != "CONV_2D", dt)  # float32: CpuRef-like
         return quant_round(net, out, y, act, dt)
     if name == "FULLY_CONNECTED":
         w = deq(net, ins[1], net.const(ins[1])).astype(dt)
@@ -262,29 +261,6 @@ def run_op(net, op, get, mode):
         v = np.concatenate([X(i) for i in ins], axis=op["axis"]) if name == "CONCATENATION" else X(ins[0])
         return quant_round(net, out, v, act, dt)
     raise ValueError(name)
-
-
-def conv32(x, w, b, op, depthwise):
-    # float32 accumulation tap by tap (CpuRef sums in float32)
-    N, H, W, C = x.shape
-    KH, KW = w.shape[1], w.shape[2]
-    sh, sw = op["stride"]
-    dh, dw = op["dilation"]
-    same = op["padding"] == 0
-    OH, pt = oracle.pads(H, KH, sh, dh, same)
-    OW, pl = oracle.pads(W, KW, sw, dw, same)
-    O = w.shape[3] if depthwise else w.shape[0]
-    y = np.zeros((N, OH, OW, O), dtype=np.float32)
-    xp = np.zeros((N, H + 2 * KH * dh + 2 * pt, W + 2 * KW * dw + 2 * pl, C), dtype=np.float32)
-    xp[:, pt:pt + H, pl:pl + W, :] = x
-    for ky in range(KH):
-        for kx in range(KW):
-            patch = xp[:, ky * dh: ky * dh + (OH - 1) * sh + 1: sh, kx * dw: kx * dw + (OW - 1) * sw + 1: sw, :]
-            if depthwise:
-                y += np.repeat(patch, O // C, axis=3) * w[0, ky, kx, :]
-            else:
-                y += np.tensordot(patch, w[:, ky, kx, :], axes=([3], [1])).astype(np.float32)
-    return y + (b if b is not None else 0)
 
 
 def arm_output_of(layers, k):

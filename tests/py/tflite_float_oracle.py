@@ -63,8 +63,8 @@ def pads(n, k, s, d, same):
     return out, max((out - 1) * s + eff - n, 0) // 2
 
 
-def conv(x, w, b, op, depthwise):
-    # x [N,H,W,C] float, w [O,KH,KW,I] or [1,KH,KW,O]
+def conv(x, w, b, op, depthwise, dtype=np.float64):
+    # x [N,H,W,C] float, w [O,KH,KW,I] or [1,KH,KW,O]; sums tap by tap in dtype
     N, H, W, C = x.shape
     KH, KW = w.shape[1], w.shape[2]
     sh, sw = op["stride"]
@@ -73,8 +73,8 @@ def conv(x, w, b, op, depthwise):
     OH, pt = pads(H, KH, sh, dh, same)
     OW, pl = pads(W, KW, sw, dw, same)
     O = w.shape[3] if depthwise else w.shape[0]
-    y = np.zeros((N, OH, OW, O))
-    xp = np.zeros((N, H + 2 * KH * dh + 2 * pt, W + 2 * KW * dw + 2 * pl, C))
+    y = np.zeros((N, OH, OW, O), dtype=dtype)
+    xp = np.zeros((N, H + 2 * KH * dh + 2 * pt, W + 2 * KW * dw + 2 * pl, C), dtype=dtype)
     xp[:, pt:pt + H, pl:pl + W, :] = x
     for ky in range(KH):
         for kx in range(KW):
@@ -83,7 +83,7 @@ def conv(x, w, b, op, depthwise):
                 mult = O // C
                 y += np.repeat(patch, mult, axis=3) * w[0, ky, kx, :]
             else:
-                y += np.tensordot(patch, w[:, ky, kx, :], axes=([3], [1]))
+                y += np.tensordot(patch, w[:, ky, kx, :], axes=([3], [1])).astype(dtype)
     return y + (b if b is not None else 0)
 
 
