@@ -79,7 +79,9 @@ Result<Graph> load_model(const std::string& path, const std::string& arch) {
                    ": --arch applies to .pth checkpoints; this file is a TensorFlow Lite model");
     auto m = tflite::parse_tflite(file->data(), file->size());
     if (!m.ok())
-      return error(path, ": a TensorFlow Lite model that does not parse: ", m.status().message());
+      return error(path,
+                   ": not a model scratchcv reads: a TensorFlow Lite file that does not parse (",
+                   m.status().message(), ")");
     auto f = build_tflite_float(*m);
     if (!f.ok())
       return error(path, ": a TensorFlow Lite model that the float graph cannot hold: ",
