@@ -321,8 +321,9 @@ struct Ctx {
   std::vector<Picture> pics;
 };
 
-// [x > 0] of every Relu input (uint8, node order) and every max-pool switch (int32): the
-// forward's decisions, so a reference can be run at exactly the same kinks.
+// [x > 0] of every Relu input (uint8, node order), every max-pool switch (int32) and where each
+// Clip passes its gradient: the forward's decisions, so a reference can be run at exactly the
+// same kinks.
 Status dump_decisions(const Ctx& c, Dumper& dump, int classes, const std::string& gc_name) {
   std::vector<uint8_t> masks;
   std::vector<int32_t> switches;
@@ -335,8 +336,20 @@ Status dump_decisions(const Ctx& c, Dumper& dump, int classes, const std::string
     }
     switches.insert(switches.end(), c.t.switches[i].begin(), c.t.switches[i].end());
   }
+  // [lo <= x <= hi] of every Clip input (uint8, node order): where its gradient passes.
+  std::vector<uint8_t> clips;
+  for (const Node& n : c.g.nodes) {
+    if (n.op != OpType::Clip) continue;
+    const Tensor& in = c.t.values[n.inputs[0]];
+    const auto bound = [&](size_t k, float def) {
+      return k < n.inputs.size() && n.inputs[k] >= 0 ? c.t.values[n.inputs[k]][0] : def;
+    };
+    const float lo = bound(1, -INFINITY), hi = bound(2, INFINITY);
+    for (int64_t j = 0; j < in.numel(); ++j) clips.push_back(in[j] >= lo && in[j] <= hi);
+  }
   const std::string& d = c.o.dump_dir;
   SCV_TRY(write_file_atomic(d + "/relu_masks.u8", masks.data(), masks.size()));
+  SCV_TRY(write_file_atomic(d + "/clip_masks.u8", clips.data(), clips.size()));
   SCV_TRY(write_file_atomic(d + "/maxpool_switches.i32", switches.data(), switches.size() * 4));
   std::string cls;
   for (int r = 0; r < classes; ++r) cls += (r ? ", " : "") + std::to_string(c.rk.order[r]);
