@@ -374,7 +374,10 @@ Result<int> gradcam_layer(const Ctx& c, const Result<explain::ClassifierHead>& h
 Status heatmaps(Ctx& c, int classes) {
   auto head = explain::find_classifier_head(c.g);
   SCV_ASSIGN_OR_RETURN(const int gc_layer, gradcam_layer(c, head));
-  const std::string gc_name = c.g.values[gc_layer].name;
+  // Long tensor names (TFLite's "MobilenetV2/Conv_1/Relu6;...") are shown by their module.
+  std::string gc_name = c.g.values[gc_layer].name;
+  if (const int p = c.t.producer[gc_layer]; gc_name.size() > 32 && p >= 0)
+    gc_name = c.g.nodes[p].name;
   const Options& o = c.o;
   Dumper dump(o.dump_dir);
   auto dump_add = [&](const std::string& n, const Tensor& v) {
@@ -521,7 +524,8 @@ std::string html_page(const Ctx& c, size_t n_heat, const Table& table,
     << "body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}"
     << "figure{display:inline-block;margin:8px;vertical-align:top;max-width:460px}"
     << "figure.h{width:232px}"
-    << "figcaption{font-size:13px;color:#444}h2{border-bottom:1px solid #ccc}"
+    << "figcaption{font-size:13px;color:#444;overflow-wrap:anywhere}"
+    << "h2{border-bottom:1px solid #ccc}"
     << "table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;text-align:right}"
     << "td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#f4f4f4}"
     << "img{image-rendering:pixelated}</style></head><body>\n"
