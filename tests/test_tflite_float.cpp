@@ -43,7 +43,7 @@ TEST(TfliteSamePads, ExtraPixelGoesBottomRight) {
 // bias 100 o. Output o reads input channel o / 2, so y[o](oy, ox) = S(oy, ox) (o + 1)(o / 2 + 1)
 // + 100 o, where S sums the taps inside the image: the pads are 0 top/left and 1 bottom/right,
 // so S = [[45, 27], [21, 12]] (27 = taps of columns 0, 1; 21 = rows 0, 1; 12 = taps 1+2+4+5).
-TEST(TfliteFloat, DepthwiseMultiplierAndAsymmetricSamePads) {
+std::vector<uint8_t> depthwise_model() {
   TfliteModelBuilder b;
   const int ti = b.add_tensor({1, 4, 4, 3}, U8, 1.0f, 0);
   std::vector<uint8_t> w(9 * 6);
@@ -58,7 +58,11 @@ TEST(TfliteFloat, DepthwiseMultiplierAndAsymmetricSamePads) {
   b.ops.push_back({tflite::kDepthwiseConv2d, {ti, tw, tb}, {to}, uint8_t(2), opt});
   b.inputs = {ti};
   b.outputs = {to};
-  const std::vector<uint8_t> bytes = b.build();
+  return b.build();
+}
+
+TEST(TfliteFloat, DepthwiseMultiplierAndAsymmetricSamePads) {
+  const std::vector<uint8_t> bytes = depthwise_model();
   auto m = tflite::parse_tflite(bytes.data(), bytes.size());
   ASSERT_TRUE(m.ok()) << m.status().message();
   auto f = build_tflite_float(*m);
@@ -88,6 +92,32 @@ TEST(TfliteFloat, DepthwiseMultiplierAndAsymmetricSamePads) {
   Tensor ys({1, 6, 2, 2});
   ASSERT_TRUE((*s)->run(x.data(), ys.data()).ok());
   for (int i = 0; i < 24; ++i) EXPECT_EQ(ys[i], (*y)[0][i]) << i;
+}
+
+// Corrupt models: whatever the reader accepts, the builder answers with a graph or an error,
+// never a crash (run under ASan/UBSan in the sanitizer pass).
+TEST(TfliteFloat, CorruptModelsGiveErrorsNotCrashes) {
+  const std::vector<uint8_t> good = depthwise_model();
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1664525u + 1013904223u; };
+  int parsed = 0, built = 0;
+  for (int i = 0; i < 600; ++i) {
+    std::vector<uint8_t> bad = good;
+    for (int k = 0; k < 1 + i % 3; ++k) bad[(next() >> 8) % bad.size()] = uint8_t(next() >> 24);
+    auto m = tflite::parse_tflite(bad.data(), bad.size());
+    if (!m.ok()) continue;
+    ++parsed;
+    auto f = build_tflite_float(*m);
+    if (!f.ok()) {
+      EXPECT_FALSE(f.status().message().empty());
+      continue;
+    }
+    ++built;
+    Tensor x({1, 3, int64_t(f->height), int64_t(f->width)});
+    (void)run_reference(f->graph, {x});  // may fail (e.g. shapes the ops refuse), never crash
+  }
+  std::printf("%d of 600 mutants parse, %d build a float graph\n", parsed, built);
+  EXPECT_GT(parsed, 0);
 }
 
 // The dequantized logits of the quantized engine: the input of the model's final SOFTMAX.

@@ -41,6 +41,8 @@ std::string lower_op_name(int32_t code) {
 // or per slice along the quantization axis.
 Result<std::vector<float>> real_values(const TensorInfo& t, const std::string& who) {
   if (!t.data) return error(who, ": tensor '", t.name, "' must be a constant");
+  for (int32_t d : t.shape)
+    if (d <= 0) return error(who, ": tensor '", t.name, "' has a dimension ", d);
   const int64_t n = t.numel();
   std::vector<float> out(size_t(std::max<int64_t>(n, 0)));
   if (t.type == DType::f32) {
@@ -224,7 +226,8 @@ class Builder {
 
   Status add_input() {
     const TensorInfo& in = tensor(m_.inputs[0]);
-    if (in.shape.size() != 4 || in.shape[0] != 1 || in.shape[3] != 3)
+    if (in.shape.size() != 4 || in.shape[0] != 1 || in.shape[1] <= 0 || in.shape[2] <= 0 ||
+        in.shape[3] != 3)
       return error("tflite: the float graph needs an image input [1, H, W, 3], found ",
                    shape_str(graph_shape(in.shape)));
     f_.height = in.shape[1];
@@ -270,6 +273,10 @@ class Builder {
   Status emit(OpType type, const std::string& name, std::vector<int> inputs, int32_t out,
               Attrs attrs, Activation a) {
     const TensorInfo& t = tensor(out);
+    for (int32_t d : t.shape)
+      if (d <= 0)
+        return error(who_, ": output '", t.name, "' of shape ", shape_str(graph_shape(t.shape)),
+                     " (dimensions must be positive)");
     const Shape shape = graph_shape(t.shape);
     if (a == Activation::none) {
       const int y = f_.graph.add_value(unique(t.name), shape);
