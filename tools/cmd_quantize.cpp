@@ -17,6 +17,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
   std::string calib, method_s = "percentile", out, arch;
   int samples = 64, size = 224;
   double percentile = 99.99;
+  bool int8_logits = false;
   ArgParser p("quantize",
               "post-training int8 quantization of a .pth or ONNX model into an ONNX QDQ model\n"
               "(QuantizeLinear/DequantizeLinear around Conv, Gemm, Add, pools) that ONNX Runtime\n"
@@ -35,6 +36,8 @@ int cmd_quantize(const std::vector<std::string>& args) {
       .range(50, 100)
       .option("size", &size, "S", "input size (default 224)")
       .range(16, 4096)
+      .flag("int8-logits", &int8_logits,
+            "quantize the logits too (for step-by-step comparisons between runtimes)")
       .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised)")
       .option("output", &out, "OUT.onnx", "where to write the QDQ model (-o)");
   p.epilog(
@@ -73,6 +76,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
   QuantizeOptions qo;
   qo.method = *method;
   qo.percentile = percentile;
+  qo.int8_logits = int8_logits;
   QuantizeReport rep;
   auto bytes = quantize_to_qdq(*g, *inputs, qo, &rep);
   if (!bytes.ok()) return p.fail(bytes.status().message());

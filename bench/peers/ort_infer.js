@@ -3,6 +3,8 @@
 //
 // usage: node ort_infer.js MODEL.onnx INPUT.f32 N,C,H,W OUTPUT.f32 [--threads T]
 // Writes the first output as raw little-endian float32 and prints its shape as JSON.
+// ORT_OPT=disabled runs the graph as written (a QDQ file: DQ -> float op -> Q, the ONNX
+// semantics); the default 'all' lets ORT fuse QDQ groups into its int8 kernels.
 // The package is found in bench/peers/node_modules or through $SCV_ORT_NODE_MODULES.
 'use strict';
 const fs = require('fs');
@@ -39,7 +41,7 @@ async function main() {
   const sess = await ort.InferenceSession.create(a[0], {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: process.env.ORT_OPT || 'all',
   });
   const feeds = {};
   feeds[sess.inputNames[0]] = new ort.Tensor('float32', Float32Array.from(data), dims);

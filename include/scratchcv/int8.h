@@ -49,6 +49,9 @@ const char* calib_method_name(CalibMethod m);
 struct QuantizeOptions {
   CalibMethod method = CalibMethod::percentile;
   double percentile = 99.99;  // for CalibMethod::percentile
+  // Quantize the logits too (Gemm -> QuantizeLinear -> DequantizeLinear at the end): every
+  // output is then on an int8 grid, which lets two runtimes be compared step by step.
+  bool int8_logits = false;
 };
 
 // What the quantizer did, for the command's summary.

@@ -190,7 +190,7 @@ struct Folded {
   int input = 0, output = -1;
 };
 
-Result<Folded> fold(const Graph& g, QuantizeReport* rep) {
+Result<Folded> fold(const Graph& g, QuantizeReport* rep, bool int8_logits) {
   if (g.inputs.size() != 1 || g.outputs.size() != 1)
     return error("quantize: expected a model with one input and one output, found ",
                  g.inputs.size(), " and ", g.outputs.size());
@@ -368,7 +368,7 @@ Result<Folded> fold(const Graph& g, QuantizeReport* rep) {
     f.acts[size_t(last)].quantized = false;
     last = f.nodes[size_t(f.acts[size_t(last)].producer)].in[0];
   }
-  if (f.acts[size_t(last)].producer >= 0 &&
+  if (!int8_logits && f.acts[size_t(last)].producer >= 0 &&
       f.nodes[size_t(f.acts[size_t(last)].producer)].kind == Kind::Gemm &&
       !f.nodes[size_t(f.acts[size_t(last)].producer)].relu)
     f.acts[size_t(last)].quantized = false;
@@ -479,7 +479,7 @@ Result<std::string> quantize_to_qdq(const Graph& g, const std::vector<Tensor>& c
     return error("quantize: percentile ", opt.percentile, " must be in (0, 100]");
   QuantizeReport local;
   if (!rep) rep = &local;
-  SCV_ASSIGN_OR_RETURN(Folded f, fold(g, rep));
+  SCV_ASSIGN_OR_RETURN(Folded f, fold(g, rep, opt.int8_logits));
   std::vector<Shape> shapes(f.acts.size());
   for (const Tensor& t : calib) {
     if (t.shape().size() != 4) return error("quantize: calibration inputs must be NCHW");
@@ -623,14 +623,17 @@ Result<std::string> quantize_to_qdq(const Graph& g, const std::vector<Tensor>& c
     }
   }
   const Act& out = f.acts[size_t(f.output)];
-  if (out.quantized)
+  if (out.quantized && !opt.int8_logits)
     return error("quantize: the model's output must come from a Gemm (a classifier)");
   const Shape& os = shapes[size_t(f.output)];
-  gp.outputs.push_back(
-      onnx::value_info(fname[size_t(f.output)], onnx::kFloat, {-1, os.size() > 1 ? os[1] : 1}));
+  std::vector<int64_t> odims = {-1};
+  for (size_t d = 1; d < os.size(); ++d) odims.push_back(os[d]);
+  gp.outputs.push_back(onnx::value_info(out.quantized ? dq_name[size_t(f.output)] : fname[size_t(f.output)],
+                                        onnx::kFloat, odims));
   rep->float_kept.push_back("network input: min/max calibration (never clipped)");
-  rep->float_kept.push_back(
-      "classifier output (logits): int8 x int8 -> int32 -> fp32, not requantized");
+  if (!out.quantized)
+    rep->float_kept.push_back(
+        "classifier output (logits): int8 x int8 -> int32 -> fp32, not requantized");
   return onnx::model_proto(onnx::graph_proto(gp), 13, "scratchcv",
                            str("post-training int8 QDQ, calibration ",
                                calib_method_name(opt.method), " on ", rep->samples, " inputs"));
