@@ -73,6 +73,7 @@ struct Builder {
   std::vector<bool> done;
   Tail tail;
   int out_tensor = -1;
+  Shape out_nchw;  // the output's ONNX shape (the engine holds it NHWC)
   std::string input_name;
   Shape input_nchw;
 
@@ -397,6 +398,7 @@ Status Builder::on_dequantize(size_t i) {
     const int y = add_tensor(n.outputs[0], tm.tensors[size_t(a.tensor)].shape, tfl::DType::f32);
     add_op(tfl::kDequantize, {a.tensor}, {y});
     out_tensor = y;
+    out_nchw = a.nchw;
   }
   return Status();
 }
@@ -895,7 +897,10 @@ Result<std::unique_ptr<Int8Session>> Int8Session::create(const uint8_t* data, si
       im.out_shape = {im.N, im.tail.N};
       im.xz.resize(size_t(im.tail.K));
     } else {
-      im.out_shape = {im.N, on / im.N};
+      im.out_shape = b.out_nchw;
+      if (shape_numel(im.out_shape) != on)
+        return error("QDQ model: output ", shape_str(im.out_shape), " does not hold ", on,
+                     " values");
     }
     return s;
   } catch (const std::bad_alloc&) {
@@ -925,7 +930,16 @@ void Int8Session::run(const float* input, float* output) {
   im.qs->run();
   const Tail& t = im.tail;
   if (!t.on) {
-    std::memcpy(output, im.qs->output_data(), size_t(shape_numel(im.out_shape)) * 4);
+    const float* y = reinterpret_cast<const float*>(im.qs->output_data());
+    const Shape& os = im.out_shape;
+    if (os.size() != 4 || (os[2] == 1 && os[3] == 1)) {
+      std::memcpy(output, y, size_t(shape_numel(os)) * 4);
+      return;
+    }
+    const int64_t C = os[1], ohw = os[2] * os[3];  // NHWC -> NCHW
+    for (int64_t n = 0; n < os[0]; ++n)
+      for (int64_t p = 0; p < ohw; ++p)
+        for (int64_t c = 0; c < C; ++c) output[(n * C + c) * ohw + p] = y[(n * ohw + p) * C + c];
     return;
   }
   const uint8_t* q = im.qs->output_data();

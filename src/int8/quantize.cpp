@@ -628,8 +628,8 @@ Result<std::string> quantize_to_qdq(const Graph& g, const std::vector<Tensor>& c
   const Shape& os = shapes[size_t(f.output)];
   std::vector<int64_t> odims = {-1};
   for (size_t d = 1; d < os.size(); ++d) odims.push_back(os[d]);
-  gp.outputs.push_back(onnx::value_info(out.quantized ? dq_name[size_t(f.output)] : fname[size_t(f.output)],
-                                        onnx::kFloat, odims));
+  gp.outputs.push_back(onnx::value_info(
+      out.quantized ? dq_name[size_t(f.output)] : fname[size_t(f.output)], onnx::kFloat, odims));
   rep->float_kept.push_back("network input: min/max calibration (never clipped)");
   if (!out.quantized)
     rep->float_kept.push_back(
