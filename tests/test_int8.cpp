@@ -94,11 +94,14 @@ std::vector<float> run_int8(const std::string& model, const Tensor& x, const std
   return y;
 }
 
-void expect_all_isas_match_reference(const std::string& model, const Tensor& x) {
+// every_combination false: only the best ISA with 2 threads (keeps the ResNet case cheap).
+void expect_all_isas_match_reference(const std::string& model, const Tensor& x,
+                                     bool every_combination = true) {
   const std::vector<float> ref = run_int8(model, x, "ref", 1);
   ASSERT_FALSE(ref.empty());
   for (Isa isa : available_isas())
     for (int t : {1, 2}) {
+      if (!every_combination && (isa != available_isas().back() || t != 2)) continue;
       const std::vector<float> y = run_int8(model, x, isa_name(isa), t);
       ASSERT_EQ(y.size(), ref.size());
       EXPECT_EQ(std::memcmp(y.data(), ref.data(), y.size() * 4), 0)
@@ -142,7 +145,7 @@ TEST(Int8, RandomResnet18FastKernelsMatchReference) {
   ASSERT_TRUE(g.ok()) << g.status().message();
   const std::string model = quantize(*g, {1, 3, 40, 40}, 2);
   const Tensor x = random_tensor({2, 3, 40, 40}, 9, -2.0f, 2.0f);
-  expect_all_isas_match_reference(model, x);
+  expect_all_isas_match_reference(model, x, false);
 }
 
 // ---- hand-written QDQ files ---------------------------------------------------------------
