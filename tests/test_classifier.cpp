@@ -80,21 +80,23 @@ TEST(ClassificationJson, SchemaAndRounding) {
 
 TEST(ListImageFiles, RecursiveSortedAndErrors) {
   const fs::path d = fresh_dir("list");
-  for (const char* f : {"b.jpg", "a.PNG", "c.jpeg", "notes.txt", "sub/z.jpg", "sub/deeper/y.png"})
+  for (const char* f : {"b.jpg", "a.PNG", "c.jpeg", "e.webp", "f.TIFF", "g.bmp", "notes.txt", "sub/z.jpg",
+                        "sub/deeper/y.png"})
     write(d / f, "x");
   fs::create_directories(d / "empty");
   const std::string root = d.string();
   auto flat = list_image_files({root}, false);
   ASSERT_TRUE(flat.ok()) << flat.status().message();
-  EXPECT_EQ(*flat, (std::vector<std::string>{root + "/a.PNG", root + "/b.jpg", root + "/c.jpeg"}));
+  EXPECT_EQ(*flat, (std::vector<std::string>{root + "/a.PNG", root + "/b.jpg", root + "/c.jpeg",
+                                             root + "/e.webp", root + "/f.TIFF", root + "/g.bmp"}));
   auto deep = list_image_files({root, "given.txt"}, true);
   ASSERT_TRUE(deep.ok());
-  EXPECT_EQ(deep->size(), 6u);
+  EXPECT_EQ(deep->size(), 9u);
   EXPECT_EQ(deep->back(), "given.txt");  // files are kept as given, whatever their name
-  EXPECT_EQ((*deep)[3], root + "/sub/deeper/y.png");
+  EXPECT_EQ((*deep)[6], root + "/sub/deeper/y.png");
   auto none = list_image_files({(d / "empty").string()}, true);
   ASSERT_FALSE(none.ok());
-  EXPECT_NE(none.status().message().find("no .jpg/.jpeg/.png"), std::string::npos);
+  EXPECT_NE(none.status().message().find("no image files (.jpg .jpeg .png .bmp .webp .tif .tiff)"), std::string::npos);
 }
 
 TEST(JsonlDoneFiles, TornLastLineIsRepaired) {

@@ -106,7 +106,10 @@ int cmd_classify(const std::vector<std::string>& args) {
   if (json && jsonl) return ap.usage_error("--json and --jsonl (or --resume) exclude each other");
 
   auto listed = list_image_files(pos, recursive);
-  if (!listed.ok()) return ap.fail(listed.status().message());
+  if (!listed.ok()) {
+    if (json) std::cout << "[]\n";  // still one valid JSON document for jq and friends
+    return ap.fail(listed.status().message());
+  }
   std::vector<std::string> files = std::move(*listed);
   const bool any_dir = files.size() != pos.size() ||
                        std::any_of(pos.begin(), pos.end(), [](auto& p) { return is_directory(p); });

@@ -400,7 +400,9 @@ std::string Classifier::describe() const {
 bool has_image_extension(const std::string& path) {
   std::string e = fs::path(path).extension().string();
   std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
-  return e == ".jpg" || e == ".jpeg" || e == ".png";
+  for (const char* known : {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+    if (e == known) return true;
+  return false;
 }
 
 Result<std::vector<std::string>> list_image_files(const std::vector<std::string>& args,
@@ -428,7 +430,7 @@ Result<std::vector<std::string>> list_image_files(const std::vector<std::string>
     }
     if (ec) return error(a, ": cannot list directory: ", ec.message());
     if (found.empty())
-      return error(a, ": no .jpg/.jpeg/.png files in this directory",
+      return error(a, ": no image files (.jpg .jpeg .png .bmp .webp .tif .tiff) in this directory",
                    recursive ? " or below it" : " (--recursive also searches subdirectories)");
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());

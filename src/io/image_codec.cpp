@@ -16,7 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 // jpeglib.h needs <cstdio> (FILE, size_t) first.
@@ -369,7 +371,8 @@ void put_chunk(std::vector<uint8_t>& b, const char* type, const uint8_t* data, s
 }
 
 struct PngBand {
-  std::vector<uint8_t> out;
+  std::unique_ptr<uint8_t[]> out;  // not zero-filled: deflate writes what is used
+  size_t size = 0;
   uLong adler = 1;
   size_t raw = 0;
   bool ok = false;
@@ -381,9 +384,14 @@ void png_deflate_band(const Image& img, int level, int y0, int y1, bool last, Pn
   z_stream z{};
   if (deflateInit2(&z, level, Z_DEFLATED, -15, 9, level <= 1 ? Z_RLE : Z_DEFAULT_STRATEGY) != Z_OK)
     return;
-  band->out.resize(deflateBound(&z, uLong((rowbytes + 1) * size_t(y1 - y0))) + 64);
-  z.next_out = band->out.data();
-  z.avail_out = uInt(band->out.size());
+  const size_t cap = deflateBound(&z, uLong((rowbytes + 1) * size_t(y1 - y0))) + 64;
+  band->out.reset(new (std::nothrow) uint8_t[cap]);
+  if (!band->out) {
+    deflateEnd(&z);
+    return;
+  }
+  z.next_out = band->out.get();
+  z.avail_out = uInt(cap);
   std::vector<uint8_t> line(rowbytes + 1);
   line[0] = 1;  // Sub: each byte minus the byte bpp to its left
   bool ok = true;
@@ -399,7 +407,7 @@ void png_deflate_band(const Image& img, int level, int y0, int y1, bool last, Pn
     ok = (rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR) && z.avail_in == 0;
   }
   band->raw = (rowbytes + 1) * size_t(y1 - y0);
-  band->out.resize(z.total_out);
+  band->size = z.total_out;
   band->ok = ok;
   deflateEnd(&z);
 }
@@ -590,26 +598,47 @@ Result<std::vector<uint8_t>> encode_png(const Image& img, int level) {
     pool.run([&](int ith, int nth) {
       for (int i = ith; i < bands; i += nth) work(i);
     });
-  std::vector<uint8_t> z = {0x78, 0x01};  // zlib header: deflate, 32K window, fastest
+  // The zlib stream (header, the bands' deflate data, Adler-32) goes straight into IDAT chunks
+  // of at most 64 MiB, without first being gathered in one buffer.
   uLong adler = 1;
+  size_t zsize = 2 + 4;
   for (const PngBand& b : band) {
     if (!b.ok) return error("PNG encoding failed (zlib error)");
-    z.insert(z.end(), b.out.begin(), b.out.end());
     adler = adler32_combine(adler, b.adler, z_off_t(b.raw));
+    zsize += b.size;
   }
-  put_be32(z, uint32_t(adler));
+  const uint8_t zhead[2] = {0x78, 0x01};  // zlib header: deflate, 32K window, fastest
+  const uint8_t ztail[4] = {uint8_t(adler >> 24), uint8_t(adler >> 16), uint8_t(adler >> 8),
+                            uint8_t(adler)};
+  std::vector<std::pair<const uint8_t*, size_t>> pieces = {{zhead, 2}};
+  for (const PngBand& b : band) pieces.push_back({b.out.get(), b.size});
+  pieces.push_back({ztail, 4});
 
+  constexpr size_t kIdat = size_t(1) << 26;  // 64 MiB per IDAT chunk
   std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  out.reserve(z.size() + 1024);
+  out.reserve(8 + 25 + zsize + 12 * (zsize / kIdat + 1) + 12);
   std::vector<uint8_t> ihdr;
   put_be32(ihdr, uint32_t(img.width));
   put_be32(ihdr, uint32_t(img.height));
   const uint8_t color = img.channels == 1 ? 0 : img.channels == 3 ? 2 : 6;
   for (uint8_t v : {uint8_t(8), color, uint8_t(0), uint8_t(0), uint8_t(0)}) ihdr.push_back(v);
   put_chunk(out, "IHDR", ihdr.data(), ihdr.size());
-  constexpr size_t kIdat = size_t(1) << 26;  // 64 MiB per IDAT chunk
-  for (size_t at = 0; at < z.size(); at += kIdat)
-    put_chunk(out, "IDAT", z.data() + at, std::min(kIdat, z.size() - at));
+  size_t piece = 0, at = 0;  // read position in pieces
+  for (size_t done = 0; done < zsize;) {
+    const size_t n = std::min(kIdat, zsize - done);
+    put_be32(out, uint32_t(n));
+    const size_t start = out.size();
+    out.insert(out.end(), {'I', 'D', 'A', 'T'});
+    for (size_t left = n; left > 0;) {
+      const size_t take = std::min(left, pieces[piece].second - at);
+      out.insert(out.end(), pieces[piece].first + at, pieces[piece].first + at + take);
+      left -= take;
+      at += take;
+      if (at == pieces[piece].second) ++piece, at = 0;
+    }
+    put_be32(out, uint32_t(crc32(crc32(0, nullptr, 0), out.data() + start, uInt(n + 4))));
+    done += n;
+  }
   put_chunk(out, "IEND", nullptr, 0);
   return out;
 }

@@ -141,6 +141,13 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 1 and len(objs) == 2 and "top" in objs[0] and "error" in objs[1],
           "a bad photo among good ones: reported in JSON, others classified, exit 1")
 
+    # an empty directory: the error on stderr, exit 1, and still one valid JSON document
+    empty = os.path.join(tmp, "empty")
+    os.mkdir(empty)
+    r = run("classify", empty, "--model", pth, "--json")
+    check(r.returncode == 1 and r.stdout.strip() == "[]" and "no image files" in r.stderr,
+          "an empty directory with --json: [] on stdout, the reason on stderr, exit 1")
+
     r = run("classify", "--help")
     check(r.returncode == 0 and "--json" in r.stdout and "--topk" in r.stdout, "classify --help")
     r = run("--help")
