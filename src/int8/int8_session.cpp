@@ -50,9 +50,13 @@ struct QAct {
 
 // The fp32 classifier after the engine: out[n][o] = (sum_k (x - zx) * w[o][k] + bq[o]) * s[o]
 // (+ bf[o] when the bias was float).
+// With `pool`, the input is the int8 [N, H, W, K] map before a float global average pool:
+// out[n][o] = sum_k (sx * mean_hw (x - zx)) * wf[o][k] + bf[o].
 struct Tail {
-  bool on = false, softmax = false, s8 = true;
-  int K = 0, N = 0;
+  bool on = false, softmax = false, s8 = true, pool = false;
+  int K = 0, N = 0, HW = 1;
+  float sx = 0;
+  std::vector<float> wf;  // pool: [N][K] dequantized weights
   int32_t zx = 0;
   std::vector<int16_t> w;  // [N][K], zero point removed
   std::vector<int32_t> bq;
@@ -206,6 +210,7 @@ struct Builder {
                    "comes from a DequantizeLinear)");
     return it->second;
   }
+  Status float_classifier(size_t i, const QAct& x, bool* taken);
   Status padding(const OnnxNode& n, const QAct& x, int kh, int kw, int sh, int sw, int dh, int dw,
                  bool is_max, bool is_avg, QAct* xin, tfl::OpInfo* op, int* oh, int* ow);
 };
@@ -239,6 +244,19 @@ Status Builder::build() {
   for (int64_t d : input_nchw)
     if (d <= 0 || d > (1 << 20)) return error("input '", in.name, "': shape ", shape_str(in.shape));
   done.assign(m.graph.nodes.size(), false);
+  // Constants first (weights may be dequantized after an op that looks ahead at them).
+  for (size_t i = 0; i < m.graph.nodes.size(); ++i) {
+    const OnnxNode& n = m.graph.nodes[i];
+    if (n.inputs.empty()) continue;
+    if (n.op_type == "QuantizeLinear" && init.count(n.inputs[0])) {
+      SCV_TRY(on_quantize(i));
+      done[i] = true;
+    } else if (n.op_type == "DequantizeLinear" &&
+               (init.count(n.inputs[0]) || qconst.count(n.inputs[0]))) {
+      SCV_TRY(on_dequantize(i));
+      done[i] = true;
+    }
+  }
   for (size_t i = 0; i < m.graph.nodes.size(); ++i) {
     if (done[i]) continue;
     const OnnxNode& n = m.graph.nodes[i];
@@ -456,6 +474,101 @@ Status Builder::output_q(size_t i, int* q, tfl::Activation* act, std::string* fi
   return error(who(n), ": output '", v, "' is not quantized");
 }
 
+// GlobalAveragePool -> [Flatten | Reshape] -> Gemm | MatMul -> [Softmax] -> graph output, in
+// float after the engine (the pool's output not requantized). *taken false: not this pattern.
+Status Builder::float_classifier(size_t i, const QAct& x, bool* taken) {
+  *taken = false;
+  auto sole = [&](const std::string& v) -> int {
+    auto it = consumers.find(v);
+    return it != consumers.end() && it->second.size() == 1 && !graph_outputs.count(v)
+               ? it->second[0]
+               : -1;
+  };
+  const OnnxNode& gap = m.graph.nodes[i];
+  int c = sole(gap.outputs[0]);
+  if (c < 0) return Status();
+  std::vector<size_t> chain;
+  if (m.graph.nodes[size_t(c)].op_type == "Flatten" ||
+      m.graph.nodes[size_t(c)].op_type == "Reshape") {
+    chain.push_back(size_t(c));
+    c = m.graph.nodes[size_t(c)].outputs.empty() ? -1 : sole(m.graph.nodes[size_t(c)].outputs[0]);
+    if (c < 0) return Status();
+  }
+  const OnnxNode& g = m.graph.nodes[size_t(c)];
+  if (g.op_type != "Gemm" && g.op_type != "MatMul") return Status();
+  if (g.inputs.empty() || g.outputs.empty()) return Status();
+  if (g.inputs[0] != (chain.empty() ? gap.outputs[0] : m.graph.nodes[chain[0]].outputs[0]))
+    return Status();
+  bool softmax = false;
+  if (!graph_outputs.count(g.outputs[0])) {
+    const int sm = sole(g.outputs[0]);
+    if (sm < 0 || m.graph.nodes[size_t(sm)].op_type != "Softmax" ||
+        m.graph.nodes[size_t(sm)].outputs.empty() ||
+        !graph_outputs.count(m.graph.nodes[size_t(sm)].outputs[0]))
+      return Status();
+    softmax = true;
+    chain.push_back(size_t(sm));
+  }
+  const std::string w = who(g);
+  if (x.nchw.size() != 4) return error(who(gap), ": a 4-D input is expected");
+  auto wit = g.inputs.size() > 1 ? qconst.find(g.inputs[1]) : qconst.end();
+  if (wit == qconst.end())
+    return error(
+        w, ": weights must be a dequantized constant (DequantizeLinear of an int8 initializer)");
+  const QConst& wc = wit->second;
+  const bool tb = g.op_type == "Gemm" && attr_i(g, "transB", 0) != 0;
+  if (g.op_type == "Gemm") {
+    const OnnxAttr* al = attr(g, "alpha");
+    const OnnxAttr* be = attr(g, "beta");
+    if (attr_i(g, "transA", 0) != 0 || (al && al->f != 1.0f) || (be && be->f != 1.0f))
+      return error(w, ": transA, alpha and beta must keep their defaults");
+  }
+  if (wc.dims.size() != 2) return error(w, ": 2-D weights expected");
+  const int O = int(tb ? wc.dims[0] : wc.dims[1]), K = int(tb ? wc.dims[1] : wc.dims[0]);
+  if (wc.axis >= 0 && wc.axis != (tb ? 0 : 1))
+    return error(w, ": axis mismatch: weights quantized along axis ", wc.axis,
+                 " (per output channel is axis ", tb ? 0 : 1, ")");
+  if (K != x.nchw[1])
+    return error(w, ": weights take ", K, " features, the pool gives ", x.nchw[1]);
+  tail.on = tail.pool = true;
+  tail.softmax = softmax;
+  tail.K = K;
+  tail.N = O;
+  tail.HW = int(x.nchw[2] * x.nchw[3]);
+  tail.s8 = x.s8;
+  tail.zx = int32_t(x.zp);
+  tail.sx = x.scale;
+  tail.wf.resize(size_t(O) * K);
+  for (int o = 0; o < O; ++o) {
+    const size_t ch = wc.axis >= 0 ? size_t(o) : 0;
+    for (int k = 0; k < K; ++k) {
+      const int64_t v = wc.v[tb ? size_t(o) * K + k : size_t(k) * O + o];
+      tail.wf[size_t(o) * K + k] = float(v - wc.zp[ch]) * wc.scale[ch];
+    }
+  }
+  tail.bf.assign(size_t(O), 0.0f);
+  if (g.op_type == "Gemm" && g.inputs.size() > 2 && !g.inputs[2].empty()) {
+    const std::string& bn = g.inputs[2];
+    if (auto bt = init.find(bn);
+        bt != init.end() && bt->second->is_float && bt->second->f.numel() == O) {
+      for (int o = 0; o < O; ++o) tail.bf[size_t(o)] = bt->second->f[o];
+    } else if (auto bq = qconst.find(bn); bq != qconst.end() && int64_t(bq->second.v.size()) == O) {
+      const QConst& b = bq->second;
+      for (int o = 0; o < O; ++o) {
+        const size_t ch = b.axis >= 0 ? size_t(o) : 0;
+        tail.bf[size_t(o)] = float(double(b.v[size_t(o)] - b.zp[ch]) * double(b.scale[ch]));
+      }
+    } else {
+      return error(w, ": bias '", bn, "' must be a constant of ", O, " values");
+    }
+  }
+  for (size_t k : chain) done[k] = true;
+  done[size_t(c)] = true;
+  out_tensor = x.tensor;
+  *taken = true;
+  return Status();
+}
+
 Status Builder::padding(const OnnxNode& n, const QAct& x, int kh, int kw, int sh, int sw, int dh,
                         int dw, bool is_max, bool is_avg, QAct* xin, tfl::OpInfo* op, int* oh,
                         int* ow) {
@@ -526,6 +639,11 @@ Status Builder::on_compute(size_t i) {
     return Status();
   }
   SCV_ASSIGN_OR_RETURN(QAct x, act_in(n, 0));
+  if (t == "GlobalAveragePool") {
+    bool taken = false;
+    SCV_TRY(float_classifier(i, x, &taken));
+    if (taken) return Status();
+  }
   int qi;
   tfl::Activation act;
   std::string yname;
@@ -841,6 +959,14 @@ Status Builder::on_compute(size_t i) {
   return Status();
 }
 
+void softmax_row(float* o, int n) {
+  float mx = o[0];
+  for (int j = 1; j < n; ++j) mx = std::max(mx, o[j]);
+  double sum = 0;
+  for (int j = 0; j < n; ++j) sum += (o[j] = std::exp(o[j] - mx));
+  for (int j = 0; j < n; ++j) o[j] = float(o[j] / sum);
+}
+
 }  // namespace
 
 bool is_qdq_onnx(const uint8_t* data, size_t size) {
@@ -857,6 +983,7 @@ struct Int8Session::Impl {
   Shape in_shape, out_shape;  // NCHW, [N, classes]
   int H = 0, W = 0, C = 0, N = 0;
   std::vector<int32_t> xz;  // tail scratch
+  std::vector<float> mean;
 };
 
 Int8Session::Int8Session() : impl_(std::make_unique<Impl>()) {}
@@ -891,11 +1018,12 @@ Result<std::unique_ptr<Int8Session>> Int8Session::create(const uint8_t* data, si
     int64_t on = 1;
     for (int32_t d : oi.shape) on *= d;
     if (im.tail.on) {
-      if (on != int64_t(im.N) * im.tail.K)
+      if (on != int64_t(im.N) * im.tail.K * im.tail.HW)
         return error("QDQ model: the classifier's input holds ", on, " values, expected ", im.N,
                      " x ", im.tail.K);
       im.out_shape = {im.N, im.tail.N};
       im.xz.resize(size_t(im.tail.K));
+      im.mean.resize(size_t(im.tail.K));
     } else {
       im.out_shape = b.out_nchw;
       if (shape_numel(im.out_shape) != on)
@@ -943,6 +1071,32 @@ void Int8Session::run(const float* input, float* output) {
     return;
   }
   const uint8_t* q = im.qs->output_data();
+  if (t.pool) {
+    std::vector<float>& m = im.mean;
+    for (int n = 0; n < im.N; ++n) {
+      std::fill(im.xz.begin(), im.xz.end(), 0);
+      const uint8_t* xr = q + int64_t(n) * t.HW * t.K;
+      for (int p = 0; p < t.HW; ++p)
+        for (int k = 0; k < t.K; ++k)
+          im.xz[size_t(k)] +=
+              t.s8 ? int32_t(int8_t(xr[int64_t(p) * t.K + k])) : int32_t(xr[int64_t(p) * t.K + k]);
+      const float f = t.sx / float(t.HW);
+      for (int k = 0; k < t.K; ++k) m[size_t(k)] = float(im.xz[size_t(k)] - t.zx * t.HW) * f;
+      float* o = output + int64_t(n) * t.N;
+      for (int j = 0; j < t.N; ++j) {
+        const float* wr = t.wf.data() + int64_t(j) * t.K;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int k = 0;
+        for (; k + 8 <= t.K; k += 8)
+          for (int u = 0; u < 8; ++u) acc[u] += m[size_t(k + u)] * wr[k + u];
+        for (; k < t.K; ++k) acc[0] += m[size_t(k)] * wr[k];
+        o[j] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) +
+               t.bf[size_t(j)];
+      }
+      if (t.softmax) softmax_row(o, t.N);
+    }
+    return;
+  }
   for (int n = 0; n < im.N; ++n) {
     const uint8_t* xr = q + int64_t(n) * t.K;
     for (int k = 0; k < t.K; ++k)
@@ -954,13 +1108,7 @@ void Int8Session::run(const float* input, float* output) {
       for (int k = 0; k < t.K; ++k) acc += im.xz[size_t(k)] * int32_t(wr[k]);
       o[j] = float(acc + t.bq[size_t(j)]) * t.s[size_t(j)] + t.bf[size_t(j)];
     }
-    if (t.softmax) {
-      float mx = o[0];
-      for (int j = 1; j < t.N; ++j) mx = std::max(mx, o[j]);
-      double sum = 0;
-      for (int j = 0; j < t.N; ++j) sum += (o[j] = std::exp(o[j] - mx));
-      for (int j = 0; j < t.N; ++j) o[j] = float(o[j] / sum);
-    }
+    if (t.softmax) softmax_row(o, t.N);
   }
 }
 

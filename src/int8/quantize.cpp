@@ -370,8 +370,26 @@ Result<Folded> fold(const Graph& g, QuantizeReport* rep, bool int8_logits) {
   }
   if (!int8_logits && f.acts[size_t(last)].producer >= 0 &&
       f.nodes[size_t(f.acts[size_t(last)].producer)].kind == Kind::Gemm &&
-      !f.nodes[size_t(f.acts[size_t(last)].producer)].relu)
+      !f.nodes[size_t(f.acts[size_t(last)].producer)].relu) {
     f.acts[size_t(last)].quantized = false;
+    // The global average pool (and the flatten) feeding the classifier stay float too: the
+    // pooled features differ little between inputs next to their range, and an int8 step there
+    // moves the logits more than all the convs before it.
+    int a = f.nodes[size_t(f.acts[size_t(last)].producer)].in[0];
+    for (int hop = 0; hop < 2 && f.acts[size_t(a)].producer >= 0; ++hop) {
+      const QNode& p = f.nodes[size_t(f.acts[size_t(a)].producer)];
+      if (p.kind == Kind::Flatten) {
+        f.acts[size_t(a)].quantized = false;
+        f.acts[size_t(a)].share = -1;
+        a = p.in[0];
+      } else if (p.kind == Kind::Gap) {
+        f.acts[size_t(a)].quantized = false;
+        break;
+      } else {
+        break;
+      }
+    }
+  }
   for (const QNode& q : f.nodes)
     if (q.kind == Kind::Softmax && f.acts[size_t(q.out)].quantized)
       return error("quantize: node '", q.name,
@@ -540,12 +558,14 @@ Result<std::string> quantize_to_qdq(const Graph& g, const std::vector<Tensor>& c
     const std::string& y = fname[size_t(q.out)];
     const Act& out = f.acts[size_t(q.out)];
     std::vector<std::string> ins;
-    for (int i : q.in) ins.push_back(dq_name[size_t(i)]);
+    for (int i : q.in)
+      ins.push_back(f.acts[size_t(i)].quantized ? dq_name[size_t(i)] : fname[size_t(i)]);
     std::vector<std::string> attrs;
     const Attrs& a = q.node.attrs;
     if (q.kind == Kind::Conv || q.kind == Kind::Gemm) {
       // Per-output-channel symmetric int8 weights; int32 bias at input scale x weight scale.
       const int64_t O = q.w.shape()[0], per = q.w.numel() / O;
+      const bool float_in = !f.acts[size_t(q.in[0])].quantized;
       const float sx = f.acts[size_t(q.in[0])].scale;
       std::vector<int8_t> wq(size_t(q.w.numel()));
       std::vector<float> ws(static_cast<size_t>(O)), bs(static_cast<size_t>(O));
@@ -570,18 +590,23 @@ Result<std::string> quantize_to_qdq(const Graph& g, const std::vector<Tensor>& c
           onnx::tensor_proto(wn + "_scale", {O}, onnx::kFloat, ws.data(), ws.size() * 4));
       gp.initializers.push_back(
           onnx::tensor_proto(wn + "_zp", {O}, onnx::kInt8, wz.data(), wz.size()));
-      gp.initializers.push_back(
-          onnx::tensor_proto(bn + "_q", {O}, onnx::kInt32, bq.data(), bq.size() * 4));
-      gp.initializers.push_back(
-          onnx::tensor_proto(bn + "_scale", {O}, onnx::kFloat, bs.data(), bs.size() * 4));
-      gp.initializers.push_back(
-          onnx::tensor_proto(bn + "_zp", {O}, onnx::kInt32, bz.data(), bz.size() * 4));
       gp.nodes.push_back(onnx::node_proto("DequantizeLinear", wn + "_DQ",
                                           {wn + "_q", wn + "_scale", wn + "_zp"}, {wn},
                                           {onnx::attr_int("axis", 0)}));
-      gp.nodes.push_back(onnx::node_proto("DequantizeLinear", bn + "_DQ",
-                                          {bn + "_q", bn + "_scale", bn + "_zp"}, {bn},
-                                          {onnx::attr_int("axis", 0)}));
+      if (float_in) {  // a float input (the pooled features): the bias stays float
+        gp.initializers.push_back(
+            onnx::tensor_proto(bn, {O}, onnx::kFloat, q.b.data(), size_t(O) * 4));
+      } else {
+        gp.initializers.push_back(
+            onnx::tensor_proto(bn + "_q", {O}, onnx::kInt32, bq.data(), bq.size() * 4));
+        gp.initializers.push_back(
+            onnx::tensor_proto(bn + "_scale", {O}, onnx::kFloat, bs.data(), bs.size() * 4));
+        gp.initializers.push_back(
+            onnx::tensor_proto(bn + "_zp", {O}, onnx::kInt32, bz.data(), bz.size() * 4));
+        gp.nodes.push_back(onnx::node_proto("DequantizeLinear", bn + "_DQ",
+                                            {bn + "_q", bn + "_scale", bn + "_zp"}, {bn},
+                                            {onnx::attr_int("axis", 0)}));
+      }
       ins.push_back(wn);
       ins.push_back(bn);
       if (q.kind == Kind::Conv) {
@@ -608,7 +633,7 @@ Result<std::string> quantize_to_qdq(const Graph& g, const std::vector<Tensor>& c
     } else if (q.kind == Kind::Softmax) {
       attrs.push_back(onnx::attr_int("axis", -1));
       ins = {fname[size_t(q.in[0])]};  // the float logits
-    } else {
+    } else if (out.quantized) {
       ++rep->quantized_ops;
     }
     gp.nodes.push_back(onnx::node_proto(
@@ -633,7 +658,8 @@ Result<std::string> quantize_to_qdq(const Graph& g, const std::vector<Tensor>& c
   rep->float_kept.push_back("network input: min/max calibration (never clipped)");
   if (!out.quantized)
     rep->float_kept.push_back(
-        "classifier output (logits): int8 x int8 -> int32 -> fp32, not requantized");
+        "classifier: the global average pool and the last Gemm run on the dequantized int8 "
+        "features with int8 weights in fp32 (pooled features and logits not requantized)");
   return onnx::model_proto(onnx::graph_proto(gp), 13, "scratchcv",
                            str("post-training int8 QDQ, calibration ",
                                calib_method_name(opt.method), " on ", rep->samples, " inputs"));
