@@ -7,9 +7,12 @@ the median and min of each. Both sides time only the training loop of one epoch 
 backward, Adam step over shuffled mini-batches), not data loading or evaluation. Writes a JSON
 file beside the readable table.
 
+With --baseline OTHER_SCRATCHCV the other side is another scratchcv binary (before / after a
+change, interleaved the same way) instead of PyTorch.
+
 usage: bench/train_compare.py [--scratchcv build/scratchcv] [--data DIR] [--model lenet]
                               [--batch 64] [--threads 2] [--limit 6000] [--rounds 3]
-                              [--json out.json]
+                              [--baseline OTHER_SCRATCHCV] [--json out.json]
 """
 import argparse
 import gzip
@@ -35,9 +38,9 @@ def load_idx(path):
     return np.frombuffer(b, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def ours(args):
+def ours(args, binary=None):
     out = subprocess.run(
-        [args.scratchcv, "mnist", "train", "--data", args.data, "--model", args.model,
+        [binary or args.scratchcv, "mnist", "train", "--data", args.data, "--model", args.model,
          "--epochs", "1", "--batch", str(args.batch), "--threads", str(args.threads),
          "--limit", str(args.limit), "--test-limit", "1000", "--quiet",
          "--out", "/tmp/train_compare_ours.scv"], check=True, capture_output=True,
@@ -84,8 +87,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=6000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", help="another scratchcv binary to compare with, not PyTorch")
     ap.add_argument("--json", default="train_compare.json")
     args = ap.parse_args()
+    if args.baseline:
+        return compare_binaries(args)
 
     # The same model for PyTorch, from our canonical config text.
     cfg = subprocess.run([args.scratchcv, "mnist", "dump-step", "--model", args.model, "--out",
@@ -131,6 +137,40 @@ def main():
                                                statistics.median(ts) * 60000 / args.limit))
     print("\nscratchcv / PyTorch (median): %.3fx   load average after: %.2f %.2f %.2f"
           % ((res["ratio_median"],) + load))
+
+
+def compare_binaries(args):
+    """--baseline: interleaved epochs of two scratchcv binaries (baseline, ours, baseline, ...)."""
+    base_t, ours_t, base_acc, ours_acc = [], [], [], []
+    for r in range(args.rounds):
+        t, acc = ours(args, args.baseline)
+        base_t.append(t)
+        base_acc.append(acc)
+        t, acc = ours(args)
+        ours_t.append(t)
+        ours_acc.append(acc)
+        print("round %d: baseline %.2f s, scratchcv %.2f s" % (r + 1, base_t[-1], ours_t[-1]),
+              flush=True)
+    load = os.getloadavg()
+    res = {
+        "model": args.model, "batch": args.batch, "threads": args.threads,
+        "images_per_epoch": args.limit, "rounds": args.rounds, "baseline": args.baseline,
+        "baseline_s": base_t, "scratchcv_s": ours_t,
+        "baseline_median_s": statistics.median(base_t), "scratchcv_median_s":
+        statistics.median(ours_t), "ratio_median": statistics.median(ours_t) /
+        statistics.median(base_t), "baseline_test_acc_1000": base_acc,
+        "scratchcv_test_acc_1000": ours_acc, "loadavg_after": load,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    with open(args.json, "w") as f:
+        json.dump(res, f, indent=1)
+    print("\n| %s, batch %d, %d threads, %d images | median s | min s |"
+          % (args.model, args.batch, args.threads, args.limit))
+    print("|---|---|---|")
+    for name, ts in (("baseline", base_t), ("scratchcv", ours_t)):
+        print("| %s | %.2f | %.2f |" % (name, statistics.median(ts), min(ts)))
+    print("\nscratchcv / baseline (median): %.3fx   test acc %s vs %s   load average after: "
+          "%.2f %.2f %.2f" % ((res["ratio_median"], base_acc, ours_acc) + load))
 
 
 if __name__ == "__main__":

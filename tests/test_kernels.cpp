@@ -1,10 +1,14 @@
 // Differential tests: every fast kernel (blocked direct conv, NCHW GEMM conv, FC, pools,
-// elementwise) against the reference executor, for each ISA this CPU has x {1, 2} threads, on
-// awkward shapes that reach the remainder paths (channels 1, 3, 7, 13, 127; spatial 1, 7, 13;
-// stride 1 and 2; kernels 1x1, 3x3, 7x7). Graphs with one op are run through Session, which
-// packs the weights and binds the kernel exactly as for a whole model.
+// elementwise, the general GEMM of training and im2col / col2im) against the reference, for each
+// ISA this CPU has x {1, 2} threads, on awkward shapes that reach the remainder paths (channels 1,
+// 3, 7, 13, 127; spatial 1, 7, 13; stride 1 and 2; kernels 1x1, 3x3, 7x7). Graphs with one op are
+// run through Session, which packs the weights and binds the kernel exactly as for a whole model.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
+#include "ops/conv/im2col.h"
+#include "ops/gemm/sgemm.h"
 #include "ops/x86/kernels.h"
 #include "session_test_util.h"
 
@@ -178,6 +182,140 @@ TEST(KernelsDiff, GemmMicrokernelTails) {
                   << isa_name(isa) << " m=" << m << " k=" << kk << " p=" << p;
             }
         }
+  }
+}
+
+// The general GEMM (training, the backward pass) on every ISA's kernel, every transpose, alpha
+// and beta, against a double-precision loop; shapes reach the register-tile tails (1, 7, 13,
+// 127), more than one K chunk (kGemmKC = 256) and more than one N block (kGemmNC = 2048). Every
+// ISA must give the reference kernel's bits (same operation order by contract).
+TEST(KernelsDiff, SgemmAllIsasTransposesMatchReference) {
+  const int64_t sizes[][3] = {{1, 1, 1},      {7, 13, 5},   {6, 16, 256},
+                              {13, 127, 300}, {127, 7, 1},  {32, 196, 513},
+                              {100, 33, 7},   {3, 2100, 5}, {97, 5, 1000}};
+  uint32_t seed = 1;
+  for (auto& mnk : sizes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const int64_t M = mnk[0], N = mnk[1], K = mnk[2];
+        const Tensor a = random_tensor({M * K}, seed++), b = random_tensor({K * N}, seed++);
+        const Tensor c0 = random_tensor({M * N}, seed++);
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        const float alpha = 0.5f, beta = 0.25f;
+        std::vector<float> want(M * N);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t p = 0; p < K; ++p)
+              s += double(ta ? a[p * lda + i] : a[i * lda + p]) *
+                   (tb ? b[j * ldb + p] : b[p * ldb + j]);
+            want[i * N + j] = float(alpha * s + beta * double(c0[i * N + j]));
+          }
+        std::vector<float> ref_bits;
+        for (Isa isa : testing::available_isas()) {
+          const GemmKernel& k = gemm_kernel(isa);
+          ASSERT_EQ(k.isa, isa);
+          std::vector<float> c(c0.data(), c0.data() + M * N);
+          sgemm(k, ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), N);
+          for (int64_t i = 0; i < M * N; ++i)
+            ASSERT_NEAR(c[i], want[i], 1e-4f * (1 + std::sqrt(float(K))))
+                << isa_name(isa) << " M=" << M << " N=" << N << " K=" << K << " ta=" << ta
+                << " tb=" << tb << " i=" << i;
+          if (isa == Isa::ref)
+            ref_bits = c;
+          else
+            EXPECT_EQ(0, std::memcmp(c.data(), ref_bits.data(), sizeof(float) * c.size()))
+                << isa_name(isa) << " differs from ref in bits: M=" << M << " N=" << N << " K=" << K
+                << " ta=" << ta << " tb=" << tb;
+        }
+      }
+}
+
+// The panel kernel's accumulate mode with bias, residual and ReLU, every ISA against the
+// reference panel kernel on the same packed A (each ISA packs with its own panel height).
+TEST(KernelsDiff, GemmPanelAccumulateEpilogue) {
+  for (Isa isa : testing::available_isas()) {
+    const GemmKernel& k = gemm_kernel(isa);
+    for (int64_t m : {1, 7, 13}) {
+      for (int64_t p : {1, 13, 33, 70}) {
+        const int64_t kk = 9;
+        Tensor a = random_tensor({m, kk}, 11), b = random_tensor({kk, p}, 12);
+        Tensor bias = random_tensor({m}, 13), res = random_tensor({m, p}, 14);
+        Tensor y0 = random_tensor({m, p}, 15);
+        std::vector<float> ap(x86::packed_gemm_a_size(m, kk, k.mr));
+        x86::pack_gemm_a(a.data(), m, kk, k.mr, ap.data());
+        std::vector<float> y(y0.data(), y0.data() + m * p);
+        x86::GemmDesc d;
+        d.m = m;
+        d.k = kk;
+        d.p = p;
+        d.a_packed = ap.data();
+        d.b = b.data();
+        d.ldb = p;
+        d.y = y.data();
+        d.ldy = p;
+        d.bias = bias.data();
+        d.residual = res.data();
+        d.relu = true;
+        d.accumulate = true;
+        for (int64_t panel = 0; panel * k.mr < m; ++panel) k.panel(d, panel, 0, p);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < p; ++j) {
+            double s = y0[i * p + j] + bias[i] + res[i * p + j];
+            for (int64_t q = 0; q < kk; ++q) s += (double)a[i * kk + q] * b[q * p + j];
+            ASSERT_NEAR(y[i * p + j], std::max(0.0, s), 1e-4)
+                << isa_name(isa) << " m=" << m << " p=" << p;
+          }
+      }
+    }
+  }
+}
+
+// im2col against its definition and col2im against its adjoint identity
+// <im2col(x), c> == <x, col2im(c)>, over strides, dilations, asymmetric pads and a channel range.
+TEST(KernelsDiff, Im2colAndCol2imAreAdjoint) {
+  struct Case {
+    int64_t kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, h, w;
+  };
+  const Case cases[] = {
+      {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7, 9}, {5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 13, 13},
+      {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 5, 3}, {3, 2, 2, 1, 0, 1, 1, 0, 2, 1, 9, 7},
+      {7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1}, {3, 3, 1, 2, 2, 0, 0, 2, 1, 3, 8, 11}};
+  const int64_t C = 3, c0 = 1, c1 = 3;
+  for (const Case& cs : cases) {
+    ref::Conv2dParams p{cs.kh, cs.kw, cs.sh, cs.sw, cs.pt, cs.pl, cs.pb, cs.pr, cs.dh, cs.dw, 1};
+    const int64_t oh = ref::conv_out_dim(cs.h, cs.kh, cs.sh, cs.pt, cs.pb, cs.dh);
+    const int64_t ow = ref::conv_out_dim(cs.w, cs.kw, cs.sw, cs.pl, cs.pr, cs.dw);
+    const int64_t rows = C * cs.kh * cs.kw;
+    const Tensor x = random_tensor({C, cs.h, cs.w}, 21), c = random_tensor({rows, oh * ow}, 22);
+    std::vector<float> col(rows * oh * ow, 99.f), dx(C * cs.h * cs.w, 99.f);
+    im2col(x.data(), cs.h, cs.w, p, oh, ow, c0, c1, col.data());
+    col2im(c.data(), cs.h, cs.w, p, oh, ow, c0, c1, dx.data());
+    double lhs = 0, rhs = 0;
+    for (int64_t ci = 0; ci < C; ++ci)
+      for (int64_t i = 0; i < cs.kh; ++i)
+        for (int64_t j = 0; j < cs.kw; ++j)
+          for (int64_t oy = 0; oy < oh; ++oy)
+            for (int64_t ox = 0; ox < ow; ++ox) {
+              const int64_t r = (ci * cs.kh + i) * cs.kw + j, q = r * oh * ow + oy * ow + ox;
+              const int64_t iy = oy * cs.sh - cs.pt + i * cs.dh,
+                            ix = ox * cs.sw - cs.pl + j * cs.dw;
+              const bool in = iy >= 0 && iy < cs.h && ix >= 0 && ix < cs.w;
+              if (ci < c0) {
+                ASSERT_EQ(col[q], 99.f) << "rows of channels outside [c0, c1) are not touched";
+                continue;
+              }
+              ASSERT_EQ(col[q], in ? x[(ci * cs.h + iy) * cs.w + ix] : 0.f);
+              lhs += double(col[q]) * c[q];
+            }
+    for (int64_t i = 0; i < C * cs.h * cs.w; ++i) {
+      if (i < c0 * cs.h * cs.w) {
+        ASSERT_EQ(dx[i], 99.f);
+        continue;
+      }
+      rhs += double(x[i]) * dx[i];
+    }
+    EXPECT_NEAR(lhs, rhs, 1e-4 * (1 + std::fabs(lhs)));
   }
 }
 

@@ -1,4 +1,4 @@
-// Training: GEMM against a naive oracle, gradient checks of every layer against central finite
+// Training: gradient checks of every layer against central finite
 // differences, optimiser steps, IDX parsing errors, model configs and checkpoints.
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -10,7 +10,6 @@
 #include "scratchcv/cpu.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/train.h"
-#include "train/gemm.h"
 
 using namespace scv;
 using namespace scv::train;
@@ -21,44 +20,6 @@ Tensor random_tensor(Shape s, Rng& rng, float lo = -1.f, float hi = 1.f) {
   Tensor t(std::move(s));
   for (int64_t i = 0; i < t.numel(); ++i) t[i] = rng.uniform(lo, hi);
   return t;
-}
-
-// ---- GEMM
-// ----------------------------------------------------------------------------------------
-TEST(TrainGemm, MatchesNaiveOnAwkwardSizesAllTransposes) {
-  Rng rng(7);
-  const int sizes[][3] = {{1, 1, 1},   {7, 13, 5},     {6, 16, 256},  {13, 127, 300},
-                          {127, 7, 1}, {32, 196, 400}, {100, 33, 513}};
-  for (Isa isa : {Isa::ref, Isa::avx2}) {
-    if (!isa_supported(isa)) continue;
-    set_active_isa(isa);
-    for (auto& mnk : sizes)
-      for (int ta = 0; ta < 2; ++ta)
-        for (int tb = 0; tb < 2; ++tb) {
-          const int M = mnk[0], N = mnk[1], K = mnk[2];
-          Tensor A = random_tensor({M * K}, rng), B = random_tensor({K * N}, rng);
-          Tensor C = random_tensor({M * N}, rng), C2 = C.clone();
-          const int lda = ta ? M : K, ldb = tb ? K : N;
-          sgemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, C.data(), N);
-          sgemm_naive(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, C2.data(), N);
-          for (int64_t i = 0; i < C.numel(); ++i)
-            ASSERT_NEAR(C[i], C2[i], 1e-4f * (1 + std::sqrt(float(K))))
-                << isa_name(isa) << " M=" << M << " N=" << N << " K=" << K << " ta=" << ta
-                << " tb=" << tb << " i=" << i;
-        }
-  }
-  set_active_isa(best_isa());
-}
-
-TEST(TrainGemm, RefAndAvx2KernelsAgreeBitForBit) {
-  if (!isa_supported(Isa::avx2)) GTEST_SKIP() << "CPU lacks AVX2";
-  Rng rng(3);
-  const int kc = 37;
-  Tensor a = random_tensor({kc * kGemmMR}, rng), b = random_tensor({kc * kGemmNR}, rng);
-  Tensor c1 = random_tensor({kGemmMR * 20}, rng), c2 = c1.clone();
-  gemm_ukr_6x16_ref(kc, a.data(), b.data(), c1.data(), 20);
-  gemm_ukr_6x16_avx2(kc, a.data(), b.data(), c2.data(), 20);
-  EXPECT_EQ(0, std::memcmp(c1.data(), c2.data(), sizeof(float) * c1.numel()));
 }
 
 // ---- gradient checks ---------------------------------------------------------------------------

@@ -155,21 +155,25 @@ int ArgParser::usage_error(const std::string& message) const {
   return kUsageError;
 }
 
-bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::string>* pos) {
+bool ArgParser::handle_help_or_version(const std::vector<std::string>& args) {
   // --help and --version win over everything else before `--` (as in most tools).
   for (const std::string& a : args) {
     if (a == "--") break;
     if (a == "--help" || a == "-h") {
       help_ = true;
       std::cout << usage();
-      return false;
+      return true;
     }
     if (a == "--version") {
       help_ = true;
       std::cout << version_string() << "\n";
-      return false;
+      return true;
     }
   }
+  return false;
+}
+
+bool ArgParser::check_values_present(const std::vector<std::string>& args) const {
   // A value is never taken from another option: `--model --topk 3` names --model (CLI11 would
   // take "--topk" as the path). A value that starts with '-' is written --model=-x.
   auto looks_like_option = [](const std::string& a) {
@@ -199,6 +203,50 @@ bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::str
       break;
     }
   }
+  return true;
+}
+
+bool ArgParser::store_value(Opt& o, const std::string& value) const {
+  if (o.b) {
+    *o.b = true;
+    return true;
+  }
+  if (o.s) {
+    *o.s = value;
+    return true;
+  }
+  char* end = nullptr;
+  errno = 0;
+  double v = 0;
+  if (o.i) {
+    long lv = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end || errno || lv < -2147483647L || lv > 2147483647L) {
+      usage_error("--" + o.name + " expects an integer, got '" + value + "'");
+      return false;
+    }
+    v = double(lv);
+  } else {
+    v = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end || errno || !std::isfinite(v)) {
+      usage_error("--" + o.name + " expects a number, got '" + value + "'");
+      return false;
+    }
+  }
+  if (o.has_range && !(v >= o.lo && v <= o.hi)) {
+    usage_error("--" + o.name + " must be between " + format_number(o.lo) + " and " +
+                format_number(o.hi) + ", got " + value);
+    return false;
+  }
+  if (o.i)
+    *o.i = int(v);
+  else
+    *o.d = v;
+  return true;
+}
+
+bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::string>* pos) {
+  if (handle_help_or_version(args)) return false;
+  if (!check_values_present(args)) return false;
   CLI::App app(summary_, "scratchcv " + command_);
   app.set_help_flag();
   app.allow_extras(false);
@@ -257,44 +305,8 @@ bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::str
     return false;
   }
   for (size_t k = 0; k < opts_.size(); ++k) {
-    Opt& o = opts_[k];
-    o.given = handles[k]->count() > 0;
-    if (!o.given) continue;
-    if (o.b) {
-      *o.b = true;
-      continue;
-    }
-    const std::string& value = values[k];
-    if (o.s) {
-      *o.s = value;
-      continue;
-    }
-    char* end = nullptr;
-    errno = 0;
-    double v = 0;
-    if (o.i) {
-      long lv = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end || errno || lv < -2147483647L || lv > 2147483647L) {
-        usage_error("--" + o.name + " expects an integer, got '" + value + "'");
-        return false;
-      }
-      v = double(lv);
-    } else {
-      v = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end || errno || !std::isfinite(v)) {
-        usage_error("--" + o.name + " expects a number, got '" + value + "'");
-        return false;
-      }
-    }
-    if (o.has_range && !(v >= o.lo && v <= o.hi)) {
-      usage_error("--" + o.name + " must be between " + format_number(o.lo) + " and " +
-                  format_number(o.hi) + ", got " + value);
-      return false;
-    }
-    if (o.i)
-      *o.i = int(v);
-    else
-      *o.d = v;
+    opts_[k].given = handles[k]->count() > 0;
+    if (opts_[k].given && !store_value(opts_[k], values[k])) return false;
   }
   *pos = std::move(positional);
   return true;

@@ -85,6 +85,11 @@ class ArgParser {
   };
   // The option that owns short name `s` here (the first declared with it), or nullptr.
   const Opt* given_short_owner(const char* s) const;
+  // The steps of parse(): --help/--version (true: printed), "a value is never another option"
+  // (false: error printed), and storing one given option's value with its type and range check.
+  bool handle_help_or_version(const std::vector<std::string>& args);
+  bool check_values_present(const std::vector<std::string>& args) const;
+  bool store_value(Opt& o, const std::string& value) const;
   std::string command_, summary_, positional_usage_, epilog_;
   std::vector<Opt> opts_;
   bool help_ = false;

@@ -55,6 +55,7 @@ double measure_peak_per_core(Isa isa) {
 
 struct Timing {
   double median_ms = 0, min_ms = 0, cpu_ms = 0;  // cpu_ms: median process CPU time per run
+  double gflops = 0;                             // set by the ladder (at min_ms)
   int iters = 0;
 };
 
@@ -101,39 +102,48 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return d;
 }
 
-int cmd_bench(const std::vector<std::string>& args) {
-  if (cli::bench_wants_tflite(args)) return cli::bench_tflite(args);  // tools/bench_tflite.cpp
-  std::string model, arch, isa_s, json_path, plot_path;
+// Everything the command line sets.
+struct BenchArgs {
+  std::string model, arch, isa_s, json_path, plot_path, threads_s;
   int batch = 1, threads = 0, iters = 20, warmup = 3, size = 224;
-  std::string threads_s;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
-  cli::ArgParser p("bench", "time a model (default: random-weight resnet50) through Session");
-  p.option("model", &model, "PATH", "model file (.pth or .onnx); default: random resnet50")
-      .option("arch", &arch, "NAME", "architecture for .pth (default: detect)")
-      .option("batch", &batch, "N", "images per run (default 1)")
+  Isa isa = Isa::ref;
+  int json_fd = -1;  // --json -: the saved standard output the JSON document goes to
+};
+
+void declare_bench_options(cli::ArgParser& p, BenchArgs& a) {
+  p.option("model", &a.model, "PATH", "model file (.pth or .onnx); default: random resnet50")
+      .option("arch", &a.arch, "NAME", "architecture for .pth (default: detect)")
+      .option("batch", &a.batch, "N", "images per run (default 1)")
       .range(1, 4096)
-      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
-      .option("iters", &iters, "N", "timed runs (default 20)")
+      .option("threads", &a.threads_s, "N", "worker threads (default: the usable CPUs)")
+      .option("iters", &a.iters, "N", "timed runs (default 20)")
       .range(1, 1000000)
-      .option("warmup", &warmup, "N", "untimed runs first (default 3)")
+      .option("warmup", &a.warmup, "N", "untimed runs first (default 3)")
       .range(0, 1000000)
-      .option("size", &size, "PX", "input height and width (default 224)")
+      .option("size", &a.size, "PX", "input height and width (default 224)")
       .range(1, 4096)
-      .option("isa", &isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
-      .flag("ladder", &ladder, "run the optimisation ladder (reference -> +threads)")
-      .option("plot", &plot_path, "PNG", "with --ladder: draw it as a bar chart with speed-ups")
-      .flag("per-layer", &per_layer, "print the time of every step")
-      .flag("no-winograd", &no_winograd, "3x3 convs by the direct kernel, not Winograd F(2,3)")
-      .flag("no-tiles", &no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
-      .flag("no-image-parallel", &no_image_parallel,
+      .option("isa", &a.isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
+      .flag("ladder", &a.ladder, "run the optimisation ladder (reference -> +threads)")
+      .option("plot", &a.plot_path, "PNG", "with --ladder: draw it as a bar chart with speed-ups")
+      .flag("per-layer", &a.per_layer, "print the time of every step")
+      .flag("no-winograd", &a.no_winograd,
+            "3x3 convs by the direct kernel, not Winograd F(4,3) / F(2,3)")
+      .flag("no-tiles", &a.no_tiles, "convs one output row at a time (no pixel tiles / K chunks)")
+      .flag("no-image-parallel", &a.no_image_parallel,
             "batches: all threads share each layer instead of taking whole images")
-      .option("json", &json_path, "[PATH]",
+      .option("json", &a.json_path, "[PATH]",
               "also write the figures as JSON (bare --json or '-': stdout)")
       .epilog(
           "Examples:\n  scratchcv bench --batch 1 --threads 2\n"
           "  scratchcv bench --ladder --threads 2\n"
           "  scratchcv bench --model resnet50.onnx --batch 8 --json out.json");
+}
+
+// Parses and checks the command line. Returns -1 to go on, else the exit code.
+int parse_bench_args(cli::ArgParser& p, const std::vector<std::string>& args, BenchArgs& a) {
+  declare_bench_options(p, a);
   // A bare --json (last, or followed by another option) means "print the JSON line to stdout".
   std::vector<std::string> argv2 = args;
   for (size_t i = 0; i < argv2.size(); ++i)
@@ -141,159 +151,153 @@ int cmd_bench(const std::vector<std::string>& args) {
       argv2[i] = "--json=-";
   std::vector<std::string> pos;
   if (!p.parse(argv2, &pos)) return p.exit_code();
-  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
+  if (int rc = resolve_threads_option(p, a.threads_s, &a.threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
-  if (batch < 1 || iters < 1 || warmup < 0 || size < 1)
+  if (a.batch < 1 || a.iters < 1 || a.warmup < 0 || a.size < 1)
     return p.usage_error("--batch, --iters and --size must be positive");
   // --json - : stdout carries the JSON document only (for jq); the readable report goes to
   // stderr. --json FILE: checked now, written at the end.
-  int json_fd = -1;
-  if (json_path == "-") {
+  if (a.json_path == "-") {
     std::fflush(stdout);
-    json_fd = ::dup(1);
-    if (json_fd < 0 || ::dup2(2, 1) < 0) return p.fail("cannot redirect the report to stderr");
-  } else if (!json_path.empty()) {
-    if (Status st = check_output(json_path); !st.ok()) return p.fail(st.message());
+    a.json_fd = ::dup(1);
+    if (a.json_fd < 0 || ::dup2(2, 1) < 0) return p.fail("cannot redirect the report to stderr");
+  } else if (!a.json_path.empty()) {
+    if (Status st = check_output(a.json_path); !st.ok()) return p.fail(st.message());
   }
-  Isa isa = best_isa();
-  if (!isa_s.empty()) {
-    if (!parse_isa(isa_s, &isa))
-      return p.usage_error("unknown --isa '" + isa_s + "' (ref|avx2|avx512)");
-    if (!isa_supported(isa))
-      return p.fail(std::string("this CPU does not support --isa ") + isa_s +
+  a.isa = best_isa();
+  if (!a.isa_s.empty()) {
+    if (!parse_isa(a.isa_s, &a.isa))
+      return p.usage_error("unknown --isa '" + a.isa_s + "' (ref|avx2|avx512)");
+    if (!isa_supported(a.isa))
+      return p.fail(std::string("this CPU does not support --isa ") + a.isa_s +
                     " (best: " + isa_name(best_isa()) + ")");
   }
+  return -1;
+}
 
-  Graph g;
-  std::string model_name = model.empty() ? "resnet50 (random weights)" : model;
-  if (model.empty()) {
-    auto cfg = resnet_config("resnet50");
-    if (!cfg.ok()) return p.fail(cfg.status().message());
-    auto built = build_resnet(random_resnet_weights(*cfg, 1), *cfg);
-    if (!built.ok()) return p.fail(built.status().message());
-    g = std::move(built).value();
-  } else {
-    auto loaded = load_model(model, arch);
-    if (!loaded.ok()) return p.fail(loaded.status().message());
-    g = std::move(loaded).value();
-  }
-  const Shape in_shape = {batch, 3, size, size};
-  std::vector<float> input(shape_numel(in_shape));
-  std::mt19937 rng(42);
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  for (float& v : input) v = dist(rng);
+// The model to time: the file given, or ResNet-50 with random weights.
+Result<Graph> load_bench_graph(const BenchArgs& a) {
+  if (!a.model.empty()) return load_model(a.model, a.arch);
+  auto cfg = resnet_config("resnet50");
+  if (!cfg.ok()) return cfg.status();
+  return build_resnet(random_resnet_weights(*cfg, 1), *cfg);
+}
 
-  const double peak_core = measure_peak_per_core(isa);
-  const auto& cpu = cpu_features();
-  std::printf("cpu: %s | isa %s | measured FMA peak %.1f GFLOP/s per core (%.1f for %d threads)\n",
-              cpu.brand.c_str(), isa_name(isa), peak_core, peak_core * threads, threads);
-  std::printf("model: %s | input %s\n", model_name.c_str(), shape_str(in_shape).c_str());
-
+// What every timing section shares: the input, the figures so far, the JSON being built.
+struct BenchRun {
+  const BenchArgs& a;
+  Shape in_shape;
+  std::vector<float> input;
+  double peak_core = 0;  // measured FMA GFLOP/s of one core
   std::ostringstream json;
-  json.precision(6);
-  json << "{\"model\":" << json_str(model_name) << ",\"cpu\":" << json_str(cpu.brand)
-       << ",\"isa\":\"" << isa_name(isa) << "\",\"batch\":" << batch << ",\"threads\":" << threads
-       << ",\"peak_gflops_per_core\":" << peak_core;
+};
 
-  if (ladder) {
-    struct Rung {
-      const char* name;
-      SessionOptions o;
-    };
-    std::vector<Rung> rungs;
-    SessionOptions o;
-    o.isa = isa;
-    o.threads = 1;
-    o.simd = o.prepack = o.fuse = o.blocked = false;
-    rungs.push_back({"reference loops (scalar, NCHW)", o});
-    o.simd = true;
-    rungs.push_back({"+SIMD (im2col + GEMM microkernel)", o});
-    o.prepack = true;
-    rungs.push_back({"+pre-packed weights, no malloc", o});
-    o.fuse = true;
-    rungs.push_back({"+fusion (BN fold, ReLU, Add)", o});
-    o.blocked = true;
-    o.tiles = o.winograd = false;
-    rungs.push_back({"+blocked NCHWc direct conv", o});
-    o.tiles = true;
-    rungs.push_back({"+cache blocking (pixel tiles)", o});
-    o.winograd = true;
-    rungs.push_back({"+Winograd F(4,3)/F(2,3) for 3x3", o});
-    o.threads = threads;
-    rungs.push_back({"+threads", o});
-    if (isa == Isa::ref) rungs.resize(1);
-    // Speed-ups use the minimum wall time of each step (robust when other processes share the
-    // cores); median and process CPU time are printed beside it.
-    std::printf("\n%-36s %9s %9s %9s %9s %7s %9s %8s %10s\n", "step", "min ms", "median", "cpu ms",
-                "GFLOP/s", "%peak", "speed-up", "vs ref", "max|diff|");
-    std::vector<float> ref_out;
-    std::vector<cli::LadderStep> steps;  // for --plot
-    double ref_ms = 0, prev_ms = 0;
-    json << ",\"ladder\":[";
-    for (size_t i = 0; i < rungs.size(); ++i) {
-      auto s = Session::create(g, in_shape, rungs[i].o);
-      if (!s.ok()) return p.fail(s.status().message());
-      std::vector<float> out(shape_numel((*s)->output_shape()));
-      const double t0 = now_ms(), c0 = cpu_ms();
-      (void)(*s)->run(input.data(), out.data());
-      const double first_ms = now_ms() - t0, first_cpu = cpu_ms() - c0;
-      double diff = 0;
-      if (i == 0) {
-        ref_out = out;
-      } else {
-        diff = max_abs_diff(ref_out, out);
-        double scale = 1.0;
-        for (float v : ref_out) scale = std::max(scale, (double)std::fabs(v));
-        if (!(diff <= 1e-3 * scale)) {
-          std::fprintf(stderr, "scratchcv bench: step '%s' differs from the reference by %g\n",
-                       rungs[i].name, diff);
-          return 1;
-        }
-      }
-      Timing t;
-      if (first_ms > 2000) {
-        t.median_ms = t.min_ms = first_ms;  // slow rung: the checked run is the timing
-        t.cpu_ms = first_cpu;
-        t.iters = 1;
-      } else {
-        t = time_session(**s, input, out, iters, first_ms > 200 ? 0 : warmup, 20000);
-      }
-      const double gf = (*s)->flops() / (t.min_ms * 1e6);
-      const double peak = peak_core * rungs[i].o.threads;
-      if (i == 0) ref_ms = t.min_ms;
-      std::printf("%zu %-34s %9.2f %9.2f %9.2f %9.1f %6.1f%% %8.2fx %7.1fx %10.2e\n", i,
-                  rungs[i].name, t.min_ms, t.median_ms, t.cpu_ms, gf, 100.0 * gf / peak,
-                  i ? prev_ms / t.min_ms : 1.0, ref_ms / t.min_ms, diff);
-      json << (i ? "," : "") << "{\"step\":\"" << rungs[i].name
+struct Rung {
+  const char* name;
+  SessionOptions o;
+};
+
+// The optimisation ladder: each rung turns one more optimisation on.
+std::vector<Rung> ladder_rungs(Isa isa, int threads) {
+  std::vector<Rung> rungs;
+  SessionOptions o;
+  o.isa = isa;
+  o.threads = 1;
+  o.simd = o.prepack = o.fuse = o.blocked = false;
+  rungs.push_back({"reference loops (scalar, NCHW)", o});
+  o.simd = true;
+  rungs.push_back({"+SIMD (im2col + GEMM microkernel)", o});
+  o.prepack = true;
+  rungs.push_back({"+pre-packed weights, no malloc", o});
+  o.fuse = true;
+  rungs.push_back({"+fusion (BN fold, ReLU, Add)", o});
+  o.blocked = true;
+  o.tiles = o.winograd = false;
+  rungs.push_back({"+blocked NCHWc direct conv", o});
+  o.tiles = true;
+  rungs.push_back({"+cache blocking (pixel tiles)", o});
+  o.winograd = true;
+  rungs.push_back({"+Winograd F(4,3)/F(2,3) for 3x3", o});
+  o.threads = threads;
+  rungs.push_back({"+threads", o});
+  if (isa == Isa::ref) rungs.resize(1);
+  return rungs;
+}
+
+// Times one rung after checking its logits against the reference rung's (`ref_out`, filled by
+// rung 0); an error when they differ.
+Result<Timing> time_rung(BenchRun& r, const Graph& g, const Rung& rung, bool first,
+                         std::vector<float>& ref_out, double* diff) {
+  auto s = Session::create(g, r.in_shape, rung.o);
+  if (!s.ok()) return s.status();
+  std::vector<float> out(shape_numel((*s)->output_shape()));
+  const double t0 = now_ms(), c0 = cpu_ms();
+  (void)(*s)->run(r.input.data(), out.data());
+  const double first_ms = now_ms() - t0, first_cpu = cpu_ms() - c0;
+  *diff = 0;
+  if (first) {
+    ref_out = out;
+  } else {
+    *diff = max_abs_diff(ref_out, out);
+    double scale = 1.0;
+    for (float v : ref_out) scale = std::max(scale, (double)std::fabs(v));
+    if (!(*diff <= 1e-3 * scale))
+      return error("step '", rung.name, "' differs from the reference by ", *diff);
+  }
+  Timing t;
+  if (first_ms > 2000) {
+    t.median_ms = t.min_ms = first_ms;  // slow rung: the checked run is the timing
+    t.cpu_ms = first_cpu;
+    t.iters = 1;
+  } else {
+    t = time_session(**s, r.input, out, r.a.iters, first_ms > 200 ? 0 : r.a.warmup, 20000);
+  }
+  // Keep the figure the table needs: GFLOP/s of this rung.
+  t.gflops = (*s)->flops() / (t.min_ms * 1e6);
+  return t;
+}
+
+Status run_ladder(BenchRun& r, const Graph& g, const std::string& model_name) {
+  const std::vector<Rung> rungs = ladder_rungs(r.a.isa, r.a.threads);
+  // Speed-ups use the minimum wall time of each step (robust when other processes share the
+  // cores); median and process CPU time are printed beside it.
+  std::printf("\n%-36s %9s %9s %9s %9s %7s %9s %8s %10s\n", "step", "min ms", "median", "cpu ms",
+              "GFLOP/s", "%peak", "speed-up", "vs ref", "max|diff|");
+  std::vector<float> ref_out;
+  std::vector<cli::LadderStep> steps;  // for --plot
+  double ref_ms = 0, prev_ms = 0;
+  r.json << ",\"ladder\":[";
+  for (size_t i = 0; i < rungs.size(); ++i) {
+    double diff = 0;
+    auto timed = time_rung(r, g, rungs[i], i == 0, ref_out, &diff);
+    if (!timed.ok()) return timed.status();
+    const Timing& t = *timed;
+    const double gf = t.gflops;
+    const double peak = r.peak_core * rungs[i].o.threads;
+    if (i == 0) ref_ms = t.min_ms;
+    std::printf("%zu %-34s %9.2f %9.2f %9.2f %9.1f %6.1f%% %8.2fx %7.1fx %10.2e\n", i,
+                rungs[i].name, t.min_ms, t.median_ms, t.cpu_ms, gf, 100.0 * gf / peak,
+                i ? prev_ms / t.min_ms : 1.0, ref_ms / t.min_ms, diff);
+    r.json << (i ? "," : "") << "{\"step\":\"" << rungs[i].name
            << "\",\"median_ms\":" << t.median_ms << ",\"min_ms\":" << t.min_ms
            << ",\"cpu_ms\":" << t.cpu_ms << ",\"gflops\":" << gf
            << ",\"peak_pct\":" << 100.0 * gf / peak << ",\"max_abs_diff\":" << diff << "}";
-      prev_ms = t.min_ms;
-      steps.push_back({rungs[i].name, t.min_ms});
-    }
-    json << "]";
-    if (!plot_path.empty()) {
-      Status st = cli::write_ladder_plot(plot_path, "Optimisation ladder: " + model_name, steps);
-      if (!st.ok()) return p.fail(st.message());
-    }
+    prev_ms = t.min_ms;
+    steps.push_back({rungs[i].name, t.min_ms});
   }
+  r.json << "]";
+  if (!r.a.plot_path.empty())
+    return cli::write_ladder_plot(r.a.plot_path, "Optimisation ladder: " + model_name, steps);
+  return Status();
+}
 
-  SessionOptions opt;
-  opt.isa = isa;
-  opt.threads = threads;
-  opt.winograd = !no_winograd;
-  opt.tiles = !no_tiles;
-  opt.image_parallel = !no_image_parallel;
-  const double c0 = now_ms(), cc0 = cpu_ms();
-  // The graph is not needed any more: the session takes it and frees each weight once packed.
-  auto s = Session::create(std::move(g), in_shape, opt);
-  if (!s.ok()) return p.fail(s.status().message());
-  const double prepare_ms = now_ms() - c0, prepare_cpu_ms = cpu_ms() - cc0;
-  std::vector<float> out(shape_numel((*s)->output_shape()));
-  const Timing t = time_session(**s, input, out, iters, warmup, 1e12);
-  const double gf = (*s)->flops() / (t.median_ms * 1e6);
-  const double peak = peak_core * threads;
-  const double ips = batch * 1000.0 / t.median_ms;
+// The headline run: the session as `scratchcv infer` would build it.
+void report_session_timing(BenchRun& r, const Session& s, const Timing& t, double prepare_ms,
+                           double prepare_cpu_ms) {
+  const BenchArgs& a = r.a;
+  const double gf = s.flops() / (t.median_ms * 1e6);
+  const double peak = r.peak_core * a.threads;
+  const double ips = a.batch * 1000.0 / t.median_ms;
   std::printf(
       "\nbench: batch %d, %d threads, %s: median %.2f ms, min %.2f ms (%d runs), cpu %.2f ms | "
       "%.2f ms/img | "
@@ -301,69 +305,125 @@ int cmd_bench(const std::vector<std::string>& args) {
       "%.1f "
       "MiB, "
       "packed weights %.1f MiB\n",
-      batch, threads, isa_name(isa), t.median_ms, t.min_ms, t.iters, t.cpu_ms, t.median_ms / batch,
-      ips, gf, 100.0 * gf / peak, prepare_ms, prepare_cpu_ms, (*s)->arena_bytes() / 1048576.0,
-      (*s)->weight_bytes() / 1048576.0);
-  if ((*s)->image_parallel())
+      a.batch, a.threads, isa_name(a.isa), t.median_ms, t.min_ms, t.iters, t.cpu_ms,
+      t.median_ms / a.batch, ips, gf, 100.0 * gf / peak, prepare_ms, prepare_cpu_ms,
+      s.arena_bytes() / 1048576.0, s.weight_bytes() / 1048576.0);
+  if (s.image_parallel())
     std::printf("(image-parallel: each thread runs whole images of the batch)\n");
-  const double xgf = (*s)->exec_flops() / (t.median_ms * 1e6);
-  if ((*s)->exec_flops() < (*s)->flops())
+  const double xgf = s.exec_flops() / (t.median_ms * 1e6);
+  if (s.exec_flops() < s.flops())
     std::printf(
         "(GFLOP/s counts the direct convolution's %.2f GFLOP per run; Winograd executes %.2f, "
         "so the FMA units ran at %.1f GFLOP/s = %.1f%% of peak)\n",
-        (*s)->flops() / 1e9, (*s)->exec_flops() / 1e9, xgf, 100.0 * xgf / peak);
-  json << ",\"gflop_per_run\":" << (*s)->flops() / 1e9 << ",\"median_ms\":" << t.median_ms
-       << ",\"min_ms\":" << t.min_ms << ",\"cpu_ms\":" << t.cpu_ms
-       << ",\"ms_per_img\":" << t.median_ms / batch << ",\"imgs_per_s\":" << ips
-       << ",\"gflops\":" << gf << ",\"peak_gflops\":" << peak
-       << ",\"peak_pct\":" << 100.0 * gf / peak
-       << ",\"exec_gflop_per_run\":" << (*s)->exec_flops() / 1e9
-       << ",\"exec_peak_pct\":" << 100.0 * xgf / peak << ",\"prepare_ms\":" << prepare_ms
-       << ",\"prepare_cpu_ms\":" << prepare_cpu_ms;
+        s.flops() / 1e9, s.exec_flops() / 1e9, xgf, 100.0 * xgf / peak);
+  r.json << ",\"gflop_per_run\":" << s.flops() / 1e9 << ",\"median_ms\":" << t.median_ms
+         << ",\"min_ms\":" << t.min_ms << ",\"cpu_ms\":" << t.cpu_ms
+         << ",\"ms_per_img\":" << t.median_ms / a.batch << ",\"imgs_per_s\":" << ips
+         << ",\"gflops\":" << gf << ",\"peak_gflops\":" << peak
+         << ",\"peak_pct\":" << 100.0 * gf / peak
+         << ",\"exec_gflop_per_run\":" << s.exec_flops() / 1e9
+         << ",\"exec_peak_pct\":" << 100.0 * xgf / peak << ",\"prepare_ms\":" << prepare_ms
+         << ",\"prepare_cpu_ms\":" << prepare_cpu_ms;
+}
 
-  if (per_layer) {
-    const auto& steps = (*s)->steps();
-    std::vector<std::vector<double>> per(steps.size());
-    std::vector<double> ms;
-    for (int i = 0; i < iters; ++i) {
-      (void)(*s)->run_profiled(input.data(), out.data(), &ms);
-      for (size_t k = 0; k < ms.size(); ++k) per[k].push_back(ms[k]);
-    }
-    double total = 0;
-    std::vector<double> med(steps.size()), mins(steps.size());
-    double total_min = 0;
-    for (size_t k = 0; k < steps.size(); ++k) {
-      total += med[k] = median(per[k]);
-      total_min += mins[k] = *std::min_element(per[k].begin(), per[k].end());
-    }
-    std::printf("\n%-4s %-40s %-16s %9s %9s %9s %7s %6s\n", "#", "step", "kernel", "ms", "min ms",
-                "GFLOP/s", "%peak", "%time");
-    json << ",\"layers\":[";
-    for (size_t k = 0; k < steps.size(); ++k) {
-      const double lg = med[k] > 0 ? steps[k].flops / (med[k] * 1e6) : 0;
-      std::printf("%-4zu %-40s %-16s %9.3f %9.3f %9.1f %6.1f%% %5.1f%%\n", k, steps[k].name.c_str(),
-                  steps[k].kind.c_str(), med[k], mins[k], lg, 100 * lg / peak,
-                  100 * med[k] / total);
-      json << (k ? "," : "") << "{\"name\":\"" << steps[k].name << "\",\"kernel\":\""
+// --per-layer: the median and minimum time of every step over `iters` profiled runs.
+void report_per_layer(BenchRun& r, Session& s, std::vector<float>& out) {
+  const auto& steps = s.steps();
+  const double peak = r.peak_core * r.a.threads;
+  std::vector<std::vector<double>> per(steps.size());
+  std::vector<double> ms;
+  for (int i = 0; i < r.a.iters; ++i) {
+    (void)s.run_profiled(r.input.data(), out.data(), &ms);
+    for (size_t k = 0; k < ms.size(); ++k) per[k].push_back(ms[k]);
+  }
+  double total = 0;
+  std::vector<double> med(steps.size()), mins(steps.size());
+  double total_min = 0;
+  for (size_t k = 0; k < steps.size(); ++k) {
+    total += med[k] = median(per[k]);
+    total_min += mins[k] = *std::min_element(per[k].begin(), per[k].end());
+  }
+  std::printf("\n%-4s %-40s %-16s %9s %9s %9s %7s %6s\n", "#", "step", "kernel", "ms", "min ms",
+              "GFLOP/s", "%peak", "%time");
+  r.json << ",\"layers\":[";
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const double lg = med[k] > 0 ? steps[k].flops / (med[k] * 1e6) : 0;
+    std::printf("%-4zu %-40s %-16s %9.3f %9.3f %9.1f %6.1f%% %5.1f%%\n", k, steps[k].name.c_str(),
+                steps[k].kind.c_str(), med[k], mins[k], lg, 100 * lg / peak, 100 * med[k] / total);
+    r.json << (k ? "," : "") << "{\"name\":\"" << steps[k].name << "\",\"kernel\":\""
            << steps[k].kind << "\",\"ms\":" << med[k] << ",\"gflops\":" << lg << "}";
-    }
-    json << "]";
-    std::printf("sum of steps: median %.2f ms, min %.2f ms (%.1f GFLOP/s = %.1f%% of peak)\n",
-                total, total_min, (*s)->flops() / (total_min * 1e6),
-                100 * (*s)->flops() / (total_min * 1e6) / peak);
   }
-  json << "}\n";
-  if (json_fd >= 0) {
+  r.json << "]";
+  std::printf("sum of steps: median %.2f ms, min %.2f ms (%.1f GFLOP/s = %.1f%% of peak)\n", total,
+              total_min, s.flops() / (total_min * 1e6), 100 * s.flops() / (total_min * 1e6) / peak);
+}
+
+// Builds the session as `infer` would, times it, and with --per-layer profiles every step.
+Status run_session_bench(BenchRun& r, Graph g) {
+  SessionOptions opt;
+  opt.isa = r.a.isa;
+  opt.threads = r.a.threads;
+  opt.winograd = !r.a.no_winograd;
+  opt.tiles = !r.a.no_tiles;
+  opt.image_parallel = !r.a.no_image_parallel;
+  const double c0 = now_ms(), cc0 = cpu_ms();
+  // The graph is not needed any more: the session takes it and frees each weight once packed.
+  auto s = Session::create(std::move(g), r.in_shape, opt);
+  if (!s.ok()) return s.status();
+  const double prepare_ms = now_ms() - c0, prepare_cpu_ms = cpu_ms() - cc0;
+  std::vector<float> out(shape_numel((*s)->output_shape()));
+  const Timing t = time_session(**s, r.input, out, r.a.iters, r.a.warmup, 1e12);
+  report_session_timing(r, **s, t, prepare_ms, prepare_cpu_ms);
+  if (r.a.per_layer) report_per_layer(r, **s, out);
+  return Status();
+}
+
+// Writes the JSON document to the saved stdout (--json -) or atomically to its file.
+Status write_bench_json(const BenchArgs& a, const std::string& text) {
+  if (a.json_fd >= 0) {
     std::fflush(stdout);
-    const std::string text = json.str();
-    Status st = write_all_fd(json_fd, text);
-    ::close(json_fd);
-    if (!st.ok()) return p.fail(st.message());
-  } else if (!json_path.empty()) {
-    const std::string text = json.str();
-    Status st = write_file_atomic(json_path, text.data(), text.size());
-    if (!st.ok()) return p.fail(st.message());
+    Status st = write_all_fd(a.json_fd, text);
+    ::close(a.json_fd);
+    return st;
   }
+  if (!a.json_path.empty()) return write_file_atomic(a.json_path, text.data(), text.size());
+  return Status();
+}
+
+int cmd_bench(const std::vector<std::string>& args) {
+  if (cli::bench_wants_tflite(args)) return cli::bench_tflite(args);  // tools/bench_tflite.cpp
+  cli::ArgParser p("bench", "time a model (default: random-weight resnet50) through Session");
+  BenchArgs a;
+  if (int rc = parse_bench_args(p, args, a); rc >= 0) return rc;
+
+  auto g = load_bench_graph(a);
+  if (!g.ok()) return p.fail(g.status().message());
+  const std::string model_name = a.model.empty() ? "resnet50 (random weights)" : a.model;
+  BenchRun r{a, {a.batch, 3, a.size, a.size}, {}, 0, {}};
+  r.input.resize(shape_numel(r.in_shape));
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  for (float& v : r.input) v = dist(rng);
+
+  r.peak_core = measure_peak_per_core(a.isa);
+  const auto& cpu = cpu_features();
+  std::printf("cpu: %s | isa %s | measured FMA peak %.1f GFLOP/s per core (%.1f for %d threads)\n",
+              cpu.brand.c_str(), isa_name(a.isa), r.peak_core, r.peak_core * a.threads, a.threads);
+  std::printf("model: %s | input %s\n", model_name.c_str(), shape_str(r.in_shape).c_str());
+  r.json.precision(6);
+  r.json << "{\"model\":" << json_str(model_name) << ",\"cpu\":" << json_str(cpu.brand)
+         << ",\"isa\":\"" << isa_name(a.isa) << "\",\"batch\":" << a.batch
+         << ",\"threads\":" << a.threads << ",\"peak_gflops_per_core\":" << r.peak_core;
+
+  if (a.ladder) {
+    if (Status st = run_ladder(r, *g, model_name); !st.ok()) {
+      if (a.json_fd >= 0) ::close(a.json_fd);
+      return p.fail(st.message());
+    }
+  }
+  if (Status st = run_session_bench(r, std::move(g).value()); !st.ok()) return p.fail(st.message());
+  r.json << "}\n";
+  if (Status st = write_bench_json(a, r.json.str()); !st.ok()) return p.fail(st.message());
   return 0;
 }
 

@@ -52,111 +52,173 @@ class LineAppender {
   std::string path_;
 };
 
-int cmd_classify(const std::vector<std::string>& args) {
-  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir;
+// Everything the command line sets.
+struct ClassifyArgs {
+  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir, threads_s;
   int topk = 5, threads = 0, resize = 0, crop = 224;
-  std::string threads_s;
   bool json = false, jsonl = false, recursive = false, reference = false;
-  ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
-               "IMG|DIR...");
-  ap.option("model", &model, "NAME|PATH",
+};
+
+void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
+  ap.option("model", &a.model, "NAME|PATH",
             "mobilenet_v2 (bundled), an architecture name (resnet50, ...) whose official "
             "weights were fetched (`scratchcv fetch`), or a .tflite, .pth or .onnx file; "
             "default: the cached resnet50 if present, else mobilenet_v2")
-      .option("labels", &labels, "FILE",
+      .option("labels", &a.labels, "FILE",
               "class names, one per line (default: ImageNet's for 1000/1001 classes, else "
               "class indices)")
-      .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised from it)")
-      .option("weights", &weights, "V1|V2", "which cached official weights to use (default V1)")
-      .option("resize", &resize, "N",
+      .option("arch", &a.arch, "NAME",
+              "ResNet architecture of a .pth (default: recognised from it)")
+      .option("weights", &a.weights, "V1|V2", "which cached official weights to use (default V1)")
+      .option("resize", &a.resize, "N",
               "resize the shorter side to N before cropping (default 256; 232 for V2 weights)")
       .range(1, 4096)
-      .option("crop", &crop, "N", "centre crop size (default 224)")
+      .option("crop", &a.crop, "N", "centre crop size (default 224)")
       .range(1, 4096)
-      .option("topk", &topk, "K", "number of classes to print (default 5)")
+      .option("topk", &a.topk, "K", "number of classes to print (default 5)")
       .range(1, 1000)
-      .flag("json", &json, "print a JSON array with one object per image")
-      .flag("jsonl", &jsonl, "print one JSON object per line as each image finishes")
-      .flag("recursive", &recursive, "also classify the photos in subdirectories of DIR")
-      .option("resume", &resume, "FILE",
+      .flag("json", &a.json, "print a JSON array with one object per image")
+      .flag("jsonl", &a.jsonl, "print one JSON object per line as each image finishes")
+      .flag("recursive", &a.recursive, "also classify the photos in subdirectories of DIR")
+      .option("resume", &a.resume, "FILE",
               "continue FILE, the JSONL of an earlier (maybe interrupted) run: skip the photos "
               "already in it and append the others' lines to it (implies --jsonl)")
-      .option("annotate", &annotate_dir, "DIR",
+      .option("annotate", &a.annotate_dir, "DIR",
               "write each photo with its top-3 labels drawn on it")
-      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
-      .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
-      .flag("reference", &reference, "use the plain reference executor (slow; for checking)")
+      .option("threads", &a.threads_s, "N", "worker threads (default: the usable CPUs)")
+      .option("isa", &a.isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
+      .flag("reference", &a.reference, "use the plain reference executor (slow; for checking)")
       .epilog(
-          "A directory argument classifies every .jpg/.jpeg/.png in it, with a progress bar.\n"
+          "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
+          "progress bar.\n"
           "JSON schema (--json: an array of these; --jsonl: one per line):\n"
           "  {\"file\": str, \"top\": [{\"index\": int, \"label\": str, \"probability\": float}],\n"
           "   \"ms\": float}   or, when the image cannot be read: {\"file\": str, \"error\": str}\n"
           "Exit status: 0 if every image was classified, 1 otherwise, 2 on usage errors.\n"
           "Examples: scratchcv classify data/sample.jpg\n"
           "          scratchcv classify photos/ --recursive --resume results.jsonl");
-  std::vector<std::string> pos;
-  if (!ap.parse(args, &pos)) return ap.exit_code();
-  if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;
-  if (pos.empty()) {
+}
+
+// Parses and checks the command line. Returns -1 to go on, else the exit code.
+int parse_classify_args(ArgParser& ap, const std::vector<std::string>& args, ClassifyArgs& a,
+                        std::vector<std::string>* pos) {
+  declare_classify_options(ap, a);
+  if (!ap.parse(args, pos)) return ap.exit_code();
+  if (int rc = resolve_threads_option(ap, a.threads_s, &a.threads)) return rc;
+  if (pos->empty()) {
     ap.fail("no image given (see --help)");
     return 2;
   }
-  if (topk < 1 || topk > 1000) return ap.usage_error("--topk must be between 1 and 1000");
-  if (!resume.empty()) jsonl = true;
-  if (json && jsonl) return ap.usage_error("--json and --jsonl (or --resume) exclude each other");
+  if (a.topk < 1 || a.topk > 1000) return ap.usage_error("--topk must be between 1 and 1000");
+  if (!a.resume.empty()) a.jsonl = true;
+  if (a.json && a.jsonl)
+    return ap.usage_error("--json and --jsonl (or --resume) exclude each other");
+  return -1;
+}
 
-  auto listed = list_image_files(pos, recursive);
+// --resume: drops the photos already in the JSONL file and opens it for appending.
+Status skip_done_files(const std::string& resume, std::vector<std::string>& files,
+                       LineAppender& out_file) {
+  auto done = jsonl_done_files(resume, /*repair=*/true);
+  if (!done.ok()) return done.status();
+  const std::unordered_set<std::string> skip(done->begin(), done->end());
+  const size_t before = files.size();
+  std::erase_if(files, [&](const std::string& f) { return skip.count(f) != 0; });
+  std::fprintf(stderr, "%s: %zu of %zu photos already done, %zu to go\n", resume.c_str(),
+               before - files.size(), before, files.size());
+  if (files.empty()) return Status();
+  return out_file.open(resume);
+}
+
+Result<std::unique_ptr<Classifier>> create_classifier(const ArgParser& ap, ClassifyArgs& a) {
+  // --weights V2 with a --model file: that weights' transform (resize 232).
+  if (a.resize == 0 && !a.model.empty() && ap.given("weights"))
+    if (auto f = find_model_file(a.arch.empty() ? "resnet50" : a.arch, a.weights); f.ok())
+      a.resize = f->resize_size;
+  ClassifierOptions opt;
+  opt.model = a.model;
+  opt.arch = a.arch;
+  opt.weights = a.weights;
+  opt.threads = a.threads;
+  opt.isa = a.isa;
+  opt.reference = a.reference;
+  opt.resize = a.resize;
+  opt.crop = a.crop;
+  opt.labels = a.labels;
+  return Classifier::create(opt);
+}
+
+// Writes one photo's result: a JSON record (to the --resume file, a JSONL line or an element of
+// the --json array) or the readable top-k lines.
+Status print_result(const ClassifyArgs& a, const std::string& f,
+                    const Result<std::vector<Prediction>>& top, double ms, bool last, bool progress,
+                    LineAppender& out_file) {
+  if (a.json || a.jsonl) {
+    const std::string rec = classification_json(f, top, ms);
+    if (!a.resume.empty()) return out_file.write(rec);
+    if (a.jsonl)
+      std::cout << rec << "\n";
+    else
+      std::cout << "  " << rec << (last ? "\n" : ",\n");
+  } else if (top.ok()) {
+    if (progress && isatty(2)) std::fprintf(stderr, "\r\033[K");
+    std::printf("%s  (%.0f ms)\n", f.c_str(), ms);
+    for (size_t k = 0; k < top->size(); ++k) {
+      const Prediction& p = top.value()[k];
+      std::printf("  %zu. %6.2f%%  %s  (#%d)\n", k + 1, 100.0 * p.probability, p.label.c_str(),
+                  p.index);
+    }
+  }
+  return Status();
+}
+
+// --annotate: the photo with its top-3 labels drawn on it.
+Status annotate_result(const std::string& dir, const std::string& f,
+                       const std::vector<Prediction>& top) {
+  std::vector<std::string> lines;
+  for (size_t k = 0; k < top.size() && k < 3; ++k)
+    lines.push_back(str(int(std::lround(100.0 * top[k].probability)), "% ", top[k].label));
+  auto img = load_image(f, ColorMode::rgb);
+  return img.ok() ? annotate_photo(dir, f, *img, lines) : img.status();
+}
+
+int cmd_classify(const std::vector<std::string>& args) {
+  ArgParser ap("classify", "Classify photos with an ImageNet ResNet (top-k classes).",
+               "IMG|DIR...");
+  ClassifyArgs a;
+  std::vector<std::string> pos;
+  if (int rc = parse_classify_args(ap, args, a, &pos); rc >= 0) return rc;
+
+  auto listed = list_image_files(pos, a.recursive);
   if (!listed.ok()) {
-    if (json) std::cout << "[]\n";  // still one valid JSON document for jq and friends
+    if (a.json) std::cout << "[]\n";  // still one valid JSON document for jq and friends
     return ap.fail(listed.status().message());
   }
   std::vector<std::string> files = std::move(*listed);
   const bool any_dir = files.size() != pos.size() ||
                        std::any_of(pos.begin(), pos.end(), [](auto& p) { return is_directory(p); });
-
   LineAppender out_file;
-  if (!resume.empty()) {
-    auto done = jsonl_done_files(resume, /*repair=*/true);
-    if (!done.ok()) return ap.fail(done.status().message());
-    const std::unordered_set<std::string> skip(done->begin(), done->end());
-    const size_t before = files.size();
-    std::erase_if(files, [&](const std::string& f) { return skip.count(f) != 0; });
-    std::fprintf(stderr, "%s: %zu of %zu photos already done, %zu to go\n", resume.c_str(),
-                 before - files.size(), before, files.size());
+  if (!a.resume.empty()) {
+    if (Status st = skip_done_files(a.resume, files, out_file); !st.ok())
+      return ap.fail(st.message());
     if (files.empty()) return 0;
-    if (Status st = out_file.open(resume); !st.ok()) return ap.fail(st.message());
   }
-
-  // --weights V2 with a --model file: that weights' transform (resize 232).
-  if (resize == 0 && !model.empty() && ap.given("weights"))
-    if (auto f = find_model_file(arch.empty() ? "resnet50" : arch, weights); f.ok())
-      resize = f->resize_size;
-  ClassifierOptions opt;
-  opt.model = model;
-  opt.arch = arch;
-  opt.weights = weights;
-  opt.threads = threads;
-  opt.isa = isa;
-  opt.reference = reference;
-  opt.resize = resize;
-  opt.crop = crop;
-  opt.labels = labels;
-  auto clf = Classifier::create(opt);
+  auto clf = create_classifier(ap, a);
   if (!clf.ok()) return ap.fail(clf.status().message());
   std::fprintf(stderr, "scratchcv classify: model %s\n", (*clf)->describe().c_str());
 
   std::error_code mkdir_ec;
-  if (!annotate_dir.empty() && !std::filesystem::create_directories(annotate_dir, mkdir_ec) &&
+  if (!a.annotate_dir.empty() && !std::filesystem::create_directories(a.annotate_dir, mkdir_ec) &&
       mkdir_ec)
-    return ap.fail(annotate_dir + ": cannot create directory: " + mkdir_ec.message());
+    return ap.fail(a.annotate_dir + ": cannot create directory: " + mkdir_ec.message());
   const bool progress = any_dir || files.size() > 1;
   ProgressBar bar(int64_t(files.size()), "img");
   int failures = 0;
-  if (json) std::cout << "[\n";
+  if (a.json) std::cout << "[\n";
   for (size_t i = 0; i < files.size(); ++i) {
     const std::string& f = files[i];
     const auto t0 = std::chrono::steady_clock::now();
-    auto top = (*clf)->classify(f, topk);
+    auto top = (*clf)->classify(f, a.topk);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!top.ok()) {
@@ -164,32 +226,11 @@ int cmd_classify(const std::vector<std::string>& args) {
       if (progress && isatty(2)) std::fprintf(stderr, "\r\033[K");
       std::fprintf(stderr, "scratchcv classify: %s\n", top.status().message().c_str());
     }
-    if (json || jsonl) {
-      const std::string rec = classification_json(f, top, ms);
-      if (!resume.empty()) {
-        if (Status st = out_file.write(rec); !st.ok()) return ap.fail(st.message());
-      } else if (jsonl) {
-        std::cout << rec << "\n";
-      } else {
-        std::cout << "  " << rec << (i + 1 < files.size() ? ",\n" : "\n");
-      }
-    } else if (top.ok()) {
-      if (progress && isatty(2)) std::fprintf(stderr, "\r\033[K");
-      std::printf("%s  (%.0f ms)\n", f.c_str(), ms);
-      for (size_t k = 0; k < top->size(); ++k) {
-        const Prediction& p = (*top)[k];
-        std::printf("  %zu. %6.2f%%  %s  (#%d)\n", k + 1, 100.0 * p.probability, p.label.c_str(),
-                    p.index);
-      }
-    }
-    if (top.ok() && !annotate_dir.empty()) {
-      std::vector<std::string> lines;
-      for (size_t k = 0; k < top->size() && k < 3; ++k)
-        lines.push_back(
-            str(int(std::lround(100.0 * (*top)[k].probability)), "% ", (*top)[k].label));
-      auto img = load_image(f, ColorMode::rgb);
-      Status st = img.ok() ? annotate_photo(annotate_dir, f, *img, lines) : img.status();
-      if (!st.ok()) {
+    if (Status st = print_result(a, f, top, ms, i + 1 == files.size(), progress, out_file);
+        !st.ok())
+      return ap.fail(st.message());
+    if (top.ok() && !a.annotate_dir.empty()) {
+      if (Status st = annotate_result(a.annotate_dir, f, *top); !st.ok()) {
         ++failures;
         std::fprintf(stderr, "scratchcv classify: %s\n", st.message().c_str());
       }
@@ -198,7 +239,7 @@ int cmd_classify(const std::vector<std::string>& args) {
     std::fflush(stdout);
     if (progress) bar.update(int64_t(i + 1));
   }
-  if (json) std::cout << "]\n";
+  if (a.json) std::cout << "]\n";
   return failures ? 1 : 0;
 }
 

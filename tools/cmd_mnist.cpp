@@ -39,177 +39,215 @@ bool check_data_fits(const cli::ArgParser& p, const Dataset& d, Network& net) {
 
 // ---- train
 // ---------------------------------------------------------------------------------------
-int cmd_train(const std::vector<std::string>& args) {
+// Everything the command line sets.
+struct TrainArgs {
   std::string data, model = "lenet", out = "model.scv", resume, optim = "adam",
-                    schedule = "constant", log_path, plot_path;
+                    schedule = "constant", log_path, plot_path, threads_s;
   int epochs = 5, batch = 64, threads = 0, seed = 1, limit = 0, test_limit = 0;
-  std::string threads_s;
   double lr = -1, momentum = 0.9, wd = 0;
   bool quiet = false;
-  cli::ArgParser p("mnist train", "Train a CNN (or MLP) on MNIST / Fashion-MNIST IDX files.");
-  p.option("data", &data, "DIR", "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
-      .option("epochs", &epochs, "N", "total number of epochs (default 5)")
+  OptimConfig oc;
+};
+
+void declare_train_options(cli::ArgParser& p, TrainArgs& a) {
+  p.option("data", &a.data, "DIR",
+           "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
+      .option("epochs", &a.epochs, "N", "total number of epochs (default 5)")
       .range(1, 100000)
-      .option("model", &model, "NAME|FILE", "lenet (default), mlp, or a model config file")
-      .option("batch", &batch, "B", "mini-batch size (default 64)")
+      .option("model", &a.model, "NAME|FILE", "lenet (default), mlp, or a model config file")
+      .option("batch", &a.batch, "B", "mini-batch size (default 64)")
       .range(1, 65536)
-      .option("threads", &threads_s, "T", "threads (default: the usable CPUs)")
-      .option("out", &out, "FILE", "checkpoint written after every epoch (default model.scv)")
-      .option("resume", &resume, "FILE",
+      .option("threads", &a.threads_s, "T", "threads (default: the usable CPUs)")
+      .option("out", &a.out, "FILE", "checkpoint written after every epoch (default model.scv)")
+      .option("resume", &a.resume, "FILE",
               "continue from this checkpoint (writes to --out, "
               "default the same file)")
-      .option("optim", &optim, "adam|sgd", "optimiser (default adam)")
-      .option("lr", &lr, "X", "learning rate (default 0.001 adam, 0.05 sgd)")
-      .option("momentum", &momentum, "X", "SGD momentum (default 0.9)")
+      .option("optim", &a.optim, "adam|sgd", "optimiser (default adam)")
+      .option("lr", &a.lr, "X", "learning rate (default 0.001 adam, 0.05 sgd)")
+      .option("momentum", &a.momentum, "X", "SGD momentum (default 0.9)")
       .range(0, 1)
-      .option("wd", &wd, "X", "weight decay (L2, default 0)")
+      .option("wd", &a.wd, "X", "weight decay (L2, default 0)")
       .range(0, 1)
-      .option("schedule", &schedule, "S", "constant (default), step (x0.1 every 5 epochs), cosine")
-      .option("seed", &seed, "N", "seed for weights, shuffling and dropout (default 1)")
-      .option("limit", &limit, "N", "train on the first N training images only")
+      .option("schedule", &a.schedule, "S",
+              "constant (default), step (x0.1 every 5 epochs), cosine")
+      .option("seed", &a.seed, "N", "seed for weights, shuffling and dropout (default 1)")
+      .option("limit", &a.limit, "N", "train on the first N training images only")
       .range(1, 1e9)
-      .option("test-limit", &test_limit, "N", "evaluate on the first N test images only")
+      .option("test-limit", &a.test_limit, "N", "evaluate on the first N test images only")
       .range(1, 1e9)
-      .flag("quiet", &quiet, "no progress bar")
-      .option("log", &log_path, "FILE", "CSV of loss and accuracy: running per batch, per epoch")
-      .option("plot", &plot_path, "FILE", "PNG of the loss and accuracy curves (train and test)")
+      .flag("quiet", &a.quiet, "no progress bar")
+      .option("log", &a.log_path, "FILE", "CSV of loss and accuracy: running per batch, per epoch")
+      .option("plot", &a.plot_path, "FILE", "PNG of the loss and accuracy curves (train and test)")
       .epilog("example: scratchcv mnist train --data /usr/share/datasets/fashion-mnist --epochs 5");
+}
+
+// Parses and checks the command line and fills `a.oc`. Returns -1 to go on, else the exit code.
+int parse_train_args(cli::ArgParser& p, const std::vector<std::string>& args, TrainArgs& a) {
+  declare_train_options(p, a);
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
+  if (int rc = resolve_threads_option(p, a.threads_s, &a.threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
-  if (data.empty()) return p.usage_error("--data DIR is required");
-  OptimConfig oc;
-  if (optim == "adam")
+  if (a.data.empty()) return p.usage_error("--data DIR is required");
+  OptimConfig& oc = a.oc;
+  if (a.optim == "adam")
     oc.kind = OptKind::adam, oc.lr = 1e-3f;
-  else if (optim == "sgd")
+  else if (a.optim == "sgd")
     oc.kind = OptKind::sgd, oc.lr = 0.05f;
   else
-    return p.usage_error("--optim must be adam or sgd, got '" + optim + "'");
+    return p.usage_error("--optim must be adam or sgd, got '" + a.optim + "'");
   if (p.given("lr")) {
-    if (!(lr > 0 && lr < 100)) return p.usage_error(str("--lr must be in (0, 100), got ", lr));
-    oc.lr = float(lr);
+    if (!(a.lr > 0 && a.lr < 100))
+      return p.usage_error(str("--lr must be in (0, 100), got ", a.lr));
+    oc.lr = float(a.lr);
   }
-  oc.momentum = float(momentum);
-  oc.weight_decay = float(wd);
-  if (schedule == "constant")
+  oc.momentum = float(a.momentum);
+  oc.weight_decay = float(a.wd);
+  if (a.schedule == "constant")
     oc.schedule = Schedule::constant;
-  else if (schedule == "step")
+  else if (a.schedule == "step")
     oc.schedule = Schedule::step;
-  else if (schedule == "cosine")
+  else if (a.schedule == "cosine")
     oc.schedule = Schedule::cosine;
   else
-    return p.usage_error("--schedule must be constant, step or cosine, got '" + schedule + "'");
+    return p.usage_error("--schedule must be constant, step or cosine, got '" + a.schedule + "'");
+  return -1;
+}
 
-  const bool model_given = p.given("model");
-  std::unique_ptr<Network> net;
-  TrainState st;
-  st.seed = uint64_t(seed);
-  LoadedCheckpoint ck;
-  if (!resume.empty()) {
-    auto r = load_checkpoint(resume);
-    if (!r.ok()) return p.fail(r.status().message());
-    ck = std::move(r).value();
-    if (model_given) {
-      auto want = load_model_config(model);
-      if (!want.ok()) return p.fail(want.status().message());
-      if (model_config_text(want.value()) != ck.config_text) {
-        auto wn = Network::build(want.value(), 0);
-        std::string detail;
-        if (wn.ok()) {
-          auto a = wn->params(), b = ck.net->params();
-          for (size_t i = 0; i < std::max(a.size(), b.size()) && detail.empty(); ++i) {
-            if (i >= a.size() || i >= b.size())
-              detail = str("; the checkpoint has ", b.size(), " tensors, --model ", a.size());
-            else if (a[i]->value.shape() != b[i]->value.shape())
-              detail = str("; ", b[i]->name, " is ", shape_str(b[i]->value.shape()),
-                           " in the checkpoint but ", shape_str(a[i]->value.shape()),
-                           " in --model ", model);
-          }
-        }
-        return p.fail(str(resume,
-                          ": checkpoint was trained with a different model config than "
-                          "--model ",
-                          model, detail, " (omit --model to use the stored one)"));
-      }
+// "--resume X --model Y" where Y is not the checkpoint's model: the message names the first
+// tensor whose shape differs.
+Status model_mismatch_error(const TrainArgs& a, const ModelConfig& want, Network& stored) {
+  auto wn = Network::build(want, 0);
+  std::string detail;
+  if (wn.ok()) {
+    auto pa = wn->params(), pb = stored.params();
+    for (size_t i = 0; i < std::max(pa.size(), pb.size()) && detail.empty(); ++i) {
+      if (i >= pa.size() || i >= pb.size())
+        detail = str("; the checkpoint has ", pb.size(), " tensors, --model ", pa.size());
+      else if (pa[i]->value.shape() != pb[i]->value.shape())
+        detail = str("; ", pb[i]->name, " is ", shape_str(pb[i]->value.shape()),
+                     " in the checkpoint but ", shape_str(pa[i]->value.shape()), " in --model ",
+                     a.model);
     }
-    net = std::move(ck.net);
-    st = ck.state;
-    release_input(resume);  // the checkpoint is updated in place (atomically) by default
-    if (!p.given("out")) out = resume;
-  } else {
-    auto cfg = load_model_config(model);
-    if (!cfg.ok()) return p.fail(cfg.status().message());
-    auto n = Network::build(cfg.value(), st.seed);
-    if (!n.ok()) return p.fail(n.status().message());
-    net = std::make_unique<Network>(std::move(n).value());
   }
-  // Found now, not after the first epoch: an --out that cannot be written.
-  if (Status s = check_output(out); !s.ok()) return p.fail(s.message());
-  if (st.epochs_done >= epochs)
-    return p.fail(str(resume, " already has ", st.epochs_done, " epochs; ask for --epochs > ",
-                      st.epochs_done));
+  return error(a.resume, ": checkpoint was trained with a different model config than --model ",
+               a.model, detail, " (omit --model to use the stored one)");
+}
 
-  auto tr = load_mnist_dir(data, true);
-  if (!tr.ok()) return p.fail(tr.status().message());
-  auto te = load_mnist_dir(data, false);
-  if (!te.ok()) return p.fail(te.status().message());
-  Dataset train_set = limit ? dataset_head(tr.value(), limit) : std::move(tr).value();
-  Dataset test_set = test_limit ? dataset_head(te.value(), test_limit) : std::move(te).value();
+// The network to train: from --resume (with its state and optimiser moments in `ck`) or new.
+Result<std::unique_ptr<Network>> setup_network(const cli::ArgParser& p, TrainArgs& a,
+                                               TrainState& st, LoadedCheckpoint& ck) {
+  st.seed = uint64_t(a.seed);
+  if (a.resume.empty()) {
+    auto cfg = load_model_config(a.model);
+    if (!cfg.ok()) return cfg.status();
+    auto n = Network::build(cfg.value(), st.seed);
+    if (!n.ok()) return n.status();
+    return std::make_unique<Network>(std::move(n).value());
+  }
+  auto r = load_checkpoint(a.resume);
+  if (!r.ok()) return r.status();
+  ck = std::move(r).value();
+  if (p.given("model")) {
+    auto want = load_model_config(a.model);
+    if (!want.ok()) return want.status();
+    if (model_config_text(want.value()) != ck.config_text)
+      return model_mismatch_error(a, want.value(), *ck.net);
+  }
+  st = ck.state;
+  release_input(a.resume);  // the checkpoint is updated in place (atomically) by default
+  if (!p.given("out")) a.out = a.resume;
+  return std::move(ck.net);
+}
+
+// The training and test sets, cut to --limit / --test-limit.
+Status load_train_data(const TrainArgs& a, Dataset* train_set, Dataset* test_set) {
+  auto tr = load_mnist_dir(a.data, true);
+  if (!tr.ok()) return tr.status();
+  auto te = load_mnist_dir(a.data, false);
+  if (!te.ok()) return te.status();
+  *train_set = a.limit ? dataset_head(tr.value(), a.limit) : std::move(tr).value();
+  *test_set = a.test_limit ? dataset_head(te.value(), a.test_limit) : std::move(te).value();
+  return Status();
+}
+
+// One epoch: train with a progress bar, evaluate, save the checkpoint, print the epoch line and
+// update the CSV log and plot.
+Status run_epoch(const TrainArgs& a, int epoch, Network& net, Optimizer& opt, TrainState& st,
+                 const Dataset& train_set, const Dataset& test_set, const TrainContext& ctx,
+                 cli::TrainLog& log) {
+  const float elr = scheduled_lr(a.oc, epoch, a.epochs);
+  const auto t0 = std::chrono::steady_clock::now();
+  cli::ProgressBar pbar(0, "batch", str("epoch ", epoch + 1, "/", a.epochs));
+  bool started = false;
+  auto progress = [&](const BatchProgress& b) {
+    if (b.batch % std::max(1, b.num_batches / 50) == 0 || b.batch == b.num_batches)
+      log.add({epoch + 1, epoch + double(b.batch) / b.num_batches, "batch", b.loss, b.running_acc});
+    if (a.quiet) return;
+    if (!started)
+      pbar = cli::ProgressBar(b.num_batches, "batch", str("epoch ", epoch + 1, "/", a.epochs));
+    started = true;
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "loss %.4f acc %5.2f%% %6.0f img/s", b.loss,
+                  100.0 * b.running_acc, b.images_done / std::max(el, 1e-9));
+    pbar.update(b.batch, extra);
+  };
+  EpochResult er = train_epoch(net, opt, train_set, a.batch, elr, epoch, st.seed, ctx, progress);
+  pbar.clear();
+  EvalResult ev = evaluate(net, test_set, 256, ctx);
+  st.epochs_done = epoch + 1;
+  st.best_test_acc = std::max(st.best_test_acc, float(ev.accuracy));
+  Status s = save_checkpoint(a.out, net, &opt, st);
+  std::printf(
+      "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  "
+      "time %.2f s (%.0f img/s)  lr %g  %s\n",
+      epoch + 1, a.epochs, er.loss, 100 * er.acc, ev.loss, 100 * ev.accuracy, er.seconds,
+      train_set.count / std::max(er.seconds, 1e-9), elr,
+      s.ok() ? ("saved " + a.out).c_str() : "NOT saved");
+  std::fflush(stdout);
+  if (!s.ok()) return s;
+  log.add({epoch + 1, epoch + 1.0, "train", er.loss, er.acc});
+  log.add({epoch + 1, epoch + 1.0, "test", ev.loss, ev.accuracy});
+  if (!a.log_path.empty()) s = log.write_csv(a.log_path);
+  if (s.ok() && !a.plot_path.empty()) s = log.write_plot(a.plot_path);
+  return s;
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  cli::ArgParser p("mnist train", "Train a CNN (or MLP) on MNIST / Fashion-MNIST IDX files.");
+  TrainArgs a;
+  if (int rc = parse_train_args(p, args, a); rc >= 0) return rc;
+  TrainState st;
+  LoadedCheckpoint ck;
+  auto built = setup_network(p, a, st, ck);
+  if (!built.ok()) return p.fail(built.status().message());
+  std::unique_ptr<Network> net = std::move(built).value();
+  // Found now, not after the first epoch: an --out that cannot be written.
+  if (Status s = check_output(a.out); !s.ok()) return p.fail(s.message());
+  if (st.epochs_done >= a.epochs)
+    return p.fail(str(a.resume, " already has ", st.epochs_done, " epochs; ask for --epochs > ",
+                      st.epochs_done));
+  Dataset train_set, test_set;
+  if (Status s = load_train_data(a, &train_set, &test_set); !s.ok()) return p.fail(s.message());
   if (!check_data_fits(p, train_set, *net)) return 1;
 
-  Optimizer opt(oc, net->params());
-  if (!resume.empty()) {
+  Optimizer opt(a.oc, net->params());
+  if (!a.resume.empty()) {
     Status s = restore_optimizer(ck, &opt);
-    if (!s.ok()) return p.fail(resume + ": " + s.message());
+    if (!s.ok()) return p.fail(a.resume + ": " + s.message());
   }
-  ThreadPool pool(threads);
+  ThreadPool pool(a.threads);
+  const TrainContext ctx(pool);  // the GEMM kernel is bound here, once
   std::printf("model: %s (%lld parameters)\n", net->summary().c_str(),
               (long long)net->num_parameters());
   std::printf("data: %lld train, %lld test images; batch %d, %d thread(s), %s, gemm %s\n",
-              (long long)train_set.count, (long long)test_set.count, batch, threads, optim.c_str(),
-              active_isa() == Isa::ref ? "ref" : "avx2");
+              (long long)train_set.count, (long long)test_set.count, a.batch, a.threads,
+              a.optim.c_str(), isa_name(ctx.gemm_isa()));
   std::fflush(stdout);
-  const bool bar = !quiet;
   cli::TrainLog log;
-  for (int epoch = st.epochs_done; epoch < epochs; ++epoch) {
-    const float elr = scheduled_lr(oc, epoch, epochs);
-    const auto t0 = std::chrono::steady_clock::now();
-    cli::ProgressBar pbar(0, "batch", str("epoch ", epoch + 1, "/", epochs));
-    bool started = false;
-    auto progress = [&](const BatchProgress& b) {
-      if (b.batch % std::max(1, b.num_batches / 50) == 0 || b.batch == b.num_batches)
-        log.add(
-            {epoch + 1, epoch + double(b.batch) / b.num_batches, "batch", b.loss, b.running_acc});
-      if (!bar) return;
-      if (!started)
-        pbar = cli::ProgressBar(b.num_batches, "batch", str("epoch ", epoch + 1, "/", epochs));
-      started = true;
-      const double el =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      char extra[96];
-      std::snprintf(extra, sizeof extra, "loss %.4f acc %5.2f%% %6.0f img/s", b.loss,
-                    100.0 * b.running_acc, b.images_done / std::max(el, 1e-9));
-      pbar.update(b.batch, extra);
-    };
-    EpochResult er = train_epoch(*net, opt, train_set, batch, elr, epoch, st.seed, pool, progress);
-    pbar.clear();
-    EvalResult ev = evaluate(*net, test_set, 256, pool);
-    st.epochs_done = epoch + 1;
-    st.best_test_acc = std::max(st.best_test_acc, float(ev.accuracy));
-    Status s = save_checkpoint(out, *net, &opt, st);
-    std::printf(
-        "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  "
-        "time %.2f s (%.0f img/s)  lr %g  %s\n",
-        epoch + 1, epochs, er.loss, 100 * er.acc, ev.loss, 100 * ev.accuracy, er.seconds,
-        train_set.count / std::max(er.seconds, 1e-9), elr,
-        s.ok() ? ("saved " + out).c_str() : "NOT saved");
-    std::fflush(stdout);
-    if (!s.ok()) return p.fail(s.message());
-    log.add({epoch + 1, epoch + 1.0, "train", er.loss, er.acc});
-    log.add({epoch + 1, epoch + 1.0, "test", ev.loss, ev.accuracy});
-    if (!log_path.empty()) s = log.write_csv(log_path);
-    if (s.ok() && !plot_path.empty()) s = log.write_plot(plot_path);
+  for (int epoch = st.epochs_done; epoch < a.epochs; ++epoch) {
+    Status s = run_epoch(a, epoch, *net, opt, st, train_set, test_set, ctx, log);
     if (!s.ok()) return p.fail(s.message());
   }
   return 0;

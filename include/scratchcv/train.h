@@ -12,9 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "scratchcv/cpu.h"
 #include "scratchcv/status.h"
 #include "scratchcv/tensor.h"
 #include "scratchcv/thread_pool.h"
+
+namespace scv {
+struct GemmKernel;  // the bound GEMM kernel of one ISA (src/ops/gemm/sgemm.h)
+}  // namespace scv
 
 namespace scv::train {
 
@@ -57,6 +62,23 @@ class Rng {
   uint64_t s_[4];
 };
 
+// ---- what training runs on --------------------------------------------------------------------
+// The trainer's thread pool and the GEMM kernel of one ISA (the inference GEMM: the same x86
+// kernel table as Session, scalar reference for Isa::ref), bound once when the context is made.
+// A ThreadPool converts to a context on active_isa(), so `net.forward(x, true, pool)` works.
+class TrainContext {
+ public:
+  TrainContext(ThreadPool& pool, Isa isa = active_isa());  // NOLINT: implicit by design
+  ThreadPool& pool() const { return *pool_; }
+  const GemmKernel& gemm() const { return *gemm_; }
+  // The ISA the GEMM really runs: `isa`, or ref when this CPU lacks it.
+  Isa gemm_isa() const;
+
+ private:
+  ThreadPool* pool_;
+  const GemmKernel* gemm_;
+};
+
 // ---- layers ------------------------------------------------------------------------------------
 enum class Act { none, relu, sigmoid, tanh, leaky_relu };
 const char* act_name(Act a);
@@ -75,9 +97,9 @@ class Layer {
   virtual ~Layer() = default;
   virtual std::string describe() const = 0;
   virtual Shape out_shape(const Shape& in) const = 0;  // per example, e.g. {C, H, W}
-  virtual void forward(const Tensor& x, Tensor* y, bool training, ThreadPool& pool) = 0;
+  virtual void forward(const Tensor& x, Tensor* y, bool training, const TrainContext& ctx) = 0;
   virtual void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
-                        ThreadPool& pool) = 0;
+                        const TrainContext& ctx) = 0;
   virtual std::vector<Param*> params() { return {}; }
 };
 
@@ -130,9 +152,9 @@ class Network {
                                int64_t max_params = int64_t(1) << 27);
   const ModelConfig& config() const { return cfg_; }
   // x [N, in_c, in_h, in_w] -> logits [N, classes]. The returned tensor is owned by the network.
-  const Tensor& forward(const Tensor& x, bool training, ThreadPool& pool);
+  const Tensor& forward(const Tensor& x, bool training, const TrainContext& ctx);
   // After forward(): dlogits -> parameter gradients.
-  void backward(const Tensor& dlogits, ThreadPool& pool);
+  void backward(const Tensor& dlogits, const TrainContext& ctx);
   std::vector<Param*> params();
   int num_classes() const;
   int64_t num_parameters();
@@ -166,7 +188,7 @@ float scheduled_lr(const OptimConfig& c, int epoch, int total_epochs);
 class Optimizer {
  public:
   Optimizer(OptimConfig cfg, std::vector<Param*> params);
-  void step(float lr, ThreadPool& pool);
+  void step(float lr, const TrainContext& ctx);
   const OptimConfig& config() const { return cfg_; }
   int64_t steps() const { return t_; }
   // State for checkpoints: one tensor per parameter (SGD) or two (Adam).
@@ -215,12 +237,12 @@ struct EpochResult {
 };
 // One epoch over `data` in an order shuffled by Rng(seed + epoch). progress may be null.
 EpochResult train_epoch(Network& net, Optimizer& opt, const Dataset& data, int batch, float lr,
-                        int epoch, uint64_t seed, ThreadPool& pool,
+                        int epoch, uint64_t seed, const TrainContext& ctx,
                         const std::function<void(const BatchProgress&)>& progress);
 struct EvalResult {
   double accuracy = 0, loss = 0;
   std::vector<int64_t> confusion;  // [classes * classes], row = true label, col = predicted
 };
-EvalResult evaluate(Network& net, const Dataset& data, int batch, ThreadPool& pool);
+EvalResult evaluate(Network& net, const Dataset& data, int batch, const TrainContext& ctx);
 
 }  // namespace scv::train

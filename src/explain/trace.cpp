@@ -1,9 +1,9 @@
 // The forward trace and the backward pass over the graph IR (see scratchcv/explain.h).
 //
-// Convolutions run as im2col + GEMM forward and GEMM + col2im backward, with training's kernels
-// (src/train/im2col.h, src/train/gemm.h); ReLU's gradient is training's activation layer. Other
-// ops run forward through the reference kernels and have their backward written here, next to
-// the forward they differentiate.
+// Convolutions run as im2col + GEMM forward and GEMM + col2im backward, with the kernels
+// inference and training share (src/ops/conv/im2col.h, src/ops/gemm/sgemm.h); ReLU's gradient is
+// training's activation layer. Other ops run forward through the reference kernels and have their
+// backward written here, next to the forward they differentiate.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,11 +11,11 @@
 #include <limits>
 #include <memory>
 
+#include "ops/conv/im2col.h"
+#include "ops/gemm/sgemm.h"
 #include "ops/op.h"
 #include "scratchcv/explain.h"
 #include "scratchcv/train.h"
-#include "train/gemm.h"
-#include "train/im2col.h"
 
 namespace scv::explain {
 
@@ -39,7 +39,7 @@ Status conv_params(const Node& node, const Tensor& x, const Tensor& w, ref::Conv
   return Status();
 }
 
-// Training's im2col handles square kernels, one stride, symmetric padding, no dilation.
+// The GEMM path here takes square kernels, one stride, symmetric padding, no dilation.
 bool im2col_fits(const ref::Conv2dParams& p) {
   return p.kh == p.kw && p.sh == p.sw && p.pad_t == p.pad_l && p.pad_t == p.pad_b &&
          p.pad_t == p.pad_r && p.dh == 1 && p.dw == 1;
@@ -61,6 +61,7 @@ void split(ThreadPool& pool, int64_t n, int64_t align, F&& f) {
 // of the weight when the map is small).
 void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
                        const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool) {
+  const GemmKernel& gk = gemm_kernel(active_isa());
   const int N = int(x.dim(0)), C = int(x.dim(1)), H = int(x.dim(2)), W = int(x.dim(3));
   const int cout = int(w.dim(0)), k = int(p.kh), s = int(p.sh), pad = int(p.pad_t);
   const int Ho = int(y->dim(2)), Wo = int(y->dim(3)), HWo = Ho * Wo;
@@ -72,10 +73,8 @@ void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
     float* yn = y->data() + size_t(n) * cout * HWo;
     const float* col = xn;
     if (!direct) {
-      pool.parallel_for(C, [&](int64_t c0, int64_t c1) {
-        train::im2col(xn + c0 * H * W, int(c1 - c0), H, W, k, s, pad, Ho, Wo,
-                      colbuf.data() + c0 * k * k * HWo);
-      });
+      pool.parallel_for(
+          C, [&](int64_t c0, int64_t c1) { im2col(xn, H, W, p, Ho, Wo, c0, c1, colbuf.data()); });
       col = colbuf.data();
     }
     for (int o = 0; o < cout; ++o)
@@ -85,14 +84,14 @@ void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
       const float* cg = col + size_t(g) * Kg * HWo;
       float* yg = yn + size_t(g) * cout_g * HWo;
       if (HWo >= 64 * pool.num_threads()) {
-        split(pool, HWo, train::kGemmNR, [&](int64_t c0, int64_t c1) {
-          train::sgemm(false, false, cout_g, int(c1 - c0), Kg, 1.f, wg, Kg, cg + c0, HWo, 1.f,
-                       yg + c0, HWo);
+        split(pool, HWo, gk.nr, [&](int64_t c0, int64_t c1) {
+          sgemm(gk, false, false, cout_g, int(c1 - c0), Kg, 1.f, wg, Kg, cg + c0, HWo, 1.f, yg + c0,
+                HWo);
         });
       } else {
-        split(pool, cout_g, train::kGemmMR, [&](int64_t r0, int64_t r1) {
-          train::sgemm(false, false, int(r1 - r0), HWo, Kg, 1.f, wg + r0 * Kg, Kg, cg, HWo, 1.f,
-                       yg + r0 * HWo, HWo);
+        split(pool, cout_g, gk.mr, [&](int64_t r0, int64_t r1) {
+          sgemm(gk, false, false, int(r1 - r0), HWo, Kg, 1.f, wg + r0 * Kg, Kg, cg, HWo, 1.f,
+                yg + r0 * HWo, HWo);
         });
       }
     }
@@ -102,6 +101,7 @@ void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
 // dx = conv^T(dy) through training's GEMM (dcol = W^T dy) and col2im.
 void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dParams& p, Tensor* dx,
                         ThreadPool& pool) {
+  const GemmKernel& gk = gemm_kernel(active_isa());
   const int N = int(dx->dim(0)), C = int(dx->dim(1)), H = int(dx->dim(2)), W = int(dx->dim(3));
   const int cout = int(w.dim(0)), k = int(p.kh), s = int(p.sh), pad = int(p.pad_t);
   const int Ho = int(dy.dim(2)), Wo = int(dy.dim(3)), HWo = Ho * Wo;
@@ -117,22 +117,20 @@ void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dPara
       const float* dyg = dyn + size_t(g) * cout_g * HWo;
       float* cg = dcol + size_t(g) * Kg * HWo;
       if (HWo >= 64 * pool.num_threads()) {
-        split(pool, HWo, train::kGemmNR, [&](int64_t c0, int64_t c1) {
-          train::sgemm(true, false, Kg, int(c1 - c0), cout_g, 1.f, wg, Kg, dyg + c0, HWo, 0.f,
-                       cg + c0, HWo);
+        split(pool, HWo, gk.nr, [&](int64_t c0, int64_t c1) {
+          sgemm(gk, true, false, Kg, int(c1 - c0), cout_g, 1.f, wg, Kg, dyg + c0, HWo, 0.f, cg + c0,
+                HWo);
         });
       } else {
-        split(pool, Kg, train::kGemmMR, [&](int64_t r0, int64_t r1) {
-          train::sgemm(true, false, int(r1 - r0), HWo, cout_g, 1.f, wg + r0, Kg, dyg, HWo, 0.f,
-                       cg + r0 * HWo, HWo);
+        split(pool, Kg, gk.mr, [&](int64_t r0, int64_t r1) {
+          sgemm(gk, true, false, int(r1 - r0), HWo, cout_g, 1.f, wg + r0, Kg, dyg, HWo, 0.f,
+                cg + r0 * HWo, HWo);
         });
       }
     }
     if (!direct) {
-      pool.parallel_for(C, [&](int64_t c0, int64_t c1) {
-        train::col2im(dcol + c0 * k * k * HWo, int(c1 - c0), H, W, k, s, pad, Ho, Wo,
-                      dxn + c0 * H * W);
-      });
+      pool.parallel_for(
+          C, [&](int64_t c0, int64_t c1) { col2im(dcol, H, W, p, Ho, Wo, c0, c1, dxn); });
     }
   }
 }
@@ -319,6 +317,7 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
                                      ThreadPool& pool) {
   const Graph& g = *t.graph;
   const int nv = int(g.values.size());
+  const GemmKernel& gk = gemm_kernel(active_isa());
   if (seed_value < 0 || seed_value >= nv) return error("backward: seed value out of range");
   if (seed_grad.shape() != t.values[seed_value].shape())
     return error("backward: seed gradient ", shape_str(seed_grad.shape()), " does not match ",
@@ -483,11 +482,11 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
         const int K = int(at.trans_a ? x.dim(0) : x.dim(1));
         Tensor dx(x.shape());
         if (!at.trans_a) {  // dA [M, K] = alpha * dY op(B)^T
-          train::sgemm(false, !at.trans_b, M, K, Nn, at.alpha, dy.data(), Nn, b.data(),
-                       at.trans_b ? K : Nn, 0.f, dx.data(), K);
+          sgemm(gk, false, !at.trans_b, M, K, Nn, at.alpha, dy.data(), Nn, b.data(),
+                at.trans_b ? K : Nn, 0.f, dx.data(), K);
         } else {  // dA [K, M] = alpha * op(B) dY^T
-          train::sgemm(at.trans_b, true, K, M, Nn, at.alpha, b.data(), at.trans_b ? K : Nn,
-                       dy.data(), Nn, 0.f, dx.data(), M);
+          sgemm(gk, at.trans_b, true, K, M, Nn, at.alpha, b.data(), at.trans_b ? K : Nn, dy.data(),
+                Nn, 0.f, dx.data(), M);
         }
         accumulate(xin, dx, true);
         break;
@@ -501,8 +500,8 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
         const bool bb = b.numel() != int64_t(K) * Nn;
         Tensor dx(x.shape());
         for (int64_t i = 0; i < batch; ++i)  // dA = dY B^T
-          train::sgemm(false, true, M, K, Nn, 1.f, dy.data() + i * M * Nn, Nn,
-                       b.data() + (bb ? i * K * Nn : 0), Nn, 0.f, dx.data() + i * M * K, K);
+          sgemm(gk, false, true, M, K, Nn, 1.f, dy.data() + i * M * Nn, Nn,
+                b.data() + (bb ? i * K * Nn : 0), Nn, 0.f, dx.data() + i * M * K, K);
         accumulate(xin, dx, true);
         break;
       }

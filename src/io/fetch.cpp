@@ -26,8 +26,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
+#include "core/progress.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/sha256.h"
 
@@ -167,8 +169,6 @@ Status verify_file_hash(const std::string& path, const std::string& file_name) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 Status make_dirs(const std::string& dir) {
   if (dir.empty() || is_directory(dir)) return Status();
   size_t slash = dir.find_last_of('/', dir.size() >= 2 ? dir.size() - 2 : 0);
@@ -176,23 +176,6 @@ Status make_dirs(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return error("cannot create cache directory ", dir, ": ", std::strerror(errno));
   return Status();
-}
-
-std::string human_mb(double bytes) {
-  char b[32];
-  std::snprintf(b, sizeof(b), "%.1f", bytes / 1e6);
-  return b;
-}
-
-std::string human_time(double s) {
-  char b[32];
-  if (s < 0 || s > 360000) return "--:--";
-  long t = static_cast<long>(s + 0.5);
-  if (t >= 3600)
-    std::snprintf(b, sizeof(b), "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-  else
-    std::snprintf(b, sizeof(b), "%ld:%02ld", t / 60, t % 60);
-  return b;
 }
 
 // State shared with libcurl's callbacks for one transfer.
@@ -207,9 +190,8 @@ struct Transfer {
   bool body_started = false;
   bool range_mismatch = false;
   int write_errno = 0;
-  Progress mode = Progress::kNone;
-  Clock::time_point start = Clock::now(), last_draw{};
-  int last_decile = -1;
+  Progress mode = Progress::none;
+  std::unique_ptr<ProgressBar> bar;  // created when the body starts
 };
 
 // Parses status lines and Content-Range of each response (redirects reset it).
@@ -249,7 +231,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
         return 0;
       }
     } else if (t->offset > 0) {  // 200 (or no status, file://): the whole file, start again
-      if (t->mode != Progress::kNone)
+      if (t->mode != Progress::none)
         std::fprintf(stderr,
                      "the server ignored the request to resume at byte %" PRId64
                      "; downloading the whole file again\n",
@@ -276,47 +258,18 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+// The one progress style (src/core/progress.h), in MB, started when the body starts (the size
+// is known then); bytes resumed from an earlier run are not counted in the rate.
 void draw_progress(Transfer* t, bool final_draw) {
-  if (t->mode == Progress::kNone || !t->body_started) return;
-  auto now = Clock::now();
-  double elapsed = std::chrono::duration<double>(now - t->start).count();
-  int64_t have = t->base + t->written;
-  double speed = elapsed > 0 ? t->written / elapsed : 0;
-  double pct = t->total > 0 ? 100.0 * have / t->total : -1;
-  double eta = (t->total > 0 && speed > 0) ? (t->total - have) / speed : -1;
-  std::string size_s = human_mb(have);
-  if (t->total > 0) size_s.append("/").append(human_mb(t->total));
-  size_s.append(" MB");
-  char line[256];
-  if (t->mode == Progress::kBar) {
-    if (!final_draw && now - t->last_draw < std::chrono::milliseconds(100)) return;
-    t->last_draw = now;
-    std::string bar;
-    if (pct >= 0) {
-      int fill = static_cast<int>(pct / 100 * 30);
-      bar = "[" + std::string(fill, '#') + std::string(30 - fill, '.') + "]";
-    }
-    std::snprintf(line, sizeof(line), "\r%s %s %5.1f%% %s  %.1f MB/s  ETA %s ", t->name.c_str(),
-                  bar.c_str(), pct < 0 ? 0.0 : pct, size_s.c_str(), speed / 1e6,
-                  final_draw ? human_time(elapsed).c_str() : human_time(eta).c_str());
-    std::fputs(line, stderr);
-    if (final_draw) std::fputs("\n", stderr);
-    std::fflush(stderr);
-    return;
+  if (t->mode == Progress::none || !t->body_started) return;
+  if (!t->bar) {
+    t->bar = std::make_unique<ProgressBar>(
+        t->total, "MB", t->name,
+        t->mode == Progress::bar ? ProgressBar::Style::redraw : ProgressBar::Style::lines, 1e6);
+    t->bar->set_first(t->base);
   }
-  // Lines: one per 10% (or per 10 s when the size is unknown), and one at the end.
-  if (!final_draw && pct >= 100) return;  // the final line follows
-  int decile = pct >= 0 ? static_cast<int>(pct / 10) : static_cast<int>(elapsed / 10);
-  if (!final_draw && decile == t->last_decile) return;
-  if (!final_draw && t->last_decile < 0 && decile == 0) {
-    t->last_decile = 0;
-    return;
-  }
-  t->last_decile = decile;
-  std::snprintf(line, sizeof(line), "%s: %s (%.0f%%), %.1f MB/s, %s %s\n", t->name.c_str(),
-                size_s.c_str(), pct < 0 ? 0.0 : pct, speed / 1e6, final_draw ? "took" : "ETA",
-                final_draw ? human_time(elapsed).c_str() : human_time(eta).c_str());
-  std::fputs(line, stderr);
+  t->bar->set_total(t->total);
+  t->bar->update(t->base + t->written, "", final_draw);
 }
 
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
@@ -346,27 +299,12 @@ struct Outcome {
 
 }  // namespace
 
-// One request: asks for the bytes after what the part holds, verifies and renames on success.
-static Outcome transfer_once(const std::string& url, const std::string& name,
-                             const std::string& part, const std::string& final_path, int fd,
-                             const FetchOptions& opts, Progress mode, bool may_retry) {
-  Transfer t;
-  t.fd = fd;
-  t.name = name;
-  t.mode = mode;
-  t.offset = file_size(fd);
-  const std::string by_hand = "; to install it by hand, download " + url + " to " + final_path;
-  if (mode != Progress::kNone) {
-    if (t.offset > 0)
-      std::fprintf(stderr, "resuming %s from byte %" PRId64 " -> %s\n", url.c_str(), t.offset,
-                   final_path.c_str());
-    else
-      std::fprintf(stderr, "downloading %s -> %s\n", url.c_str(), final_path.c_str());
-  }
-
+// Sets up libcurl for one request of `url` (from byte t.offset) and runs it; *code gets the HTTP
+// status. CURLE_FAILED_INIT when libcurl cannot start.
+static CURLcode perform_request(const std::string& url, Transfer& t, const FetchOptions& opts,
+                                char (&errbuf)[CURL_ERROR_SIZE], long* code) {
   CURL* curl = curl_easy_init();
-  if (!curl) return {Outcome::kFailed, error("cannot start libcurl", by_hand)};
-  char errbuf[CURL_ERROR_SIZE] = {0};
+  if (!curl) return CURLE_FAILED_INIT;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -388,11 +326,54 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
   // an odd Content-Range to us instead of failing the transfer.
   const std::string range = str(t.offset, "-");
   if (t.offset > 0) curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
-
   CURLcode rc = curl_easy_perform(curl);
-  long code = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, code);
   curl_easy_cleanup(curl);
+  return rc;
+}
+
+// Words for a failed transfer (not an HTTP error status).
+static std::string transfer_error_text(CURLcode rc, const std::string& detail,
+                                       const std::string& sizes) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return "offline or DNS failure" + detail;
+    case CURLE_COULDNT_CONNECT:
+      return "cannot connect" + detail;
+    case CURLE_OPERATION_TIMEDOUT:
+      return str("timed out after ", sizes, detail);
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+      return str("transfer interrupted after ", sizes, detail);
+    default:
+      return str("download failed after ", sizes, detail.empty() ? "" : detail);
+  }
+}
+
+// One request: asks for the bytes after what the part holds, verifies and renames on success.
+static Outcome transfer_once(const std::string& url, const std::string& name,
+                             const std::string& part, const std::string& final_path, int fd,
+                             const FetchOptions& opts, Progress mode, bool may_retry) {
+  Transfer t;
+  t.fd = fd;
+  t.name = name;
+  t.mode = mode;
+  t.offset = file_size(fd);
+  const std::string by_hand = "; to install it by hand, download " + url + " to " + final_path;
+  if (mode != Progress::none) {
+    if (t.offset > 0)
+      std::fprintf(stderr, "resuming %s from byte %" PRId64 " -> %s\n", url.c_str(), t.offset,
+                   final_path.c_str());
+    else
+      std::fprintf(stderr, "downloading %s -> %s\n", url.c_str(), final_path.c_str());
+  }
+
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  long code = 0;
+  CURLcode rc = perform_request(url, t, opts, errbuf, &code);
+  if (rc == CURLE_FAILED_INIT) return {Outcome::kFailed, error("cannot start libcurl", by_hand)};
   if (t.body_started) draw_progress(&t, true);
 
   const int64_t have = file_size(fd);
@@ -428,25 +409,7 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
     } else if (t.write_errno) {
       what = str("cannot write ", part, ": ", std::strerror(t.write_errno));
     } else {
-      switch (rc) {
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-          what = "offline or DNS failure" + detail;
-          break;
-        case CURLE_COULDNT_CONNECT:
-          what = "cannot connect" + detail;
-          break;
-        case CURLE_OPERATION_TIMEDOUT:
-          what = str("timed out after ", sizes(), detail);
-          break;
-        case CURLE_PARTIAL_FILE:
-        case CURLE_RECV_ERROR:
-        case CURLE_GOT_NOTHING:
-          what = str("transfer interrupted after ", sizes(), detail);
-          break;
-        default:
-          what = str("download failed after ", sizes(), detail.empty() ? "" : detail);
-      }
+      what = transfer_error_text(rc, detail, sizes());
     }
     keep_or_drop_part();
     bool kept = file_exists(part);
@@ -464,7 +427,7 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
     const bool resumed = t.offset > 0 && t.base > 0;
     if (resumed && may_retry) {
       truncate_part(fd);
-      if (mode != Progress::kNone)
+      if (mode != Progress::none)
         std::fprintf(stderr, "resumed download of %s failed its checksum; starting again\n",
                      name.c_str());
       return {Outcome::kRetryFromZero, Status()};
@@ -488,12 +451,12 @@ Result<std::string> fetch_file(const std::string& file_name, const FetchOptions&
   const std::string part = final_path + ".part";
   const std::string url = model_url(file_name, opts.base_url);
   Progress mode = opts.progress;
-  if (mode == Progress::kAuto) mode = ::isatty(2) ? Progress::kBar : Progress::kLines;
+  if (mode == Progress::automatic) mode = ::isatty(2) ? Progress::bar : Progress::lines;
 
   if (file_exists(final_path)) {
     Status v = verify_file_hash(final_path, file_name);
     if (v.ok()) {
-      if (mode != Progress::kNone)
+      if (mode != Progress::none)
         std::fprintf(stderr, "%s: already in the cache (sha256 ok)\n", final_path.c_str());
       return final_path;
     }

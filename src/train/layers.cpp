@@ -6,11 +6,17 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/conv/im2col.h"
+#include "ops/gemm/sgemm.h"
 #include "scratchcv/train.h"
-#include "train/gemm.h"
-#include "train/im2col.h"
 
 namespace scv::train {
+
+TrainContext::TrainContext(ThreadPool& pool, Isa isa) : pool_(&pool), gemm_(&gemm_kernel(isa)) {}
+
+Isa TrainContext::gemm_isa() const {
+  return gemm_->isa;
+}
 
 namespace {
 
@@ -74,7 +80,8 @@ class Conv2d : public Layer {
   Shape out_shape(const Shape& in) const override {
     return {cout_, (in[1] + 2 * pad_ - k_) / s_ + 1, (in[2] + 2 * pad_ - k_) / s_ + 1};
   }
-  void forward(const Tensor& x, Tensor* y, bool, ThreadPool& pool) override {
+  void forward(const Tensor& x, Tensor* y, bool, const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     const int N = int(x.dim(0)), H = int(x.dim(2)), W = int(x.dim(3));
     const Shape os = out_shape({cin_, H, W});
     const int Ho = int(os[1]), Wo = int(os[2]), HWo = Ho * Wo, K = cin_ * k_ * k_;
@@ -91,13 +98,14 @@ class Conv2d : public Layer {
       for (int64_t n = b; n < e; ++n) {
         float* yn = yd + n * cout_ * HWo;
         for (int o = 0; o < cout_; ++o) std::fill(yn + o * HWo, yn + (o + 1) * HWo, bd[o]);
-        im2col(x.data() + n * cin_ * H * W, cin_, H, W, k_, s_, pad_, Ho, Wo, col);
-        sgemm(false, false, cout_, HWo, K, 1.f, wd, K, col, HWo, 1.f, yn, HWo);
+        im2col(x.data() + n * cin_ * H * W, H, W, conv_params(), Ho, Wo, 0, cin_, col);
+        sgemm(ctx.gemm(), false, false, cout_, HWo, K, 1.f, wd, K, col, HWo, 1.f, yn, HWo);
       }
     });
   }
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
-                ThreadPool& pool) override {
+                const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     const int N = int(x.dim(0)), H = int(x.dim(2)), W = int(x.dim(3));
     const int Ho = int(y.dim(2)), Wo = int(y.dim(3)), HWo = Ho * Wo, K = cin_ * k_ * k_;
     if (dx) ensure(dx, x.shape());
@@ -117,16 +125,17 @@ class Conv2d : public Layer {
       float* dcol = dx ? dcols_.get(ith, size_t(K) * HWo) : nullptr;
       for (int64_t n = b; n < e; ++n) {
         const float* dyn = dy.data() + n * cout_ * HWo;
-        im2col(x.data() + n * cin_ * H * W, cin_, H, W, k_, s_, pad_, Ho, Wo, col);
-        sgemm(false, true, cout_, K, HWo, 1.f, dyn, HWo, col, HWo, 1.f, dw, K);
+        im2col(x.data() + n * cin_ * H * W, H, W, conv_params(), Ho, Wo, 0, cin_, col);
+        sgemm(ctx.gemm(), false, true, cout_, K, HWo, 1.f, dyn, HWo, col, HWo, 1.f, dw, K);
         for (int o = 0; o < cout_; ++o) {
           float s = 0.f;
           for (int i = 0; i < HWo; ++i) s += dyn[o * HWo + i];
           db[o] += s;
         }
         if (dx) {
-          sgemm(true, false, K, HWo, cout_, 1.f, w_.value.data(), K, dyn, HWo, 0.f, dcol, HWo);
-          col2im(dcol, cin_, H, W, k_, s_, pad_, Ho, Wo, dx->data() + n * cin_ * H * W);
+          sgemm(ctx.gemm(), true, false, K, HWo, cout_, 1.f, w_.value.data(), K, dyn, HWo, 0.f,
+                dcol, HWo);
+          col2im(dcol, H, W, conv_params(), Ho, Wo, 0, cin_, dx->data() + n * cin_ * H * W);
         }
       }
     });
@@ -144,6 +153,9 @@ class Conv2d : public Layer {
   std::vector<Param*> params() override { return {&w_, &b_}; }
 
  private:
+  ref::Conv2dParams conv_params() const {
+    return ref::Conv2dParams{k_, k_, s_, s_, pad_, pad_, pad_, pad_, 1, 1, 1};
+  }
   int cin_, cout_, k_, s_, pad_;
   Param w_, b_;
   Scratch cols_, dcols_, dws_;
@@ -160,7 +172,8 @@ class MaxPool : public Layer {
   Shape out_shape(const Shape& in) const override {
     return {in[0], (in[1] - k_) / s_ + 1, (in[2] - k_) / s_ + 1};
   }
-  void forward(const Tensor& x, Tensor* y, bool, ThreadPool& pool) override {
+  void forward(const Tensor& x, Tensor* y, bool, const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     const int64_t N = x.dim(0), C = x.dim(1);
     const int H = int(x.dim(2)), W = int(x.dim(3));
     const Shape os = out_shape({C, H, W});
@@ -188,7 +201,8 @@ class MaxPool : public Layer {
     });
   }
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
-                ThreadPool& pool) override {
+                const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     if (!dx) return;
     ensure(dx, x.shape());
     const int64_t NC = x.dim(0) * x.dim(1), HW = x.dim(2) * x.dim(3);
@@ -229,21 +243,23 @@ class Linear : public Layer {
   }
   std::string describe() const override { return str("fc ", in_, "->", out_); }
   Shape out_shape(const Shape&) const override { return {out_}; }
-  void forward(const Tensor& x, Tensor* y, bool, ThreadPool& pool) override {
+  void forward(const Tensor& x, Tensor* y, bool, const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     const int N = int(x.dim(0));
     ensure(y, {N, out_});
-    split_rows(pool, N, [&](int r0, int r1) {
+    split_rows(pool, ctx.gemm().mr, N, [&](int r0, int r1) {
       float* yd = y->data() + size_t(r0) * out_;
       for (int r = r0; r < r1; ++r) std::memcpy(yd + (r - r0) * out_, b_.value.data(), 4 * out_);
-      sgemm(false, true, r1 - r0, out_, in_, 1.f, x.data() + size_t(r0) * in_, in_, w_.value.data(),
-            in_, 1.f, yd, out_);
+      sgemm(ctx.gemm(), false, true, r1 - r0, out_, in_, 1.f, x.data() + size_t(r0) * in_, in_,
+            w_.value.data(), in_, 1.f, yd, out_);
     });
   }
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
-                ThreadPool& pool) override {
+                const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     const int N = int(x.dim(0));
-    split_rows(pool, out_, [&](int r0, int r1) {
-      sgemm(true, false, r1 - r0, in_, N, 1.f, dy.data() + r0, out_, x.data(), in_, 0.f,
+    split_rows(pool, ctx.gemm().mr, out_, [&](int r0, int r1) {
+      sgemm(ctx.gemm(), true, false, r1 - r0, in_, N, 1.f, dy.data() + r0, out_, x.data(), in_, 0.f,
             w_.grad.data() + size_t(r0) * in_, in_);
       for (int o = r0; o < r1; ++o) {
         float s = 0.f;
@@ -253,22 +269,22 @@ class Linear : public Layer {
     });
     if (dx) {
       ensure(dx, x.shape());
-      split_rows(pool, N, [&](int r0, int r1) {
-        sgemm(false, false, r1 - r0, in_, out_, 1.f, dy.data() + size_t(r0) * out_, out_,
-              w_.value.data(), in_, 0.f, dx->data() + size_t(r0) * in_, in_);
+      split_rows(pool, ctx.gemm().mr, N, [&](int r0, int r1) {
+        sgemm(ctx.gemm(), false, false, r1 - r0, in_, out_, 1.f, dy.data() + size_t(r0) * out_,
+              out_, w_.value.data(), in_, 0.f, dx->data() + size_t(r0) * in_, in_);
       });
     }
   }
   std::vector<Param*> params() override { return {&w_, &b_}; }
 
  private:
-  // Rows [0, n) in chunks of whole microkernel tiles, one chunk per thread.
+  // Rows [0, n) in chunks of whole GEMM row panels (mr rows), one chunk per thread.
   template <typename F>
-  static void split_rows(ThreadPool& pool, int n, F&& f) {
+  static void split_rows(ThreadPool& pool, int mr, int n, F&& f) {
     pool.run([&](int ith, int nth) {
-      const int tiles = (n + kGemmMR - 1) / kGemmMR;
+      const int tiles = (n + mr - 1) / mr;
       const int per = (tiles + nth - 1) / nth;
-      const int r0 = std::min(n, ith * per * kGemmMR), r1 = std::min(n, r0 + per * kGemmMR);
+      const int r0 = std::min(n, ith * per * mr), r1 = std::min(n, r0 + per * mr);
       if (r0 < r1) f(r0, r1);
     });
   }
@@ -283,7 +299,8 @@ class Activation : public Layer {
   Activation(Act a, float slope) : act_(a), slope_(slope) {}
   std::string describe() const override { return act_name(act_); }
   Shape out_shape(const Shape& in) const override { return in; }
-  void forward(const Tensor& x, Tensor* y, bool, ThreadPool& pool) override {
+  void forward(const Tensor& x, Tensor* y, bool, const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     ensure(y, x.shape());
     const float* xd = x.data();
     float* yd = y->data();
@@ -308,7 +325,8 @@ class Activation : public Layer {
     });
   }
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
-                ThreadPool& pool) override {
+                const TrainContext& ctx) override {
+    ThreadPool& pool = ctx.pool();
     if (!dx) return;
     ensure(dx, x.shape());
     const float *xd = x.data(), *yd = y.data(), *g = dy.data();
@@ -345,7 +363,7 @@ class Dropout : public Layer {
   Dropout(float p, uint64_t seed) : p_(p), rng_(seed) {}
   std::string describe() const override { return str("dropout ", p_); }
   Shape out_shape(const Shape& in) const override { return in; }
-  void forward(const Tensor& x, Tensor* y, bool training, ThreadPool&) override {
+  void forward(const Tensor& x, Tensor* y, bool training, const TrainContext&) override {
     ensure(y, x.shape());
     const int64_t n = x.numel();
     if (!training || p_ <= 0.f) {
@@ -361,7 +379,7 @@ class Dropout : public Layer {
     }
   }
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
-                ThreadPool&) override {
+                const TrainContext&) override {
     if (!dx) return;
     ensure(dx, x.shape());
     for (int64_t i = 0; i < x.numel(); ++i) (*dx)[i] = dy[i] * mask_[i];
@@ -377,11 +395,11 @@ class Flatten : public Layer {
  public:
   std::string describe() const override { return "flatten"; }
   Shape out_shape(const Shape& in) const override { return {shape_numel(in)}; }
-  void forward(const Tensor& x, Tensor* y, bool, ThreadPool&) override {
+  void forward(const Tensor& x, Tensor* y, bool, const TrainContext&) override {
     *y = x.reshaped({x.dim(0), x.numel() / x.dim(0)});
   }
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
-                ThreadPool&) override {
+                const TrainContext&) override {
     if (dx) *dx = dy.reshaped(x.shape());
   }
 };

@@ -213,18 +213,17 @@ Result<Network> Network::build(const ModelConfig& cfg, uint64_t seed, int64_t ma
   return net;
 }
 
-const Tensor& Network::forward(const Tensor& x, bool training, ThreadPool& pool) {
+const Tensor& Network::forward(const Tensor& x, bool training, const TrainContext& ctx) {
   acts_[0] = x;
   for (size_t i = 0; i < layers_.size(); ++i)
-    layers_[i]->forward(acts_[i], &acts_[i + 1], training, pool);
+    layers_[i]->forward(acts_[i], &acts_[i + 1], training, ctx);
   return acts_.back();
 }
 
-void Network::backward(const Tensor& dlogits, ThreadPool& pool) {
+void Network::backward(const Tensor& dlogits, const TrainContext& ctx) {
   grads_.back() = dlogits;
   for (size_t i = layers_.size(); i-- > 0;)
-    layers_[i]->backward(acts_[i], acts_[i + 1], grads_[i + 1], i == 0 ? nullptr : &grads_[i],
-                         pool);
+    layers_[i]->backward(acts_[i], acts_[i + 1], grads_[i + 1], i == 0 ? nullptr : &grads_[i], ctx);
 }
 
 std::vector<Param*> Network::params() {
@@ -272,7 +271,8 @@ Optimizer::Optimizer(OptimConfig cfg, std::vector<Param*> params)
     for (int i = 0; i < per; ++i) state_.emplace_back(p->value.shape());
 }
 
-void Optimizer::step(float lr, ThreadPool& pool) {
+void Optimizer::step(float lr, const TrainContext& ctx) {
+  ThreadPool& pool = ctx.pool();
   ++t_;
   const float wd = cfg_.weight_decay;
   for (size_t k = 0; k < params_.size(); ++k) {
@@ -491,7 +491,7 @@ Status restore_optimizer(const LoadedCheckpoint& ck, Optimizer* opt) {
 // ---- training loop
 // -------------------------------------------------------------------------------
 EpochResult train_epoch(Network& net, Optimizer& opt, const Dataset& data, int batch, float lr,
-                        int epoch, uint64_t seed, ThreadPool& pool,
+                        int epoch, uint64_t seed, const TrainContext& ctx,
                         const std::function<void(const BatchProgress&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<int64_t> order(data.count);
@@ -509,11 +509,11 @@ EpochResult train_epoch(Network& net, Optimizer& opt, const Dataset& data, int b
   for (int64_t b0 = 0; b0 < data.count; b0 += batch) {
     const int n = int(std::min<int64_t>(batch, data.count - b0));
     make_batch(data, order.data() + b0, n, &x, &y);
-    const Tensor& logits = net.forward(x, true, pool);
+    const Tensor& logits = net.forward(x, true, ctx);
     int correct = 0;
     const double loss = softmax_cross_entropy(logits, y, &dlogits, &correct);
-    net.backward(dlogits, pool);
-    opt.step(lr, pool);
+    net.backward(dlogits, ctx);
+    opt.step(lr, ctx);
     loss_sum += loss * n;
     hits += correct;
     bp.batch++;
@@ -529,7 +529,7 @@ EpochResult train_epoch(Network& net, Optimizer& opt, const Dataset& data, int b
   return r;
 }
 
-EvalResult evaluate(Network& net, const Dataset& data, int batch, ThreadPool& pool) {
+EvalResult evaluate(Network& net, const Dataset& data, int batch, const TrainContext& ctx) {
   EvalResult r;
   const int C = net.num_classes();
   r.confusion.assign(size_t(C) * C, 0);
@@ -542,7 +542,7 @@ EvalResult evaluate(Network& net, const Dataset& data, int batch, ThreadPool& po
     const int n = int(std::min<int64_t>(batch, data.count - b0));
     std::iota(idx.begin(), idx.begin() + n, b0);
     make_batch(data, idx.data(), n, &x, &y);
-    const Tensor& logits = net.forward(x, false, pool);
+    const Tensor& logits = net.forward(x, false, ctx);
     loss_sum += softmax_cross_entropy(logits, y, nullptr, nullptr) * n;
     for (int i = 0; i < n; ++i) {
       const float* z = logits.data() + int64_t(i) * C;

@@ -100,6 +100,8 @@ class FetchTest(unittest.TestCase):
         self.assert_good(r)
         self.assertIn("downloading " + self.url("good") + self.name, r.stderr)
         self.assertIn("took", r.stderr)  # final progress line (stderr is not a TTY here)
+        # ... in the progress style of every command: bar, done/total, rate, time taken
+        self.assertRegex(r.stderr, r"\[#{30}\] [\d.]+/[\d.]+ MB  [\d.]+ MB/s  took [\d.]+s")
         self.assertEqual(self.server.log, [("good", self.name, None)])
         # Second run: verified copy already there, no request.
         r2 = self.fetch("good")

@@ -8,23 +8,6 @@
 
 namespace scv {
 
-void im2col(const float* x, int64_t h, int64_t w, const ref::Conv2dParams& p, int64_t oh,
-            int64_t ow, int64_t c0, int64_t c1, float* col) {
-  for (int64_t ci = c0; ci < c1; ++ci)
-    for (int64_t i = 0; i < p.kh; ++i)
-      for (int64_t j = 0; j < p.kw; ++j) {
-        float* dst = col + ((ci * p.kh + i) * p.kw + j) * oh * ow;
-        for (int64_t oy = 0; oy < oh; ++oy) {
-          const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
-          for (int64_t ox = 0; ox < ow; ++ox) {
-            const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
-            dst[oy * ow + ox] =
-                iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(ci * h + iy) * w + ix] : 0.0f;
-          }
-        }
-      }
-}
-
 namespace {
 
 using conv::ConvBlockedStep;

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "ops/conv/conv_plan.h"
+#include "ops/conv/im2col.h"
 #include "ops/fast.h"
 
 namespace scv::conv {
@@ -77,10 +78,11 @@ struct ConvBlockedStep : Step {
 };
 
 // 3x3 / stride-1 / pad-1 conv by Winograd F(m x m, 3x3), m = 2 or 4: (m+2)^2 multiplications per
-// m x m output tile and channel pair instead of 9 m^2 (F(2,3): 2.25x fewer, F(4,3): 4x). Work units are runs of tiles of one image
-// (a thread keeps to one region of the picture, as with split_rows); each unit transforms its
-// input patches into the thread's scratch, runs the 16 position GEMMs there with the pixel-tile
-// kernel, and transforms the products straight into the output (bias, residual, ReLU fused).
+// m x m output tile and channel pair instead of 9 m^2 (F(2,3): 2.25x fewer, F(4,3): 4x). Work units
+// are runs of tiles of one image (a thread keeps to one region of the picture, as with split_rows);
+// each unit transforms its input patches into the thread's scratch, runs the 16 position GEMMs
+// there with the pixel-tile kernel, and transforms the products straight into the output (bias,
+// residual, ReLU fused).
 struct WinogradStep : Step {
   const FastKernels* k = nullptr;
   x86::WinoDesc wd;

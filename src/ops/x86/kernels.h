@@ -8,9 +8,10 @@
 //    for 1x1 convs and the FC layer this tile is a GEMM microkernel (K = input channels).
 //    Bias, ReLU and a residual Add are applied in the epilogue, before the single store.
 //    The input may be plain NCHW (x_cb = 1, for the 3-channel stem) or blocked (x_cb = VL).
-//  * gemm: Y[M, P] = A[M, K] * B[K, P] (+bias[m], +residual, ReLU) on plain row-major matrices,
-//    A pre-packed into panels of MR rows ([K][MR] each, zero-padded), B read in place. Used for
-//    NCHW convs (1x1 directly, others after im2col) in the lower ladder steps.
+//  * gemm: Y[M, P] (+)= A[M, K] * B[K, P] (+bias[m], +residual, ReLU) on plain row-major
+//    matrices, A pre-packed into panels of MR rows ([K][MR] each, zero-padded), B read in place.
+//    Used for NCHW convs (1x1 directly, others after im2col) in the lower ladder steps, and by
+//    scv::sgemm (src/ops/gemm/sgemm.h), the general GEMM of training and the backward pass.
 // Padded channels (C rounded up to VL) always hold zeros: packed weights and biases are zero
 // there, so every blocked producer writes zeros into them.
 #pragma once
@@ -48,6 +49,7 @@ struct GemmDesc {
   const float* bias = nullptr;      // [m] or nullptr
   const float* residual = nullptr;  // like y (ldy) or nullptr
   bool relu = false;
+  bool accumulate = false;  // y += A B (then bias, residual, ReLU) instead of y = A B + ...
 };
 
 // Winograd F(m x m, 3x3), m = 2 or 4, for 3x3 / stride-1 / pad-1 convs on the blocked layout.
@@ -77,7 +79,8 @@ struct Kernels {
   void (*conv_blocked_row)(const ConvBlockedDesc& d, const float* x, const float* residual,
                            float* y, int64_t n, int64_t g, int64_t oy);
   // Output pixels [p0, p1) (flattened oy*ow + ox) of group g of image n; blocked input only
-  // (x_cb == vl). Tiles may span rows; padding taps read zeros; K-blocked for L1.
+  // (x_cb == vl). Tiles may span rows; padding taps read zeros; K cut into L2-sized chunks
+  // (kConvChunkBytes below).
   void (*conv_blocked_pixels)(const ConvBlockedDesc& d, const float* x, const float* residual,
                               float* y, int64_t n, int64_t g, int64_t p0, int64_t p1);
   // Winograd transforms of tiles [t0, t1) of image n: input patches -> v (B^T d B); products m

@@ -500,8 +500,10 @@ inline void gemm_tile(const scv::x86::GemmDesc& d, const float* ap, int64_t m0, 
     const float* rp = d.residual ? d.residual + (m0 + r) * d.ldy + pj : nullptr;
     for (int h = 0; h < 2; ++h) {
       typename V::R v = acc[r][h];
-      if (d.bias) v = V::add(v, V::set1(d.bias[m0 + r]));
       const int cnt = h == 0 ? n0 : n1;
+      if (d.accumulate)
+        v = V::add(v, Partial ? V::load_partial(yp + h * L, cnt) : V::load(yp + h * L));
+      if (d.bias) v = V::add(v, V::set1(d.bias[m0 + r]));
       if (rp) v = V::add(v, Partial ? V::load_partial(rp + h * L, cnt) : V::load(rp + h * L));
       if (d.relu) v = V::max(v, V::zero());
       if (Partial)
