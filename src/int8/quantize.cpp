@@ -14,9 +14,9 @@
 #include "graph/passes.h"
 #include "io/onnx_proto.h"
 #include "io/onnx_writer.h"
+#include "ops/conv/im2col.h"
+#include "ops/gemm/sgemm.h"
 #include "scratchcv/int8.h"
-#include "train/gemm.h"
-#include "train/im2col.h"
 
 namespace scv {
 
@@ -412,33 +412,42 @@ Status run_float(const Folded& f, const Tensor& input, const F& seen) {
     if (q.kind == Kind::Conv) {
       const Shape& ws = q.w.shape();
       const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-      const int64_t O = ws[0], k = ws[2];
+      const int64_t O = ws[0];
       auto at = [](const std::vector<int64_t>& v, size_t i, int64_t d) {
         return i < v.size() ? v[i] : d;
       };
-      const int64_t s = at(a.strides, 0, 1), p = at(a.pads, 0, 0);
-      const bool simple = a.group == 1 && ws[3] == k && ws[1] == C && at(a.strides, 1, 1) == s &&
-                          at(a.pads, 1, 0) == p && at(a.pads, 2, 0) == p && at(a.pads, 3, 0) == p &&
-                          at(a.dilations, 0, 1) == 1 && at(a.dilations, 1, 1) == 1;
-      if (simple) {
-        const int64_t Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1, K = C * k * k;
+      ref::Conv2dParams cp;
+      cp.kh = ws[2];
+      cp.kw = ws[3];
+      cp.sh = at(a.strides, 0, 1);
+      cp.sw = at(a.strides, 1, 1);
+      cp.pad_t = at(a.pads, 0, 0);
+      cp.pad_l = at(a.pads, 1, 0);
+      cp.pad_b = at(a.pads, 2, 0);
+      cp.pad_r = at(a.pads, 3, 0);
+      cp.dh = at(a.dilations, 0, 1);
+      cp.dw = at(a.dilations, 1, 1);
+      const bool simple = a.group == 1 && ws[1] == C && cp.sh > 0 && cp.sw > 0;
+      if (simple) {  // im2col + the GEMM of the best ISA
+        const int64_t Ho = ref::conv_out_dim(H, cp.kh, cp.sh, cp.pad_t, cp.pad_b, cp.dh);
+        const int64_t Wo = ref::conv_out_dim(W, cp.kw, cp.sw, cp.pad_l, cp.pad_r, cp.dw);
+        const int64_t K = C * cp.kh * cp.kw;
         y = Tensor(Shape{N, O, Ho, Wo});
         col.resize(size_t(K * Ho * Wo));
+        const bool direct = cp.kh == 1 && cp.kw == 1 && cp.sh == 1 && cp.sw == 1 && cp.pad_t == 0 &&
+                            cp.pad_l == 0 && cp.pad_b == 0 && cp.pad_r == 0;
         for (int64_t b = 0; b < N; ++b) {
           const float* xb = x.data() + b * C * H * W;
           const float* src = xb;
-          if (k == 1 && s == 1 && p == 0) {
-            src = xb;
-          } else {
-            train::im2col(xb, int(C), int(H), int(W), int(k), int(s), int(p), int(Ho), int(Wo),
-                          col.data());
+          if (!direct) {
+            im2col(xb, H, W, cp, Ho, Wo, 0, C, col.data());
             src = col.data();
           }
           float* yb = y.data() + b * O * Ho * Wo;
           for (int64_t o = 0; o < O; ++o)
             std::fill(yb + o * Ho * Wo, yb + (o + 1) * Ho * Wo, q.b[o]);
-          train::sgemm(false, false, int(O), int(Ho * Wo), int(K), 1.0f, q.w.data(), int(K), src,
-                       int(Ho * Wo), 1.0f, yb, int(Ho * Wo));
+          sgemm(gemm_kernel(active_isa()), false, false, O, Ho * Wo, K, 1.0f, q.w.data(), K, src,
+                Ho * Wo, 1.0f, yb, Ho * Wo);
         }
       } else {
         Node n = q.node;
