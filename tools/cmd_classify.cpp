@@ -54,7 +54,8 @@ class LineAppender {
 
 // Everything the command line sets.
 struct ClassifyArgs {
-  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir, threads_s;
+  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir, threads_s,
+                                precision = "fp32";
   int topk = 5, threads = 0, resize = 0, crop = 224;
   bool json = false, jsonl = false, recursive = false, reference = false;
 };
@@ -88,6 +89,9 @@ void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
       .option("threads", &a.threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("isa", &a.isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &a.reference, "use the plain reference executor (slow; for checking)")
+      .option("precision", &a.precision, "P",
+              "fp32 (default), int8 (a QDQ .onnx from `scratchcv quantize` always runs in int8; a "
+              "float model is quantized with the built-in calibration) or bf16 (AVX-512 BF16)")
       .epilog(
           "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
           "progress bar.\n"
@@ -105,6 +109,7 @@ int parse_classify_args(ArgParser& ap, const std::vector<std::string>& args, Cla
   declare_classify_options(ap, a);
   if (!ap.parse(args, pos)) return ap.exit_code();
   if (int rc = resolve_threads_option(ap, a.threads_s, &a.threads)) return rc;
+  if (Status st = check_precision(a.precision); !st.ok()) return ap.usage_error(st.message());
   if (pos->empty()) {
     ap.fail("no image given (see --help)");
     return 2;
@@ -142,6 +147,7 @@ Result<std::unique_ptr<Classifier>> create_classifier(const ArgParser& ap, Class
   opt.threads = a.threads;
   opt.isa = a.isa;
   opt.reference = a.reference;
+  opt.precision = a.precision;
   opt.resize = a.resize;
   opt.crop = a.crop;
   opt.labels = a.labels;
