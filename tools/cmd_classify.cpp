@@ -23,6 +23,7 @@
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
+#include "scratchcv/int8.h"
 
 namespace scv::cli {
 namespace {
@@ -148,6 +149,16 @@ Result<std::unique_ptr<Classifier>> create_classifier(const ArgParser& ap, Class
   opt.isa = a.isa;
   opt.reference = a.reference;
   opt.precision = a.precision;
+  if (a.precision == "int8") {
+    bool qdq = false;
+    if (a.model.size() > 5 && a.model.compare(a.model.size() - 5, 5, ".onnx") == 0)
+      if (auto bytes = read_file(a.model); bytes.ok())
+        qdq = is_qdq_onnx(bytes->data(), bytes->size());
+    if (!qdq)
+      std::fprintf(stderr,
+                   "scratchcv classify: warning: int8 on a float model: quantizing it with the "
+                   "built-in calibration (`scratchcv quantize MODEL --calib DIR` is better)\n");
+  }
   opt.resize = a.resize;
   opt.crop = a.crop;
   opt.labels = a.labels;

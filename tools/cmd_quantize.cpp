@@ -39,7 +39,7 @@ int cmd_quantize(const std::vector<std::string>& args) {
       .flag("int8-logits", &int8_logits,
             "quantize the logits too (for step-by-step comparisons between runtimes)")
       .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised)")
-      .option("output", &out, "OUT.onnx", "where to write the QDQ model (-o)");
+      .option("output", &out, "OUT.onnx", "where to write the QDQ model");
   p.epilog(
       "Weights: int8 per output channel, symmetric. Activations: int8 per tensor, asymmetric.\n"
       "BatchNorm is folded into the convs first; ReLUs become the range of the QuantizeLinear\n"
@@ -48,15 +48,12 @@ int cmd_quantize(const std::vector<std::string>& args) {
       "example: scratchcv quantize resnet50.pth --calib photos/ --method entropy --samples 256 "
       "-o resnet50_int8.onnx");
   std::vector<std::string> pos;
-  std::vector<std::string> a2;
-  for (size_t i = 0; i < args.size(); ++i)  // -o is --output
-    a2.push_back(args[i] == "-o" ? "--output" : args[i]);
-  if (!p.parse(a2, &pos)) return p.exit_code();
+  if (!p.parse(args, &pos)) return p.exit_code();
   if (pos.size() != 1)
     return p.usage_error("expected one MODEL, got " + std::to_string(pos.size()));
   if (out.empty()) return p.usage_error("-o OUT.onnx is required");
   auto method = parse_calib_method(method_s);
-  if (!method.ok()) return p.usage_error(method.status().message());
+  if (!method.ok()) return p.usage_error("--method: " + method.status().message());
   if (Status st = check_output(out); !st.ok()) return p.fail(st.message());
   auto g = load_model(pos[0], arch);
   if (!g.ok()) return p.fail(g.status().message());
