@@ -22,6 +22,7 @@
 #include "ladder_plot.h"
 #include "runner.h"
 #include "scratchcv/file_util.h"
+#include "scratchcv/int8.h"
 #include "scratchcv/model.h"
 #include "scratchcv/session.h"
 
@@ -104,7 +105,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 // Everything the command line sets.
 struct BenchArgs {
-  std::string model, arch, isa_s, json_path, plot_path, threads_s;
+  std::string model, arch, isa_s, json_path, plot_path, threads_s, precision = "fp32";
   int batch = 1, threads = 0, iters = 20, warmup = 3, size = 224;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
@@ -125,6 +126,9 @@ void declare_bench_options(cli::ArgParser& p, BenchArgs& a) {
       .option("size", &a.size, "PX", "input height and width (default 224)")
       .range(1, 4096)
       .option("isa", &a.isa_s, "ISA", "ref | avx2 | avx512 (default: best this CPU has)")
+      .option("precision", &a.precision, "P",
+              "fp32 (default), int8 (a QDQ .onnx runs as is; a float model is quantized first "
+              "with the built-in calibration) or bf16 (AVX-512 BF16 only)")
       .flag("ladder", &a.ladder, "run the optimisation ladder (reference -> +threads)")
       .option("plot", &a.plot_path, "PNG", "with --ladder: draw it as a bar chart with speed-ups")
       .flag("per-layer", &a.per_layer, "print the time of every step")
@@ -155,6 +159,7 @@ int parse_bench_args(cli::ArgParser& p, const std::vector<std::string>& args, Be
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (a.batch < 1 || a.iters < 1 || a.warmup < 0 || a.size < 1)
     return p.usage_error("--batch, --iters and --size must be positive");
+  if (Status st = cli::check_precision(a.precision); !st.ok()) return p.usage_error(st.message());
   // --json - : stdout carries the JSON document only (for jq); the readable report goes to
   // stderr. --json FILE: checked now, written at the end.
   if (a.json_path == "-") {
@@ -378,6 +383,55 @@ Status run_session_bench(BenchRun& r, Graph g) {
   return Status();
 }
 
+// --precision int8 (or a QDQ model): the int8 session, timed like the fp32 one.
+Status run_int8_bench(BenchRun& r, const std::string& model_name) {
+  const BenchArgs& a = r.a;
+  std::string qdq;
+  bool is_qdq = false;
+  if (!a.model.empty()) {
+    SCV_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file(a.model));
+    is_qdq = is_qdq_onnx(bytes.data(), bytes.size());
+    if (is_qdq) qdq.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  if (!is_qdq) {
+    std::fprintf(stderr,
+                 "scratchcv bench: warning: int8 on a float model: quantizing it with the "
+                 "built-in calibration (`scratchcv quantize MODEL --calib DIR` is better)\n");
+    SCV_ASSIGN_OR_RETURN(Graph g, load_bench_graph(a));
+    SCV_ASSIGN_OR_RETURN(std::vector<Tensor> calib, builtin_calibration(a.size));
+    SCV_ASSIGN_OR_RETURN(qdq, quantize_to_qdq(g, calib, QuantizeOptions()));
+  }
+  Int8Options io;
+  io.threads = a.threads;
+  io.isa = a.isa_s;
+  io.batch = a.batch;
+  const double c0 = now_ms();
+  SCV_ASSIGN_OR_RETURN(
+      auto s, Int8Session::create(reinterpret_cast<const uint8_t*>(qdq.data()), qdq.size(), io));
+  const double prepare_ms = now_ms() - c0;
+  if (s->input_shape() != r.in_shape)
+    return error("the int8 model takes input ", shape_str(s->input_shape()), ", not ",
+                 shape_str(r.in_shape), " (--batch / --size)");
+  std::vector<float> out(size_t(shape_numel(s->output_shape())));
+  for (int i = 0; i < a.warmup; ++i) s->run(r.input.data(), out.data());
+  std::vector<double> ms, cpu;
+  for (int i = 0; i < a.iters; ++i) {
+    const double t0 = now_ms(), u0 = cpu_ms();
+    s->run(r.input.data(), out.data());
+    ms.push_back(now_ms() - t0);
+    cpu.push_back(cpu_ms() - u0);
+  }
+  const double med = median(ms), mn = *std::min_element(ms.begin(), ms.end());
+  std::printf("int8 session: %s\n", s->describe().c_str());
+  std::printf(
+      "prepare %.1f ms | median %.2f ms, min %.2f ms, cpu %.2f ms per run | %.1f images/s\n",
+      prepare_ms, med, mn, median(cpu), 1000.0 * a.batch / med);
+  r.json << ",\"precision\":\"int8\",\"model_name\":" << json_str(model_name)
+         << ",\"prepare_ms\":" << prepare_ms << ",\"median_ms\":" << med << ",\"min_ms\":" << mn
+         << ",\"cpu_ms\":" << median(cpu) << ",\"images_per_s\":" << 1000.0 * a.batch / med;
+  return Status();
+}
+
 // Writes the JSON document to the saved stdout (--json -) or atomically to its file.
 Status write_bench_json(const BenchArgs& a, const std::string& text) {
   if (a.json_fd >= 0) {
@@ -396,9 +450,39 @@ int cmd_bench(const std::vector<std::string>& args) {
   BenchArgs a;
   if (int rc = parse_bench_args(p, args, a); rc >= 0) return rc;
 
+  const std::string model_name = a.model.empty() ? "resnet50 (random weights)" : a.model;
+  if (a.precision == "bf16")
+    return p.fail(cpu_features().avx512bf16
+                      ? "--precision bf16 is not implemented yet; use fp32 or int8"
+                      : "--precision bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks; "
+                        "use fp32 or int8");
+  bool int8 = a.precision == "int8";
+  if (!int8 && a.model.size() > 5 && a.model.compare(a.model.size() - 5, 5, ".onnx") == 0) {
+    auto bytes = read_file(a.model);
+    if (bytes.ok() && is_qdq_onnx(bytes->data(), bytes->size())) int8 = true;
+  }
+  if (int8) {
+    if (a.ladder || a.per_layer)
+      return p.usage_error("--ladder and --per-layer time the fp32 session; not with int8");
+    BenchRun r{a, {a.batch, 3, a.size, a.size}, {}, 0, {}};
+    r.input.resize(shape_numel(r.in_shape));
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+    for (float& v : r.input) v = dist(rng);
+    std::printf("cpu: %s | model: %s | input %s | int8\n", cpu_features().brand.c_str(),
+                model_name.c_str(), shape_str(r.in_shape).c_str());
+    r.json << "{\"model\":" << json_str(model_name) << ",\"cpu\":" << json_str(cpu_features().brand)
+           << ",\"batch\":" << a.batch << ",\"threads\":" << a.threads;
+    if (Status st = run_int8_bench(r, model_name); !st.ok()) {
+      if (a.json_fd >= 0) ::close(a.json_fd);
+      return p.fail(st.message());
+    }
+    r.json << "}\n";
+    if (Status st = write_bench_json(a, r.json.str()); !st.ok()) return p.fail(st.message());
+    return 0;
+  }
   auto g = load_bench_graph(a);
   if (!g.ok()) return p.fail(g.status().message());
-  const std::string model_name = a.model.empty() ? "resnet50 (random weights)" : a.model;
   BenchRun r{a, {a.batch, 3, a.size, a.size}, {}, 0, {}};
   r.input.resize(shape_numel(r.in_shape));
   std::mt19937 rng(42);

@@ -23,6 +23,7 @@
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
+#include "scratchcv/int8.h"
 
 namespace scv::cli {
 namespace {
@@ -54,7 +55,8 @@ class LineAppender {
 
 // Everything the command line sets.
 struct ClassifyArgs {
-  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir, threads_s;
+  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir, threads_s,
+                                precision = "fp32";
   int topk = 5, threads = 0, resize = 0, crop = 224;
   bool json = false, jsonl = false, recursive = false, reference = false;
 };
@@ -88,6 +90,9 @@ void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
       .option("threads", &a.threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("isa", &a.isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
       .flag("reference", &a.reference, "use the plain reference executor (slow; for checking)")
+      .option("precision", &a.precision, "P",
+              "fp32 (default), int8 (a QDQ .onnx from `scratchcv quantize` always runs in int8; a "
+              "float model is quantized with the built-in calibration) or bf16 (AVX-512 BF16)")
       .epilog(
           "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
           "progress bar.\n"
@@ -105,6 +110,7 @@ int parse_classify_args(ArgParser& ap, const std::vector<std::string>& args, Cla
   declare_classify_options(ap, a);
   if (!ap.parse(args, pos)) return ap.exit_code();
   if (int rc = resolve_threads_option(ap, a.threads_s, &a.threads)) return rc;
+  if (Status st = check_precision(a.precision); !st.ok()) return ap.usage_error(st.message());
   if (pos->empty()) {
     ap.fail("no image given (see --help)");
     return 2;
@@ -142,6 +148,17 @@ Result<std::unique_ptr<Classifier>> create_classifier(const ArgParser& ap, Class
   opt.threads = a.threads;
   opt.isa = a.isa;
   opt.reference = a.reference;
+  opt.precision = a.precision;
+  if (a.precision == "int8") {
+    bool qdq = false;
+    if (a.model.size() > 5 && a.model.compare(a.model.size() - 5, 5, ".onnx") == 0)
+      if (auto bytes = read_file(a.model); bytes.ok())
+        qdq = is_qdq_onnx(bytes->data(), bytes->size());
+    if (!qdq)
+      std::fprintf(stderr,
+                   "scratchcv classify: warning: int8 on a float model: quantizing it with the "
+                   "built-in calibration (`scratchcv quantize MODEL --calib DIR` is better)\n");
+  }
   opt.resize = a.resize;
   opt.crop = a.crop;
   opt.labels = a.labels;

@@ -29,7 +29,7 @@ Result<Shape> parse_shape(const std::string& s) {
 }
 
 int cmd_infer(const std::vector<std::string>& args) {
-  std::string model, arch, input, output, shape_s = "1,3,224,224", isa;
+  std::string model, arch, input, output, shape_s = "1,3,224,224", isa, precision = "fp32";
   int threads = 0;
   std::string threads_s;
   bool reference = false;
@@ -44,6 +44,9 @@ int cmd_infer(const std::vector<std::string>& args) {
       .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
       .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512")
       .flag("reference", &reference, "use the plain reference executor")
+      .option("precision", &precision, "P",
+              "fp32 (default), int8 (a QDQ .onnx always runs in int8; a float model is quantized "
+              "with the built-in calibration) or bf16 (AVX-512 BF16 only)")
       .epilog("ONNX operators: " + onnx_supported_ops() +
               " (torchvision ResNets load from .pth as well).");
   std::vector<std::string> pos;
@@ -52,6 +55,7 @@ int cmd_infer(const std::vector<std::string>& args) {
   if (!pos.empty()) return ap.usage_error("unexpected argument '" + pos[0] + "'");
   if (model.empty() || input.empty() || output.empty())
     return ap.usage_error("--model, --input and --output are required");
+  if (Status st = check_precision(precision); !st.ok()) return ap.usage_error(st.message());
   auto shape = parse_shape(shape_s);
   if (!shape.ok()) return ap.usage_error(shape.status().message());
   if (Status st = check_output(output); !st.ok()) return ap.fail(st.message());
@@ -61,11 +65,13 @@ int cmd_infer(const std::vector<std::string>& args) {
     return ap.fail(str(input, ": ", bytes->size(), " bytes, but shape ", shape_str(*shape),
                        " needs ", shape_numel(*shape) * 4));
   Tensor x = Tensor::from_data(*shape, reinterpret_cast<const float*>(bytes->data()));
-  auto graph = load_model(model, arch);
-  if (!graph.ok()) return ap.fail(graph.status().message());
   Runner runner;
-  if (Status st = runner.init(std::move(*graph), RunnerOptions{threads, isa, reference}); !st.ok())
+  std::string warning;
+  if (Status st =
+          runner.load(model, arch, RunnerOptions{threads, isa, reference, precision}, &warning);
+      !st.ok())
     return ap.fail(st.message());
+  if (!warning.empty()) ap.fail("warning: " + warning);
   auto y = runner.run(x);
   if (!y.ok()) return ap.fail(y.status().message());
   if (Status st = write_file_atomic(output, y->data(), size_t(y->numel()) * 4); !st.ok())

@@ -15,8 +15,12 @@ namespace scv::cli {
 struct RunnerOptions {
   int threads = 0;         // from resolve_threads_option (0: usable CPUs)
   std::string isa;         // "" = best available
-  bool reference = false;  // force the plain reference executor
+  bool reference = false;  // force the plain reference executor (int8: the reference kernels)
+  std::string precision = "fp32";  // fp32 | int8 | bf16 (see Runner::load)
 };
+
+// The --precision option: "fp32", "int8" or "bf16"; anything else is an error.
+Status check_precision(const std::string& p);
 
 // The --threads option of every command: the library's rule (scv::choose_threads) with the
 // CLI's side of it: a bad value is a usage error (exit 2) naming the option, a value above the
@@ -28,6 +32,13 @@ class Runner {
   Runner();
   ~Runner();
   Status init(Graph graph, const RunnerOptions& opt);
+  // Loads MODEL (.pth or .onnx) for opt.precision and init()s: an ONNX QDQ file always runs in
+  // int8 (scratchcv/int8.h); int8 on a float model quantizes it first with the built-in
+  // calibration (*warning says a --calib folder with `scratchcv quantize` is better); bf16 needs
+  // AVX-512 BF16 and is refused with a clear message elsewhere.
+  Status load(const std::string& path, const std::string& arch, const RunnerOptions& opt,
+              std::string* warning);
+  bool int8() const;
   // Prepares the executor for inputs of this shape ahead of the first run() (optional).
   Status prepare(const Shape& input_shape);
   // x: [N, C, H, W]; returns the first graph output (logits).

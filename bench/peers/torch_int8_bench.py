@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch int8 MobileNetV2 latency (torchvision.models.quantization, engine onednn).
+"""PyTorch int8 MobileNetV2 / ResNet50 latency (torchvision.models.quantization, engine onednn).
 
 The pretrained quantized weights need a download, so the model gets seeded random weights and
 goes through torch's post-training quantization flow (fuse, prepare, calibrate, convert);
 speed does not depend on the weight values. Prints one JSON line:
   {"runtime": "torch-int8-onednn", "threads": T, "median_ms": ..., "min_ms": ..., "iters": K}
 Usage: torch_int8_bench.py --threads T [--iters K] [--warmup W] [--size 224] [--engine onednn]
+                           [--model mobilenet_v2|resnet50] [--batch B]
 """
 import argparse
 import json
@@ -15,9 +16,9 @@ import torch
 import torchvision
 
 
-def build(engine, size):
+def build(engine, size, model="mobilenet_v2"):
     torch.manual_seed(0)
-    m = torchvision.models.quantization.mobilenet_v2(weights=None, quantize=False)
+    m = getattr(torchvision.models.quantization, model)(weights=None, quantize=False)
     m.eval()
     m.fuse_model()
     torch.backends.quantized.engine = engine
@@ -37,10 +38,12 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--engine", default="onednn")
+    ap.add_argument("--model", default="mobilenet_v2")
+    ap.add_argument("--batch", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    m = build(a.engine, a.size)
-    x = torch.randn(1, 3, a.size, a.size)
+    m = build(a.engine, a.size, a.model)
+    x = torch.randn(a.batch, 3, a.size, a.size)
     t, c = [], []
     with torch.no_grad():
         for _ in range(a.warmup):
@@ -52,7 +55,8 @@ def main():
             c.append((time.process_time() - c0) * 1e3)
     t.sort()
     c.sort()
-    print(json.dumps({"runtime": "torch-int8-" + a.engine, "threads": a.threads,
+    print(json.dumps({"runtime": "torch-int8-" + a.engine, "model": a.model, "batch": a.batch,
+                      "threads": a.threads,
                       "median_ms": t[len(t) // 2], "min_ms": t[0], "cpu_ms": c[len(c) // 2],
                       "iters": a.iters}))
 

@@ -17,6 +17,7 @@
 #include "scratchcv/cpu.h"
 #include "scratchcv/fetch.h"
 #include "scratchcv/file_util.h"
+#include "scratchcv/int8.h"
 #include "scratchcv/model.h"
 #include "scratchcv/model_zoo.h"
 #include "scratchcv/qsession.h"
@@ -258,6 +259,32 @@ std::string classification_json(const std::string& file, const Result<std::vecto
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+// An int8 ONNX QDQ model (or a float model quantized at load) through Int8Session.
+class Int8Backend final : public ClassifierBackend {
+ public:
+  static Result<std::unique_ptr<ClassifierBackend>> create(const std::string& qdq,
+                                                           const Int8Options& io) {
+    SCV_ASSIGN_OR_RETURN(
+        auto s, Int8Session::create(reinterpret_cast<const uint8_t*>(qdq.data()), qdq.size(), io));
+    auto b = std::unique_ptr<Int8Backend>(new Int8Backend());
+    b->session_ = std::move(s);
+    b->outputs_ = shape_numel(b->session_->output_shape());
+    return std::unique_ptr<ClassifierBackend>(std::move(b));
+  }
+  const Shape& input_shape() const override { return session_->input_shape(); }
+  int64_t num_outputs() const override { return outputs_; }
+  Status run(const float* input, float* output) override {
+    session_->run(input, output);
+    return Status();
+  }
+  std::string describe() const override { return "int8 QDQ engine, " + session_->describe(); }
+
+ private:
+  Int8Backend() = default;
+  std::unique_ptr<Int8Session> session_;
+  int64_t outputs_ = 0;
+};
+
 // ---- Classifier --------------------------------------------------------------------------------
 Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& options) {
   ClassifierOptions opt = options;
@@ -267,9 +294,13 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
   if (opt.resize < 0 || opt.resize > 8192)
     return error("resize must be in 1..8192 (0 = default), got ", opt.resize);
   if (opt.precision.empty()) opt.precision = "fp32";
-  if (opt.precision != "fp32")
-    return error("precision '", opt.precision,
-                 "' is not available for this model (supported: fp32)");
+  if (opt.precision == "bf16")
+    return error(cpu_features().avx512bf16
+                     ? "precision bf16 is not implemented yet (supported: fp32, int8)"
+                     : "precision bf16 needs AVX-512 BF16 (vdpbf16ps), which this CPU lacks "
+                       "(supported here: fp32, int8)");
+  if (opt.precision != "fp32" && opt.precision != "int8")
+    return error("precision '", opt.precision, "' is not available (supported: fp32, int8)");
   SessionOptions so;
   // More threads than usable CPUs only fight over cores (the CLI's --threads rule warns; the
   // library clamps quietly).
@@ -309,9 +340,37 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
     return error("resize (", opt.resize, ") must be >= crop (", opt.crop, ")");
   opt.threads = so.threads;
 
+  const Shape input = {1, 3, opt.crop, opt.crop};
+  // int8: a QDQ .onnx as is (whatever `precision` says), or a float model quantized now with the
+  // built-in calibration (a `scratchcv quantize --calib DIR` file is better).
+  std::string qdq;
+  if (fs::path(opt.model).extension() == ".onnx") {
+    SCV_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_file(opt.model));
+    if (is_qdq_onnx(bytes.data(), bytes.size())) {
+      qdq.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      opt.precision = "int8";
+    }
+  }
+  if (qdq.empty() && opt.precision == "int8") {
+    SCV_ASSIGN_OR_RETURN(Graph g, load_model(opt.model, opt.arch));
+    SCV_ASSIGN_OR_RETURN(std::vector<Tensor> calib, builtin_calibration(opt.crop));
+    SCV_ASSIGN_OR_RETURN(qdq, quantize_to_qdq(g, calib, QuantizeOptions()));
+  }
+  if (!qdq.empty()) {
+    auto clf = std::unique_ptr<Classifier>(new Classifier());
+    Int8Options io;
+    io.threads = so.threads;
+    io.isa = opt.reference ? "ref" : opt.isa;
+    SCV_ASSIGN_OR_RETURN(clf->backend_, Int8Backend::create(qdq, io));
+    if (clf->backend_->input_shape() != input)
+      return error(opt.model, ": the int8 model takes ", shape_str(clf->backend_->input_shape()),
+                   ", not ", shape_str(input));
+    SCV_ASSIGN_OR_RETURN(clf->labels_, labels_for(int(clf->backend_->num_outputs()), opt.labels));
+    clf->opt_ = std::move(opt);
+    return clf;
+  }
   SCV_ASSIGN_OR_RETURN(Graph graph, load_model(opt.model, opt.arch));
   auto clf = std::unique_ptr<Classifier>(new Classifier());
-  const Shape input = {1, 3, opt.crop, opt.crop};
   if (opt.reference) {
     SCV_ASSIGN_OR_RETURN(clf->backend_, ReferenceBackend::create(std::move(graph), input));
   } else {

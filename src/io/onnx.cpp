@@ -411,6 +411,9 @@ Result<Tensor> parse_onnx_tensor(const uint8_t* data, size_t size) {
     OnnxTensor t;
     if (Status st = decode_tensor(pb::Reader(data, size), &t); !st.ok())
       return error("not a valid ONNX TensorProto: ", st.message());
+    if (t.dtype == kInt8 || t.dtype == kUint8)  // read for QDQ models only (scratchcv/int8.h)
+      return error("not a valid ONNX TensorProto: tensor '", t.name, "': unsupported data type ",
+                   dtype_name(t.dtype), " (supported: FLOAT, DOUBLE, FLOAT16, INT64, INT32)");
     if (t.is_float) return t.f;
     Tensor f(t.dims);
     for (size_t k = 0; k < t.ints.size(); ++k)

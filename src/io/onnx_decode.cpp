@@ -52,7 +52,7 @@ const char* attr_type_name(int64_t t) {
 
 namespace {
 
-constexpr const char* kSupportedDtypes = "FLOAT, DOUBLE, FLOAT16, INT64, INT32";
+constexpr const char* kSupportedDtypes = "FLOAT, DOUBLE, FLOAT16, INT64, INT32, INT8, UINT8";
 
 // IEEE half -> float, including subnormals, infinities and NaN.
 float half_to_float(uint16_t h) {
@@ -177,6 +177,10 @@ Result<size_t> tensor_count(const OnnxTensor* t, const TensorFields& tf) {
     case kFloat16:
       elem = 2;
       break;
+    case kInt8:  // quantized weights and zero points (QDQ models); int32_data when not raw
+    case kUint8:
+      elem = 1;
+      break;
     default:
       return error(what, ": unsupported data type ", dtype_name(t->dtype),
                    " (supported: ", kSupportedDtypes, ")");
@@ -199,6 +203,8 @@ Result<size_t> tensor_count(const OnnxTensor* t, const TensorFields& tf) {
       break;
     case kFloat16:
     case kInt32:
+    case kInt8:
+    case kUint8:
       count = tf.int32_data.size();
       break;
     case kInt64:
@@ -257,6 +263,12 @@ void tensor_values(OnnxTensor* t, const TensorFields& tf, size_t count) {
           std::memcpy(&t->ints[k], raw + 8 * k, 8);
         else
           t->ints[k] = int64_data[k];
+      } else if (t->dtype == kInt8 || t->dtype == kUint8) {
+        // Raw bytes are in range by their type; int32_data may hold anything (checked by users).
+        if (has_raw)
+          t->ints[k] = t->dtype == kInt8 ? int64_t(int8_t(raw[k])) : int64_t(raw[k]);
+        else
+          t->ints[k] = int32_data[k];
       } else {
         int32_t v;
         if (has_raw)

@@ -1,0 +1,93 @@
+"""Writes a seeded-random torchvision ResNet whose logits are spread (for int8 accuracy checks).
+
+usage: int8_make_resnet.py ARCH OUT.pth [--seed S]
+
+torchvision's default initialisation gives a random ResNet near-flat logits (every class about
+equally likely), which makes top-1 agreement meaningless. Here the BatchNorm statistics are
+set from photos and the affine weight/bias randomised (each channel gets its own scale and
+offset, as in a trained network); the classifier is then centred on the mean pooled feature of a few
+photos (crops of scikit-image's astronaut, chelsea, coffee, rocket: a random network otherwise puts every input in
+the class whose weights best match the common feature mean) and scaled so the logits' standard
+deviation across classes is about 4: different photos get different top-1 classes.
+"""
+import sys
+
+import torch
+import torchvision
+
+
+def make(arch, seed):
+    torch.manual_seed(seed)
+    m = getattr(torchvision.models, arch)(weights=None)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = centring_inputs()
+    with torch.no_grad():
+        # Statistics: each BatchNorm's running mean / variance are those of its input on the
+        # photos (one pass in training mode with a cumulative average), as in a trained network;
+        # the affine scale and shift are random per channel.
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                c = mod.num_features
+                mod.reset_running_stats()
+                mod.momentum = None
+                mod.weight.copy_(torch.rand(c, generator=g) * 0.8 + 0.6)
+                mod.bias.copy_(torch.randn(c, generator=g) * 0.3)
+        m.train()
+        m(x)
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.momentum = 0.1
+        m.eval()
+        feats = features(m, x)
+        mean = feats.mean(0)
+        m.fc.bias.copy_(-m.fc.weight @ mean)
+        logits = (feats - mean) @ m.fc.weight.T
+        m.fc.weight.mul_(4.0 / logits.std().item())
+        m.fc.bias.mul_(4.0 / logits.std().item())
+    return m.eval()
+
+
+def centring_inputs():
+    """Crops of three scikit-image photos, ImageNet-normalised, [N, 3, 224, 224]."""
+    from PIL import Image
+    d = "/usr/lib/python3/dist-packages/skimage/data"
+    out = []
+    for name in ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"):
+        im = Image.open(f"{d}/{name}").convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        for f, (fx, fy) in ((1.0, (0.5, 0.5)), (0.6, (0.2, 0.2)), (0.6, (0.8, 0.8)),
+                            (0.5, (0.2, 0.8)), (0.5, (0.8, 0.2)), (0.7, (0.5, 0.5))):
+            c = int(s * f)
+            x0, y0 = int((w - c) * fx), int((h - c) * fy)
+            a = im.crop((x0, y0, x0 + c, y0 + c)).resize((224, 224), Image.BILINEAR)
+            t = torch.tensor(list(a.getdata()), dtype=torch.float32).view(224, 224, 3) / 255.0
+            t = (t - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+            out.append(t.permute(2, 0, 1))
+    return torch.stack(out)
+
+
+def features(m, x):
+    """The pooled features that feed m.fc."""
+    fc = m.fc
+    m.fc = torch.nn.Identity()
+    try:
+        return m(x)
+    finally:
+        m.fc = fc
+
+
+def main():
+    args = sys.argv[1:]
+    seed = 0
+    if "--seed" in args:
+        i = args.index("--seed")
+        seed = int(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 2:
+        sys.exit(__doc__)
+    torch.save(make(args[0], seed).state_dict(), args[1])
+
+
+if __name__ == "__main__":
+    main()
