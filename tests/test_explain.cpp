@@ -371,3 +371,57 @@ TEST(Explain, Errors) {
   EXPECT_FALSE(cls.ok());
   EXPECT_NE(cls.status().message().find("out of range"), std::string::npos);
 }
+
+// ReLU6 as Clip(0, 6): the gradient passes where 0 <= x <= 6 (as torch.clamp); the deconvnet
+// rectifies the backward signal whatever x was; guided backpropagation does both.
+TEST(Explain, ClipFollowsTheReluRule) {
+  ThreadPool pool(1);
+  Graph g;
+  const int x = g.add_value("input", {1, 1, 1, 6});
+  g.inputs = {x};
+  const int lo = g.add_constant("lo", Tensor({1}, {0.f}));
+  const int hi = g.add_constant("hi", Tensor({1}, {6.f}));
+  const int y = g.add_value("relu6");
+  g.add_node(OpType::Clip, "relu6", {x, lo, hi}, {y});
+  g.outputs = {y};
+  auto t = run_trace(g, Tensor({1, 1, 1, 6}, {-2.f, 0.f, 3.f, 6.f, 8.f, 1.f}), pool);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  const Tensor dy({1, 1, 1, 6}, {1.f, 1.f, -1.f, 2.f, 1.f, 1.f});
+  const std::pair<ReluRule, std::vector<float>> cases[] = {
+      {ReluRule::gradient, {0.f, 1.f, -1.f, 2.f, 0.f, 1.f}},
+      {ReluRule::deconvnet, {1.f, 1.f, 0.f, 2.f, 1.f, 1.f}},
+      {ReluRule::guided, {0.f, 1.f, 0.f, 2.f, 0.f, 1.f}},
+  };
+  for (const auto& [rule, want] : cases) {
+    auto dx = backward(*t, y, dy, {x}, rule, pool);
+    ASSERT_TRUE(dx.ok()) << dx.status().message();
+    for (int i = 0; i < 6; ++i) EXPECT_EQ((*dx)[0][i], want[size_t(i)]) << int(rule) << " " << i;
+  }
+}
+
+// The bundled MobileNetV2's float graph: CAM through its 1x1-conv classifier averages back to
+// the logit, as for a linear head.
+TEST(Explain, CamThroughAConvClassifier) {
+  ThreadPool pool(2);
+  auto g =
+      load_model(std::string(SCV_SOURCE_DIR) + "/data/models/mobilenet_v2_1.0_224_quant.tflite");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  auto t = run_trace(*g, random_tensor({1, 3, 224, 224}, 7), pool);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  auto head = find_classifier_head(*g);
+  ASSERT_TRUE(head.ok()) << head.status().message();
+  EXPECT_EQ(head->weight.shape(), (Shape{1001, 1280}));
+  EXPECT_EQ(t->values[head->features].shape(), (Shape{1, 1280, 7, 7}));
+  const Tensor& logits = t->values[logits_value(*g)];
+  const Node* cls = nullptr;
+  for (const Node& n : g->nodes)
+    if (n.name == "classifier") cls = &n;
+  ASSERT_NE(cls, nullptr);
+  const Tensor& bias = g->values[cls->inputs[2]].constant;
+  for (int k : {0, 286, 1000}) {
+    const Tensor cam = class_activation_map(t->values[head->features], head->weight, k);
+    double mean = 0;
+    for (int64_t i = 0; i < cam.numel(); ++i) mean += cam[i];
+    EXPECT_NEAR(mean / double(cam.numel()) + bias[k], logits[k], 1e-4) << k;
+  }
+}

@@ -5,11 +5,13 @@
 //    im2col + GEMM, everything else through the reference kernels), keeping every value,
 //    max-pool switches (the argmax of each window), and per-node time and FLOPs.
 //  - backward(): propagates a seed gradient from any value back towards the input through
-//    Conv, BatchNorm (inference), Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten,
-//    Reshape, Identity, Gemm, MatMul, Add and Softmax. The ReLU rule selects plain gradients,
-//    Zeiler and Fergus's deconvnet (rectify the backward signal) or guided backpropagation
-//    (both). Convolutions go back through training's col2im and GEMM (src/train), so the
-//    backward maths is the one training uses.
+//    Conv (any groups: depthwise too), BatchNorm (inference), Relu, Clip (ReLU6), MaxPool,
+//    AveragePool, GlobalAveragePool, Flatten, Reshape, Identity, Gemm, MatMul, Add and Softmax.
+//    The ReLU rule (also applied by Clip) selects plain gradients, Zeiler and Fergus's
+//    deconvnet (rectify the backward signal) or guided backpropagation (both). Convolutions go
+//    back through training's col2im and GEMM (src/train), so the backward maths is the one
+//    training uses; shapes training's im2col does not handle (asymmetric pads, dilations) go
+//    through conv2d_backward_data_ref.
 //  - CAM (Zhou et al. 2016), Grad-CAM (Selvaraju et al. 2017), gradient saliency (Simonyan et
 //    al. 2014), deconvnet reconstructions (Zeiler and Fergus 2014) and a per-layer table.
 //
@@ -84,7 +86,8 @@ Result<int> resolve_layer(const Graph& g, const std::string& name);
 int logits_value(const Graph& g);
 
 // The classifier head CAM needs: features [N, C, h, w] -> GlobalAveragePool -> (Flatten |
-// Reshape)* -> Gemm/MatMul with constant weights [classes, C] (or [C, classes]).
+// Reshape)* -> Gemm/MatMul with constant weights [classes, C] (or [C, classes]), or a 1x1 Conv
+// with weights [classes, C, 1, 1] (TFLite MobileNets).
 struct ClassifierHead {
   int features = -1;  // value id of the last feature maps
   Tensor weight;      // [classes, C]
@@ -123,7 +126,7 @@ Result<DeconvResult> deconvnet(const Trace& t, int layer_value, int channel, int
                                ThreadPool& pool);
 
 // ---- per-layer table ----------------------------------------------------------------------------
-// Consecutive nodes of one module ("layer1.0.*") and a BatchNorm/Relu following a node are one
+// Consecutive nodes of one module ("layer1.0.*") and a BatchNorm/Relu/Clip following a node are one
 // row; the row's output is its last node's.
 struct LayerRow {
   std::string name;  // module name
@@ -132,7 +135,7 @@ struct LayerRow {
   int64_t flops = 0;
   double ms = 0;
   double mean = 0;         // mean of the output
-  double zero_share = -1;  // share of exact zeros in the output when it comes from a Relu, else -1
+  double zero_share = -1;  // share of exact zeros in the output of a Relu or Clip, else -1
 };
 std::vector<LayerRow> layer_table(const Trace& t);
 

@@ -33,7 +33,8 @@ Result<Graph> build_resnet(const StateDict& sd, const ResNetConfig& cfg);
 // Seeded random weights in torchvision's naming (for tests and benchmarks).
 StateDict random_resnet_weights(const ResNetConfig& cfg, uint64_t seed);
 
-// Loads a .pth (by content: a zip archive) or an .onnx model as a Graph. `arch` ("" = detect)
+// Loads a .pth (by content: a zip archive), an .onnx or a .tflite model (its dequantized float
+// graph, scratchcv/tflite_float.h) as a Graph. `arch` ("" = detect)
 // overrides architecture recognition for .pth files.
 Result<Graph> load_model(const std::string& path, const std::string& arch = "");
 

@@ -55,6 +55,16 @@ Result<ClassifierHead> find_classifier_head(const Graph& g) {
       v = n.outputs[0];
       continue;
     }
+    // A 1x1 convolution of the pooled [N, C, 1, 1] features (TFLite's MobileNet classifier).
+    if (n.op == OpType::Conv && n.attrs.group == 1 && n.inputs.size() > 1 &&
+        g.values[n.inputs[1]].is_constant()) {
+      const Tensor& w = g.values[n.inputs[1]].constant;
+      if (w.rank() != 4 || w.dim(2) != 1 || w.dim(3) != 1) break;
+      ClassifierHead h;
+      h.features = g.nodes[gap].inputs[0];
+      h.weight = Tensor::from_data({w.dim(0), w.dim(1)}, w.data());
+      return h;
+    }
     const bool gemm = n.op == OpType::Gemm && !n.attrs.trans_a;
     if ((gemm || n.op == OpType::MatMul) && g.values[n.inputs[1]].is_constant()) {
       const Tensor& b = g.values[n.inputs[1]].constant;
@@ -73,8 +83,8 @@ Result<ClassifierHead> find_classifier_head(const Graph& g) {
     break;
   }
   return error(
-      "CAM needs GlobalAveragePool -> Flatten -> a fully connected layer with constant "
-      "weights; node '",
+      "CAM needs GlobalAveragePool -> Flatten -> a fully connected layer (or a 1x1 "
+      "convolution) with constant weights; node '",
       g.nodes[gap].name, "' is not followed by one");
 }
 
@@ -213,7 +223,7 @@ std::vector<LayerRow> layer_table(const Trace& t) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     const std::string key = module_key(n.name);
-    const bool follows = n.op == OpType::BatchNorm || n.op == OpType::Relu;
+    const bool follows = n.op == OpType::BatchNorm || n.op == OpType::Relu || n.op == OpType::Clip;
     if (rows.empty() || (key != rows.back().name && !follows)) {
       rows.push_back(LayerRow{});
       rows.back().name = key;
@@ -235,7 +245,8 @@ std::vector<LayerRow> layer_table(const Trace& t) {
     int64_t zeros = 0;
     for (int64_t i = 0; i < y.numel(); ++i) sum += y[i], zeros += y[i] == 0.f;
     rows[r].mean = y.numel() ? sum / double(y.numel()) : 0;
-    if (n.op == OpType::Relu && y.numel()) rows[r].zero_share = double(zeros) / double(y.numel());
+    if ((n.op == OpType::Relu || n.op == OpType::Clip) && y.numel())
+      rows[r].zero_share = double(zeros) / double(y.numel());
   }
   return rows;
 }

@@ -7,6 +7,8 @@
 #include "scratchcv/file_util.h"
 #include "scratchcv/model.h"
 #include "scratchcv/onnx.h"
+#include "scratchcv/tflite.h"
+#include "scratchcv/tflite_float.h"
 
 namespace scv {
 
@@ -70,6 +72,22 @@ Result<Graph> load_model(const std::string& path, const std::string& arch) {
   if (file->size() == 0) return error(path, ": empty file");
   // torch.save (PyTorch >= 1.6) writes a zip archive: "PK\3\4". ONNX is a protobuf.
   const bool is_zip = file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0;
+  if (tflite::is_tflite(file->data(), file->size())) {
+    // A TFLite model, dequantized into a float graph (scratchcv/tflite_float.h).
+    if (!arch.empty())
+      return error(path,
+                   ": --arch applies to .pth checkpoints; this file is a TensorFlow Lite model");
+    auto m = tflite::parse_tflite(file->data(), file->size());
+    if (!m.ok())
+      return error(path,
+                   ": not a model scratchcv reads: a TensorFlow Lite file that does not parse (",
+                   m.status().message(), ")");
+    auto f = build_tflite_float(*m);
+    if (!f.ok())
+      return error(path, ": a TensorFlow Lite model that the float graph cannot hold: ",
+                   f.status().message());
+    return std::move(f->graph);
+  }
   if (!is_zip) {
     if (std::string other = describe_other_file(file->data(), file->size()); !other.empty())
       return error(path, ": this is ", other,

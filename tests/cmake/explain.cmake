@@ -1,8 +1,10 @@
 # explain: gradients, Grad-CAM, CAM and saliency vs PyTorch hooks + autograd on seeded random
-# resnet18 and resnet50 (Debian python3-torch), and the HTML report in headless Chromium.
+# resnet18 and resnet50 and on the bundled TFLite MobileNetV2 (its float graph vs a PyTorch network
+# built from its dequantized operators; Debian python3-torch), and the HTML report in headless
+# Chromium.
 add_test(NAME golden.explain_grads
          COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/explain_torch.py
-                 $<TARGET_FILE:scratchcv> resnet18:layer2 resnet50:layer3)
+                 $<TARGET_FILE:scratchcv> resnet18:layer2 resnet50:layer3 tflite)
 set_tests_properties(golden.explain_grads PROPERTIES TIMEOUT 900)
 add_test(NAME cli.explain_html
          COMMAND ${SCV_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/py/explain_html.py

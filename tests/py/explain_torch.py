@@ -15,7 +15,13 @@ When the plain comparison fails, the test shows that every differing decision is
 (margin <= 1e-5 of the layer's range, measured in float64) and compares again with PyTorch taking
 scratchcv's decisions (ReLU masks and max-pool switches from --dump).
 
-usage: explain_torch.py CLI ARCH[:LAYER[:onnx]]...   e.g. resnet18:layer3 resnet50:layer4
+A spec "tflite" checks the bundled TFLite MobileNetV2 the same way: scratchcv's float graph of
+it (explain --model FILE) against a PyTorch network built here, op by op, from the model's
+operators and dequantized weights as `scratchcv tflite run --dump-dir` lists them (depthwise
+convolutions, TFLite's bottom/right SAME padding, ReLU6 as clamp, residual adds, the 1x1-conv
+classifier), at the gradients of the top classes at the last feature maps and at the pixels.
+
+usage: explain_torch.py CLI ARCH[:LAYER[:onnx]]|tflite...   e.g. resnet18:layer3 tflite
 """
 import json
 import os
@@ -211,12 +217,195 @@ def check(cli, arch, layer, tmp):
     return failures
 
 
+SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TFLITE_MODEL = os.path.join(SOURCE, "data", "models", "mobilenet_v2_1.0_224_quant.tflite")
+
+
+class TfliteNet:
+    """The dumped TFLite model as a float PyTorch computation (TFLite semantics, written here)."""
+
+    def __init__(self, dump):
+        self.m = json.load(open(os.path.join(dump, "model.json")))
+        self.dump = dump
+
+    def real(self, i):
+        t = self.m["tensors"][i]
+        dt = {"UINT8": np.uint8, "INT8": np.int8, "INT32": np.int32}[t["type"]]
+        a = np.fromfile(os.path.join(self.dump, "t%d.bin" % i), dtype=dt).astype(np.float64)
+        a = a.reshape(t["shape"])
+        s, z = np.array(t["scale"]), np.array(t["zero_point"], dtype=np.float64)
+        if len(s) > 1:
+            shp = [1] * a.ndim
+            shp[t["axis"]] = len(s)
+            s, z = s.reshape(shp), z.reshape(shp)
+        return (a - z) * s
+
+    def input(self):
+        return torch.from_numpy(self.real(self.m["inputs"][0]).transpose(0, 3, 1, 2).copy()).float()
+
+    @staticmethod
+    def same_pad(n, k, s, d):
+        out = (n + s - 1) // s
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - n)
+        return total // 2, total - total // 2  # the odd pixel at the bottom / right
+
+    def conv(self, op, x):
+        ts = self.m["tensors"]
+        w = self.real(op["inputs"][1])
+        dw = op["op"] == "DEPTHWISE_CONV_2D"
+        w = w.transpose(3, 0, 1, 2) if dw else w.transpose(0, 3, 1, 2)  # -> [O, I/g, kh, kw]
+        sw = np.array(ts[op["inputs"][1]]["scale"])
+        b = np.fromfile(os.path.join(self.dump, "t%d.bin" % op["inputs"][2]), dtype=np.int32)
+        b = b * ts[op["inputs"][0]]["scale"][0] * (sw if len(sw) > 1 else sw[0])
+        kh, kw = w.shape[2], w.shape[3]
+        if op["padding"] == 0:
+            t_, b_ = self.same_pad(x.shape[2], kh, op["stride"][0], op["dilation"][0])
+            l_, r_ = self.same_pad(x.shape[3], kw, op["stride"][1], op["dilation"][1])
+            x = torch.nn.functional.pad(x, (l_, r_, t_, b_))
+        return torch.nn.functional.conv2d(
+            x, torch.from_numpy(w).to(x.dtype), torch.from_numpy(b).to(x.dtype), op["stride"], 0,
+            op["dilation"], x.shape[1] if dw else 1)
+
+    def forward(self, x, pin=None, record=None):
+        """Returns the logits (the softmax input) and the features (the global pool input).
+        ReLU6 takes its gradient decisions from `pin` (scratchcv's clip masks, in op order) when
+        given; `record` collects each ReLU6 input."""
+        v = {self.m["inputs"][0]: x}
+        off = 0
+        logits = feats = None
+        for op in self.m["ops"]:
+            a = v.get(op["inputs"][0])
+            kind = op["op"]
+            if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                y = self.conv(op, a)
+            elif kind == "ADD":
+                y = a + v[op["inputs"][1]]
+            elif kind in ("AVERAGE_POOL_2D", "MEAN"):  # over the whole map in MobileNetV2
+                feats = a
+                y = a.mean(dim=(2, 3), keepdim=True)
+            elif kind in ("RESHAPE", "SQUEEZE"):
+                y = a.reshape(a.shape[0], -1)
+            elif kind == "SOFTMAX":
+                logits = a
+                y = torch.softmax(a, dim=1)
+            elif kind in ("QUANTIZE", "DEQUANTIZE"):
+                y = a
+            else:
+                raise ValueError("op " + kind)
+            act = op["activation"]
+            if act == 3:
+                if record is not None:
+                    record.append(y.detach().clone())
+                if pin is not None:
+                    n = y.numel()
+                    m = torch.from_numpy(pin[off:off + n].astype(bool)).reshape(y.shape)
+                    off += n
+                    y = torch.where(m, y, torch.clamp(y, 0, 6).detach())
+                else:
+                    y = torch.clamp(y, 0, 6)
+            elif act == 1:
+                y = torch.relu(y)
+            v[op["outputs"][0]] = y
+        return logits, feats
+
+    def classifier_weight(self):
+        for i, op in enumerate(self.m["ops"]):
+            if op["op"] in ("AVERAGE_POOL_2D", "MEAN"):
+                w = self.real(self.m["ops"][i + 1]["inputs"][1])
+                return torch.from_numpy(w.reshape(w.shape[0], -1)).float()
+
+
+def check_tflite(cli, tmp):
+    dump_q = os.path.join(tmp, "tflite_dump")
+    os.makedirs(dump_q)
+    photo = os.path.join(SOURCE, "data", "sample.jpg")
+    r = subprocess.run([cli, "tflite", "run", TFLITE_MODEL, "--image", photo, "--dump-dir",
+                        dump_q], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL tflite: scratchcv tflite run exited {r.returncode}: {r.stderr}")
+        return 1
+    net = TfliteNet(dump_q)
+    x = net.input()
+    xin = os.path.join(tmp, "x_tflite.bin")
+    x.numpy().astype("<f4").tofile(xin)
+    dump = os.path.join(tmp, "dump_tflite")
+    r = subprocess.run([cli, "explain", "--tensor", xin, "--model", TFLITE_MODEL, "--dump", dump,
+                        "--classes", "2", "--layers=", "--threads", "2"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL tflite: scratchcv explain exited {r.returncode}: {r.stderr}")
+        return 1
+    man = json.load(open(os.path.join(dump, "manifest.json")))
+    ours = {name: np.fromfile(os.path.join(dump, name + ".bin"), dtype="<f4").reshape(shape)
+            for name, shape in man["arrays"].items()}
+    want = tflite_maps(net, x, man["classes"])
+    if man["classes"] != want["top"]:
+        print(f"FAIL tflite: top classes {man['classes']} vs PyTorch {want['top']}")
+        return 1
+    errors = {name: rel(ours[name], want[name]) for name in want if name != "top"}
+    if max(errors.values()) <= TOL:
+        for name, e in errors.items():
+            print(f"ok   tflite mobilenet_v2 {name}: relative error {e:.2e}")
+        return 0
+    # As for the ResNets: show that every ReLU6 decision scratchcv took differently from float64
+    # PyTorch is a tie (within rounding of 0 or 6), then compare at scratchcv's decisions.
+    worst = max(errors, key=errors.get)
+    print(f"note tflite: {worst} differs by {errors[worst]:.2e} with PyTorch's own decisions; "
+          "comparing at scratchcv's ReLU6 decisions")
+    clips = np.fromfile(os.path.join(dump, "clip_masks.u8"), dtype=np.uint8)
+    rec = []
+    with torch.no_grad():
+        net.forward(x.double(), record=rec)
+    flips, margin, off = 0, 0.0, 0
+    for v in rec:
+        n = v.numel()
+        flat = v.flatten().numpy()
+        theirs = (flat >= 0) & (flat <= 6)
+        mine = clips[off:off + n].astype(bool)
+        off += n
+        diff = theirs != mine
+        if diff.any():
+            flips += int(diff.sum())
+            dist = np.minimum(np.abs(flat[diff]), np.abs(flat[diff] - 6))
+            margin = max(margin, float(dist.max() / np.abs(flat).max()))
+    print(f"     {flips} of scratchcv's ReLU6 decisions differ from float64 PyTorch's, all "
+          f"within {margin:.1e} x max|layer| of 0 or 6 (ties: <= {TIE:g})")
+    pinned = tflite_maps(net, x, man["classes"], clips)
+    failures = int(margin > TIE)
+    for name in errors:
+        e = rel(ours[name], pinned[name])
+        failures += e > TOL
+        print(f"{'ok  ' if e <= TOL else 'FAIL'} tflite mobilenet_v2 {name} (same decisions): "
+              f"relative error {e:.2e}")
+    return failures
+
+
+def tflite_maps(net, x, classes, pin=None):
+    """Logits, features and per class the gradients, Grad-CAM and CAM of the TFLite network."""
+    xg = x.clone().requires_grad_(True)
+    logits, feats = net.forward(xg, pin)
+    want = {"logits": logits.detach().numpy(), "layer": feats.detach().numpy()}
+    want["top"] = top = [int(i) for i in torch.argsort(-logits[0])[:len(classes)]]
+    wc = net.classifier_weight()
+    for k in classes:
+        da, dx = torch.autograd.grad(logits[0, k], [feats, xg], retain_graph=True)
+        want[f"layer_grad_{k}"], want[f"input_grad_{k}"] = da.numpy(), dx.numpy()
+        alpha = da[0].mean(dim=(1, 2))
+        want[f"gradcam_{k}"] = torch.relu((alpha[:, None, None] * feats.detach()[0]).sum(0)).numpy()
+        want[f"cam_{k}"] = torch.einsum("c,chw->hw", wc[k], feats.detach()[0]).numpy()
+    want[f"saliency_{classes[0]}"] = np.abs(want[f"input_grad_{classes[0]}"][0]).max(axis=0)
+    return want
+
+
 def main():
     cli = sys.argv[1]
     torch.set_num_threads(2)
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for spec in sys.argv[2:]:
+            if spec == "tflite":
+                failures += check_tflite(cli, tmp)
+                continue
             arch, _, layer = spec.partition(":")
             failures += check(cli, arch, layer or "layer4", tmp)
     return 1 if failures else 0
