@@ -15,6 +15,7 @@
 #include "io/onnx_writer.h"
 #include "scratchcv/int8.h"
 #include "scratchcv/model.h"
+#include "scratchcv/onnx.h"
 #include "session_test_util.h"
 
 namespace {
@@ -115,6 +116,13 @@ TEST(Int8, FastKernelsMatchReferenceBitForBit) {
   ASSERT_TRUE(is_qdq_onnx(reinterpret_cast<const uint8_t*>(model.data()), model.size()));
   for (int n : {1, 3})
     expect_all_isas_match_reference(model, random_tensor({n, 3, 18, 20}, 7 + n, -2.0f, 2.0f));
+}
+
+TEST(Int8, FloatLoaderPointsToInt8) {
+  const std::string model = quantize(awkward_graph(), {1, 3, 18, 20}, 1);
+  auto g = parse_onnx(reinterpret_cast<const uint8_t*>(model.data()), model.size());
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("int8 QDQ model"), std::string::npos) << g.status().message();
 }
 
 TEST(Int8, CloseToFloatForEveryMethod) {

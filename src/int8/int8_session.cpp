@@ -1125,7 +1125,10 @@ int Int8Session::num_threads() const {
   return impl_->qs->num_threads();
 }
 std::string Int8Session::describe() const {
-  return impl_->qs->describe() + (impl_->tail.on ? " + int8 x int8 -> fp32 classifier" : "");
+  const Tail& t = impl_->tail;
+  return impl_->qs->describe() + (!t.on    ? ""
+                                  : t.pool ? " + fp32 pool and classifier (int8 weights)"
+                                           : " + int8 x int8 -> fp32 classifier");
 }
 
 }  // namespace scv

@@ -377,6 +377,11 @@ Result<Graph> parse_onnx_impl(const uint8_t* data, size_t size) {
     return error("the model has no opset_import for the default ONNX domain");
   if (m.opset < 1 || m.opset > kMaxOpset)
     return error("unsupported opset version ", m.opset, " (supported: 1..", kMaxOpset, ")");
+  for (const OnnxNode& n : m.graph.nodes)
+    if (n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear")
+      return error("node '", n.name, "' (", n.op_type,
+                   "): this is an int8 QDQ model, which runs in int8 (--precision int8, "
+                   "scv::Int8Session in scratchcv/int8.h), not as a float graph");
   Builder b(m.opset);
   Graph g;
   SCV_TRY(b.build(m.graph, &g));

@@ -1,6 +1,10 @@
 """Writes a seeded-random torchvision ResNet whose logits are spread (for int8 accuracy checks).
 
-usage: int8_make_resnet.py ARCH OUT.pth [--seed S]
+usage: int8_make_resnet.py ARCH OUT.pth [--seed S] [--plain]
+
+--plain: random BatchNorm statistics and a scaled classifier, no photos and no centring (logits
+dominated by a few classes; a model that amplifies small differences less, for comparing two
+int8 runtimes step by step).
 
 torchvision's default initialisation gives a random ResNet near-flat logits (every class about
 equally likely), which makes top-1 agreement meaningless. Here the BatchNorm statistics are
@@ -14,6 +18,23 @@ import sys
 
 import torch
 import torchvision
+
+
+def make_plain(arch, seed):
+    torch.manual_seed(seed)
+    m = getattr(torchvision.models, arch)(weights=None)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                c = mod.num_features
+                mod.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
+                mod.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+                mod.weight.copy_(torch.rand(c, generator=g) * 0.8 + 0.6)
+                mod.bias.copy_(torch.randn(c, generator=g) * 0.2)
+        m.fc.weight.mul_(8.0)
+        m.fc.bias.copy_(torch.randn(m.fc.out_features, generator=g) * 0.5)
+    return m.eval()
 
 
 def make(arch, seed):
@@ -80,13 +101,16 @@ def features(m, x):
 def main():
     args = sys.argv[1:]
     seed = 0
+    plain = "--plain" in args
+    if plain:
+        args.remove("--plain")
     if "--seed" in args:
         i = args.index("--seed")
         seed = int(args[i + 1])
         del args[i:i + 2]
     if len(args) != 2:
         sys.exit(__doc__)
-    torch.save(make(args[0], seed).state_dict(), args[1])
+    torch.save((make_plain if plain else make)(args[0], seed).state_dict(), args[1])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 usage: int8_ort.py SCRATCHCV
 
-A seeded-random ResNet18 with spread logits is quantized with --int8-logits (every output on an
+A seeded-random ResNet18 (int8_make_resnet.py --plain) is quantized with --int8-logits (every output on an
 int8 grid) on the Debian darknet photos; scratchcv (`infer --precision int8`) and ONNX Runtime
 (bench/peers/ort_infer.js, onnxruntime-node) run the same file on 4 photo inputs. Checked:
   - the file passes onnx.checker (full check);
@@ -71,7 +71,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         pth = os.path.join(d, "r18.pth")
         run([sys.executable, os.path.join(HERE, "int8_make_resnet.py"), "resnet18", pth,
-             "--seed", "3"])
+             "--seed", "3", "--plain"])
         x = photo_batch(4)
         xf = os.path.join(d, "x.f32")
         x.tofile(xf)
