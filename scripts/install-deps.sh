@@ -17,6 +17,8 @@ PKGS=(
   # references for the tests (no network needed at test time)
   python3 python3-numpy python3-pil python3-torch python3-torchvision python3-onnx
   python3-opencv python3-skimage libonnx-testdata dataset-fashion-mnist darknet
+  # Arm NN runs the TFLite models (its CpuRef backend is only recommended by the parser)
+  python3-pyarmnn libarmnn-cpuref-backend22
   # the explain report is checked in a headless browser
   chromium
 )
@@ -28,4 +30,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# ONNX Runtime (npm onnxruntime-node, CPU library inside the package) runs the int8 QDQ files and
+# the speed comparisons. Debian's nodejs/npm when no Node.js is installed; the package comes from
+# the npm registry, so offline this step only warns and those tests report themselves skipped.
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm ||
+    echo "warning: nodejs/npm not installed; ONNX Runtime comparisons will be skipped" >&2
+fi
+here=$(cd "$(dirname "$0")/.." && pwd)
+if command -v npm >/dev/null && [ ! -d "$here/bench/peers/node_modules/onnxruntime-node" ]; then
+  (cd "$here/bench/peers" && timeout 600 npm install --ignore-scripts --no-audit --no-fund) ||
+    echo "warning: npm install of onnxruntime-node failed; ONNX Runtime comparisons will be skipped" >&2
 fi
