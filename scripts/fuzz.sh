@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=1800
 if [ "${1:-}" = "-t" ]; then secs=$2; shift 2; fi
-all=(zip pickle pth pth_structured onnx image idx checkpoint load_model)
+all=(zip pickle pth pth_structured onnx image idx checkpoint load_model tflite)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 launcher=()

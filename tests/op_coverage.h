@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/qop.h"
 #include "scratchcv/graph.h"
 
 namespace scv::testing {
@@ -45,6 +46,33 @@ inline std::string onnx_test_pattern() {
   for (const OpCoverage& c : op_coverage()) s += std::string(c.onnx_tests) + "|";
   s.back() = ')';
   return s + "$";
+}
+
+// The quantized rows (src/ops/qop.h): the tests of tests/test_tflite.cpp that run each TFLite
+// operator on every ISA x {1, 2} threads against a float64 oracle or hand-computed values.
+struct QOpCoverage {
+  QOpType op;
+  const char* test;  // "Suite.Name" in test_tflite
+};
+
+inline const std::vector<QOpCoverage>& qop_coverage() {
+  static const std::vector<QOpCoverage> table = {
+      {QOpType::Conv2d, "QuantOps.ConvAndDepthwiseMatchTheFloatOracle"},
+      {QOpType::DepthwiseConv2d, "QuantOps.ConvAndDepthwiseMatchTheFloatOracle"},
+      {QOpType::FullyConnected, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Add, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::AveragePool2d, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::MaxPool2d, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Mean, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Reshape, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Squeeze, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Softmax, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Quantize, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Dequantize, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Concatenation, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {QOpType::Pad, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+  };
+  return table;
 }
 
 }  // namespace scv::testing

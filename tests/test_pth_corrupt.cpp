@@ -429,7 +429,7 @@ Result<pickle::Pickle> run(const std::string& s, const pickle::Limits& lim = pic
 TEST(Pickle, Values) {
   auto none = run("N.");
   ASSERT_TRUE(none.ok());
-  EXPECT_EQ(none->at(none->root).kind, pickle::Kind::None);
+  EXPECT_EQ(none->at(none->root).kind, pickle::Kind::none);
   auto neg = run("\x8a\x01\xff.");  // LONG1 -1
   ASSERT_TRUE(neg.ok());
   EXPECT_EQ(neg->at(neg->root).i, -1);
@@ -446,7 +446,7 @@ TEST(Pickle, Values) {
       run("ccollections\nOrderedDict\n)RX\x01\x00\x00\x00"
           "kK\x07s."s);
   ASSERT_TRUE(od.ok());
-  EXPECT_EQ(od->at(od->root).kind, pickle::Kind::Dict);
+  EXPECT_EQ(od->at(od->root).kind, pickle::Kind::dict);
   EXPECT_EQ(od->at(od->root).items.size(), 2u);
 }
 

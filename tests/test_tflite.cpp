@@ -398,8 +398,8 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
         }
     expect_close(got, want, a);
   }
-  {  // MEAN over H, W, then RESHAPE, FULLY_CONNECTED, SOFTMAX (a classifier head)
-    SCOPED_TRACE("MEAN + RESHAPE + FULLY_CONNECTED + SOFTMAX");
+  {  // MEAN over H, W, then SQUEEZE, RESHAPE, FULLY_CONNECTED, SOFTMAX (a classifier head)
+    SCOPED_TRACE("MEAN + SQUEEZE + RESHAPE + FULLY_CONNECTED + SOFTMAX");
     TfliteModelBuilder m;
     const int K = 11;
     const QT mq{{1, 1, 1, C}, U8, 0.02f, 3}, fq{{1, K}, U8, 0.2f, 128},
@@ -409,6 +409,7 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
     const int tax =
         m.add_tensor({2}, I32, 0, 0, TfliteModelBuilder::bytes(std::vector<int32_t>{1, 2}));
     const int t1 = m.add_tensor(mq.shape, U8, mq.scale, mq.zp);
+    const int tsq = m.add_tensor({1, C}, U8, mq.scale, mq.zp);
     const int t2 = m.add_tensor({1, C}, U8, mq.scale, mq.zp);
     const int tw = m.add_tensor({K, C}, U8, 0.01f, 131, w);
     const int t3 = m.add_tensor(fq.shape, U8, fq.scale, fq.zp);
@@ -416,7 +417,8 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
     auto keep = fb_table();
     keep->set<uint8_t>(0, 1);
     m.ops.push_back({tflite::kMean, {t0, tax}, {t1}, 27, keep});
-    m.ops.push_back({tflite::kReshape, {t1}, {t2}, 0, nullptr});
+    m.ops.push_back({tflite::kSqueeze, {t1}, {tsq}, 0, nullptr});
+    m.ops.push_back({tflite::kReshape, {tsq}, {t2}, 0, nullptr});
     m.ops.push_back({tflite::kFullyConnected, {t2, tw, -1}, {t3}, 0, nullptr});
     auto beta = fb_table();
     beta->set<float>(0, 1.0f);
@@ -478,6 +480,42 @@ TEST(QuantOps, OtherOperatorsMatchTheFloatOracle) {
           EXPECT_NEAR(g, want, y.scale * 1.01) << yy << "," << xx << "," << c;
         }
   }
+}
+
+// The every-operator model (a fuzzing seed) runs on every ISA x threads with the same bytes, and
+// its softmax output is a distribution.
+TEST(QuantOps, EveryOperatorModelRuns) {
+  for (bool int8 : {false, true}) {
+    SCOPED_TRACE(int8 ? "int8 per-channel" : "uint8");
+    std::vector<uint8_t> x(75);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = uint8_t(i * 37);
+    const std::vector<uint8_t> got = run_everywhere(test::every_op_model(int8), x);
+    ASSERT_EQ(got.size(), 5u * 4);
+    float sum = 0;
+    for (int i = 0; i < 5; ++i) {
+      float p;
+      std::memcpy(&p, got.data() + 4 * i, 4);
+      EXPECT_GE(p, 0.0f);
+      sum += p;
+    }
+    EXPECT_NEAR(sum, 1.0f, 3.0f / 256);
+  }
+}
+
+// Writes the TFLite fuzzing seeds (tests/fuzz/corpus/tflite/): run with
+//   build/tests/test_tflite --gtest_also_run_disabled_tests --gtest_filter='*WriteFuzzSeeds'
+TEST(TfliteFuzzSeeds, DISABLED_WriteFuzzSeeds) {
+  const std::string dir = std::string(SCV_SOURCE_DIR) + "/tests/fuzz/corpus/tflite/";
+  auto put = [&](const std::string& name, const std::vector<uint8_t>& b) {
+    ASSERT_TRUE(write_file_atomic(dir + name, b.data(), b.size()).ok()) << dir + name;
+  };
+  put("every_op_u8.tflite", test::every_op_model(false));
+  put("every_op_i8.tflite", test::every_op_model(true));
+  auto bundled = read_file(std::string(SCV_SOURCE_DIR) +
+                           "/data/models/mobilenet_v2_1.0_224_quant.tflite");
+  ASSERT_TRUE(bundled.ok());
+  bundled->resize(4096);  // the header, operator codes and the first tables: a truncated model
+  put("bundled_truncated.tflite", *bundled);
 }
 
 // ---- corrupt files ---------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "scratchcv/tflite.h"
+
 namespace scv::test {
 
 struct Fb;
@@ -251,5 +253,91 @@ struct TfliteModelBuilder {
     return FbWriter().finish(model);
   }
 };
+
+// One small model with every operator the quantized engine runs (PAD, CONV_2D, DEPTHWISE_CONV_2D
+// with multiplier 2, QUANTIZE, ADD, CONCATENATION, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, SQUEEZE,
+// RESHAPE, FULLY_CONNECTED, SOFTMAX, DEQUANTIZE) on a [1, 5, 5, 3] input: uint8 per-tensor, or
+// int8 activations with per-channel int8 weights. A seed of the TFLite fuzz target.
+inline std::vector<uint8_t> every_op_model(bool int8) {
+  using namespace scv::tflite;  // operator codes
+  const int8_t A = int8 ? 9 : 3, W = int8 ? 9 : 3, I32 = 2, F32 = 0;
+  const int64_t z = int8 ? -3 : 125;  // activation zero point
+  uint32_t seed = 7;
+  auto bytes = [&](size_t n) {
+    std::vector<uint8_t> v(n);
+    for (uint8_t& b : v) b = uint8_t((seed = seed * 1103515245u + 12345u) >> 16);
+    return v;
+  };
+  auto weights = [&](TfliteModelBuilder& b, std::vector<int32_t> shape, int oc, int axis) {
+    size_t n = 1;
+    for (int32_t d : shape) n *= size_t(d);
+    const int t = b.add_tensor(std::move(shape), W, 0.02f, int8 ? 0 : 120, bytes(n));
+    if (int8) {
+      b.tensors[size_t(t)].scale.assign(size_t(oc), 0.0f);
+      for (int o = 0; o < oc; ++o) b.tensors[size_t(t)].scale[size_t(o)] = 0.01f + 0.003f * o;
+      b.tensors[size_t(t)].zp.assign(size_t(oc), 0);
+      b.tensors[size_t(t)].axis = axis;
+    }
+    return t;
+  };
+  auto i32 = [](const std::vector<int32_t>& v) { return TfliteModelBuilder::bytes(v); };
+  TfliteModelBuilder b;
+  const int t0 = b.add_tensor({1, 5, 5, 3}, A, 0.05f, z);
+  const int tpad = b.add_tensor({4, 2}, I32, 0, 0, i32({0, 0, 0, 1, 1, 1, 0, 0}));
+  const int t1 = b.add_tensor({1, 6, 7, 3}, A, 0.05f, z);
+  b.ops.push_back({kPad, {t0, tpad}, {t1}, 0, nullptr});
+  const int w2 = weights(b, {4, 3, 3, 3}, 4, 0);
+  const int b2 = b.add_tensor({4}, I32, 0, 0, i32({100, -50, 7, 0}));
+  const int t2 = b.add_tensor({1, 6, 7, 4}, A, 0.04f, int8 ? -128 : 0);
+  auto conv = fb_table();
+  conv->set<int8_t>(0, 0).set<int32_t>(1, 1).set<int32_t>(2, 1).set<int8_t>(3, 3);
+  b.ops.push_back({kConv2d, {t1, w2, b2}, {t2}, 1, conv});
+  const int w3 = weights(b, {1, 3, 3, 8}, 8, 3);
+  const int t3 = b.add_tensor({1, 3, 4, 8}, A, 0.06f, z);
+  auto dw = fb_table();
+  dw->set<int8_t>(0, 0).set<int32_t>(1, 2).set<int32_t>(2, 2).set<int32_t>(3, 2).set<int8_t>(4, 1);
+  b.ops.push_back({kDepthwiseConv2d, {t2, w3, -1}, {t3}, 2, dw});
+  const int t4 = b.add_tensor({1, 3, 4, 8}, A, 0.08f, z + 2);
+  b.ops.push_back({kQuantize, {t3}, {t4}, 0, nullptr});
+  const int t5 = b.add_tensor({1, 3, 4, 8}, A, 0.1f, z);
+  auto add = fb_table();
+  add->set<int8_t>(0, 0);
+  b.ops.push_back({kAdd, {t3, t4}, {t5}, 11, add});
+  const int t6 = b.add_tensor({1, 3, 4, 16}, A, 0.1f, z);
+  auto cat = fb_table();
+  cat->set<int32_t>(0, 3);
+  b.ops.push_back({kConcatenation, {t5, t3}, {t6}, 10, cat});
+  const int t7 = b.add_tensor({1, 2, 3, 16}, A, 0.1f, z);
+  auto avg = fb_table();
+  avg->set<int8_t>(0, 1).set<int32_t>(1, 1).set<int32_t>(2, 1).set<int32_t>(3, 2).set<int32_t>(4,
+                                                                                                2);
+  b.ops.push_back({kAveragePool2d, {t6}, {t7}, 5, avg});
+  const int t8 = b.add_tensor({1, 2, 3, 16}, A, 0.1f, z);
+  auto mx = fb_table();
+  mx->set<int8_t>(0, 0).set<int32_t>(1, 1).set<int32_t>(2, 1).set<int32_t>(3, 2).set<int32_t>(4,
+                                                                                               2);
+  b.ops.push_back({kMaxPool2d, {t7}, {t8}, 5, mx});
+  const int tax = b.add_tensor({2}, I32, 0, 0, i32({1, 2}));
+  const int t9 = b.add_tensor({1, 1, 1, 16}, A, 0.05f, z);
+  auto keep = fb_table();
+  keep->set<uint8_t>(0, 1);
+  b.ops.push_back({kMean, {t8, tax}, {t9}, 27, keep});
+  const int t10 = b.add_tensor({1, 16}, A, 0.05f, z);
+  b.ops.push_back({kSqueeze, {t9}, {t10}, 0, nullptr});
+  const int t11 = b.add_tensor({1, 16}, A, 0.05f, z);
+  b.ops.push_back({kReshape, {t10}, {t11}, 0, nullptr});
+  const int w12 = weights(b, {5, 16}, 5, 0);
+  const int t12 = b.add_tensor({1, 5}, A, 0.2f, z);
+  b.ops.push_back({kFullyConnected, {t11, w12, -1}, {t12}, 0, nullptr});
+  const int t13 = b.add_tensor({1, 5}, A, 1.0f / 256, int8 ? -128 : 0);
+  auto beta = fb_table();
+  beta->set<float>(0, 1.0f);
+  b.ops.push_back({kSoftmax, {t12}, {t13}, 9, beta});
+  const int t14 = b.add_tensor({1, 5}, F32);
+  b.ops.push_back({kDequantize, {t13}, {t14}, 0, nullptr});
+  b.inputs = {t0};
+  b.outputs = {t14};
+  return b.build();
+}
 
 }  // namespace scv::test

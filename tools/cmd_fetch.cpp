@@ -77,7 +77,7 @@ int cmd_fetch(const std::vector<std::string>& args) {
   scv::FetchOptions opts;
   opts.cache_dir = dir;
   opts.base_url = base_url;
-  opts.progress = quiet ? scv::Progress::kNone : scv::Progress::kAuto;
+  opts.progress = quiet ? scv::Progress::none : scv::Progress::automatic;
   opts.low_speed_time_s = timeout;
   int rc = 0;
   for (const std::string& n : names) {

@@ -58,12 +58,13 @@ Result<std::string> hash_prefix_from_name(const std::string& file_name);
 // expected prefix and the actual hash.
 Status verify_file_hash(const std::string& path, const std::string& file_name);
 
-enum class Progress { kAuto, kBar, kLines, kNone };  // kAuto: bar if stderr is a TTY, else lines
+// automatic: a bar redrawn in place if stderr is a terminal, else lines
+enum class Progress { automatic, bar, lines, none };
 
 struct FetchOptions {
   std::string cache_dir;  // "" = default_cache_dir()
   std::string base_url;   // "" = default_base_url()
-  Progress progress = Progress::kAuto;
+  Progress progress = Progress::automatic;
   long connect_timeout_s = 30;
   // Abort when fewer than low_speed_bytes per second arrive for low_speed_time_s seconds.
   long low_speed_time_s = 30;

@@ -19,7 +19,9 @@ namespace scv {
 // mappings live in its folder under src/ops/ (an OpDef, src/ops/op.h); the registry, the ONNX
 // loader, the reference executor, the session, the CLI's op list and the op-list test all
 // expand this X-macro, so an op cannot be added in one place and forgotten in another
-// (docs/adding-an-op.md).
+// (docs/adding-an-op.md). Unlike other enumerators (lower_snake_case), an op is spelt as the
+// ONNX operator it stands for (Conv, BatchNorm, GlobalAveragePool): op_name() prints that
+// spelling in errors and in `infer --help`, and a reader finds the ONNX definition by it.
 #define SCV_OP_LIST(X) \
   X(Conv)              \
   X(BatchNorm)         \

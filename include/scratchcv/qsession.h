@@ -13,8 +13,8 @@
 // Arithmetic: TFLite's integer kernels (int32 accumulation, Q31 multiplier + shift with its
 // rounding, single or double as TFLite builds allow, zero points, saturation, fused clamp). SOFTMAX
 // and CONCATENATION of inputs with other scales use float as TFLite's kernels do. The fast kernels
-// give the same bytes as the reference (tests/test_qsession.cpp checks it for every ISA and thread
-// count).
+// give the same bytes as the reference (tests/test_tflite.cpp checks it for every ISA and thread
+// count). Each operator's shape rule and plan live with its op family (src/ops/qop.h).
 #pragma once
 
 #include <cstdint>

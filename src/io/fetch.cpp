@@ -190,7 +190,7 @@ struct Transfer {
   bool body_started = false;
   bool range_mismatch = false;
   int write_errno = 0;
-  Progress mode = Progress::kNone;
+  Progress mode = Progress::none;
   std::unique_ptr<ProgressBar> bar;  // created when the body starts
 };
 
@@ -231,7 +231,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
         return 0;
       }
     } else if (t->offset > 0) {  // 200 (or no status, file://): the whole file, start again
-      if (t->mode != Progress::kNone)
+      if (t->mode != Progress::none)
         std::fprintf(stderr,
                      "the server ignored the request to resume at byte %" PRId64
                      "; downloading the whole file again\n",
@@ -261,11 +261,11 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 // The one progress style (src/core/progress.h), in MB, started when the body starts (the size
 // is known then); bytes resumed from an earlier run are not counted in the rate.
 void draw_progress(Transfer* t, bool final_draw) {
-  if (t->mode == Progress::kNone || !t->body_started) return;
+  if (t->mode == Progress::none || !t->body_started) return;
   if (!t->bar) {
     t->bar = std::make_unique<ProgressBar>(
         t->total, "MB", t->name,
-        t->mode == Progress::kBar ? ProgressBar::Style::redraw : ProgressBar::Style::lines, 1e6);
+        t->mode == Progress::bar ? ProgressBar::Style::redraw : ProgressBar::Style::lines, 1e6);
     t->bar->set_first(t->base);
   }
   t->bar->set_total(t->total);
@@ -362,7 +362,7 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
   t.mode = mode;
   t.offset = file_size(fd);
   const std::string by_hand = "; to install it by hand, download " + url + " to " + final_path;
-  if (mode != Progress::kNone) {
+  if (mode != Progress::none) {
     if (t.offset > 0)
       std::fprintf(stderr, "resuming %s from byte %" PRId64 " -> %s\n", url.c_str(), t.offset,
                    final_path.c_str());
@@ -427,7 +427,7 @@ static Outcome transfer_once(const std::string& url, const std::string& name,
     const bool resumed = t.offset > 0 && t.base > 0;
     if (resumed && may_retry) {
       truncate_part(fd);
-      if (mode != Progress::kNone)
+      if (mode != Progress::none)
         std::fprintf(stderr, "resumed download of %s failed its checksum; starting again\n",
                      name.c_str());
       return {Outcome::kRetryFromZero, Status()};
@@ -451,12 +451,12 @@ Result<std::string> fetch_file(const std::string& file_name, const FetchOptions&
   const std::string part = final_path + ".part";
   const std::string url = model_url(file_name, opts.base_url);
   Progress mode = opts.progress;
-  if (mode == Progress::kAuto) mode = ::isatty(2) ? Progress::kBar : Progress::kLines;
+  if (mode == Progress::automatic) mode = ::isatty(2) ? Progress::bar : Progress::lines;
 
   if (file_exists(final_path)) {
     Status v = verify_file_hash(final_path, file_name);
     if (v.ok()) {
-      if (mode != Progress::kNone)
+      if (mode != Progress::none)
         std::fprintf(stderr, "%s: already in the cache (sha256 ok)\n", final_path.c_str());
       return final_path;
     }

@@ -11,29 +11,29 @@ namespace scv::pickle {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::None:
+    case Kind::none:
       return "None";
-    case Kind::Bool:
+    case Kind::boolean:
       return "bool";
-    case Kind::Int:
+    case Kind::integer:
       return "int";
-    case Kind::Float:
+    case Kind::floating:
       return "float";
-    case Kind::String:
+    case Kind::string:
       return "str";
-    case Kind::Bytes:
+    case Kind::bytes:
       return "bytes";
-    case Kind::Tuple:
+    case Kind::tuple:
       return "tuple";
-    case Kind::List:
+    case Kind::list:
       return "list";
-    case Kind::Dict:
+    case Kind::dict:
       return "dict";
-    case Kind::Global:
+    case Kind::global:
       return "global";
-    case Kind::Reduce:
+    case Kind::reduce:
       return "object";
-    case Kind::PersId:
+    case Kind::pers_id:
       return "persistent id";
   }
   return "?";
@@ -43,24 +43,24 @@ std::string describe(const Pickle& p, int32_t index) {
   if (index < 0 || static_cast<size_t>(index) >= p.values.size()) return "<nothing>";
   const Value& v = p.at(index);
   switch (v.kind) {
-    case Kind::Int:
+    case Kind::integer:
       return str("int ", v.i);
-    case Kind::Bool:
+    case Kind::boolean:
       return v.i ? "True" : "False";
-    case Kind::Float:
+    case Kind::floating:
       return str("float ", v.f);
-    case Kind::String:
+    case Kind::string:
       return str("str '", v.s.substr(0, 40), v.s.size() > 40 ? "...'" : "'");
-    case Kind::Tuple:
-    case Kind::List:
+    case Kind::tuple:
+    case Kind::list:
       return str(kind_name(v.kind), " (", v.items.size(), " items)");
-    case Kind::Dict:
+    case Kind::dict:
       return str("dict (", v.items.size() / 2, " items)");
-    case Kind::Global:
+    case Kind::global:
       return str("global ", v.s);
-    case Kind::Reduce: {
+    case Kind::reduce: {
       const Value& c = p.at(v.items[0]);
-      return c.kind == Kind::Global ? str(c.s, "(...) object") : std::string("object");
+      return c.kind == Kind::global ? str(c.s, "(...) object") : std::string("object");
     }
     default:
       return kind_name(v.kind);
@@ -235,18 +235,18 @@ class Vm {
   }
   Status push_int(int64_t v) {
     int32_t i = 0;
-    SCV_TRY(push_new(Kind::Int, &i));
+    SCV_TRY(push_new(Kind::integer, &i));
     val(i).i = v;
     return Status();
   }
   Status push_global(std::string name) {
     int32_t i = 0;
-    SCV_TRY(push_new(Kind::Global, &i));
+    SCV_TRY(push_new(Kind::global, &i));
     val(i).s = std::move(name);
     return Status();
   }
   Status set_items(int32_t dict, const std::vector<int32_t>& kv) {
-    if (val(dict).kind != Kind::Dict)
+    if (val(dict).kind != Kind::dict)
       return fail(str("SETITEM(S) on a ", kind_name(val(dict).kind), ", expected a dict"));
     if (kv.size() % 2 != 0) return fail("SETITEMS with an odd number of stack items");
     auto& items = val(dict).items;
@@ -254,7 +254,7 @@ class Vm {
     return Status();
   }
   Status append_items(int32_t list, const std::vector<int32_t>& xs) {
-    if (val(list).kind != Kind::List)
+    if (val(list).kind != Kind::list)
       return fail(str("APPEND(S) on a ", kind_name(val(list).kind), ", expected a list"));
     auto& items = val(list).items;
     items.insert(items.end(), xs.begin(), xs.end());
@@ -267,14 +267,14 @@ class Vm {
     return Status();
   }
   Status reduce(int32_t callable, int32_t args) {
-    if (val(args).kind != Kind::Tuple)
+    if (val(args).kind != Kind::tuple)
       return fail(str("REDUCE arguments are a ", kind_name(val(args).kind), ", expected a tuple"));
-    if (val(callable).kind == Kind::Global && val(callable).s == "collections.OrderedDict") {
+    if (val(callable).kind == Kind::global && val(callable).s == "collections.OrderedDict") {
       if (!val(args).items.empty()) return fail("OrderedDict(...) with arguments is not supported");
-      return push_new(Kind::Dict);
+      return push_new(Kind::dict);
     }
     int32_t i = 0;
-    SCV_TRY(push_new(Kind::Reduce, &i));
+    SCV_TRY(push_new(Kind::reduce, &i));
     val(i).items = {callable, args};
     return Status();
   }
@@ -285,10 +285,10 @@ class Vm {
     int32_t a = 0;
     switch (op) {
       case NONE:
-        return push_new(Kind::None);
+        return push_new(Kind::none);
       case NEWTRUE:
       case NEWFALSE:
-        SCV_TRY(push_new(Kind::Bool, &a));
+        SCV_TRY(push_new(Kind::boolean, &a));
         val(a).i = op == NEWTRUE;
         return Status();
       case BININT:
@@ -315,22 +315,22 @@ class Vm {
         for (int i = 0; i < 8; ++i) be = (be << 8) | ((u >> (8 * i)) & 0xFF);
         double d = 0;
         std::memcpy(&d, &be, sizeof d);
-        SCV_TRY(push_new(Kind::Float, &a));
+        SCV_TRY(push_new(Kind::floating, &a));
         val(a).f = d;
         return Status();
       }
       case SHORT_BINUNICODE:
-        return push_string(Kind::String, 1);
+        return push_string(Kind::string, 1);
       case BINUNICODE:
-        return push_string(Kind::String, 4);
+        return push_string(Kind::string, 4);
       case BINUNICODE8:
-        return push_string(Kind::String, 8);
+        return push_string(Kind::string, 8);
       case SHORT_BINBYTES:
-        return push_string(Kind::Bytes, 1);
+        return push_string(Kind::bytes, 1);
       case BINBYTES:
-        return push_string(Kind::Bytes, 4);
+        return push_string(Kind::bytes, 4);
       case BINBYTES8:
-        return push_string(Kind::Bytes, 8);
+        return push_string(Kind::bytes, 8);
       default:
         return fail("unsupported or invalid opcode");
     }
@@ -342,20 +342,20 @@ class Vm {
     std::vector<int32_t> xs;
     switch (op) {
       case EMPTY_DICT:
-        return push_new(Kind::Dict);
+        return push_new(Kind::dict);
       case EMPTY_LIST:
-        return push_new(Kind::List);
+        return push_new(Kind::list);
       case EMPTY_TUPLE:
-        return push_new(Kind::Tuple);
+        return push_new(Kind::tuple);
       case TUPLE:
         SCV_TRY(pop_mark(&xs));
-        return make_seq(Kind::Tuple, std::move(xs));
+        return make_seq(Kind::tuple, std::move(xs));
       case LIST:
         SCV_TRY(pop_mark(&xs));
-        return make_seq(Kind::List, std::move(xs));
+        return make_seq(Kind::list, std::move(xs));
       case DICT:
         SCV_TRY(pop_mark(&xs));
-        SCV_TRY(push_new(Kind::Dict, &a));
+        SCV_TRY(push_new(Kind::dict, &a));
         return set_items(a, xs);
       case TUPLE1:
       case TUPLE2:
@@ -364,7 +364,7 @@ class Vm {
         if (stack_.size() < fence() + k) return fail("stack underflow");
         xs.assign(stack_.end() - static_cast<ptrdiff_t>(k), stack_.end());
         stack_.resize(stack_.size() - k);
-        return make_seq(Kind::Tuple, std::move(xs));
+        return make_seq(Kind::tuple, std::move(xs));
       }
       case SETITEM:
         SCV_TRY(pop(&c));
@@ -426,7 +426,7 @@ class Vm {
       case STACK_GLOBAL:
         SCV_TRY(pop(&b));
         SCV_TRY(pop(&a));
-        if (val(a).kind != Kind::String || val(b).kind != Kind::String)
+        if (val(a).kind != Kind::string || val(b).kind != Kind::string)
           return fail("STACK_GLOBAL needs two strings");
         return push_global(val(a).s + "." + val(b).s);
       case REDUCE:
@@ -436,13 +436,13 @@ class Vm {
         return reduce(a, b);
       case BINPERSID:
         SCV_TRY(pop(&a));
-        SCV_TRY(push_new(Kind::PersId, &b));
+        SCV_TRY(push_new(Kind::pers_id, &b));
         val(b).items = {a};
         return Status();
       case BUILD:
         SCV_TRY(pop(&b));
         SCV_TRY(top(&a));
-        if (val(a).kind == Kind::Reduce) val(a).state = b;
+        if (val(a).kind == Kind::reduce) val(a).state = b;
         // Anything else (e.g. the OrderedDict's _metadata attribute) carries nothing we use.
         return Status();
       case BINPUT:

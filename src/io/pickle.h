@@ -20,24 +20,24 @@
 namespace scv::pickle {
 
 enum class Kind : uint8_t {
-  None,
-  Bool,    // i
-  Int,     // i
-  Float,   // f
-  String,  // s (UTF-8)
-  Bytes,   // s
-  Tuple,   // items
-  List,    // items
-  Dict,    // items = k0, v0, k1, v1, ... in insertion order
-  Global,  // s = "module.name"
-  Reduce,  // items = {callable, args}; state = BUILD argument or -1
-  PersId,  // items = {pid}: a persistent id (BINPERSID) for the caller to resolve
+  none,
+  boolean,   // i
+  integer,   // i
+  floating,  // f
+  string,    // s (UTF-8)
+  bytes,     // s
+  tuple,     // items
+  list,      // items
+  dict,      // items = k0, v0, k1, v1, ... in insertion order
+  global,    // s = "module.name"
+  reduce,    // items = {callable, args}; state = BUILD argument or -1
+  pers_id,   // items = {pid}: a persistent id (BINPERSID) for the caller to resolve
 };
 
 const char* kind_name(Kind k);
 
 struct Value {
-  Kind kind = Kind::None;
+  Kind kind = Kind::none;
   int64_t i = 0;
   double f = 0.0;
   std::string s;

@@ -33,7 +33,7 @@ using pickle::Kind;
 using pickle::Pickle;
 using pickle::Value;
 
-enum class DType { F32, F64, F16, BF16, I64, I32, I16, I8, U8, Bool };
+enum class DType { f32, f64, f16, bf16, i64, i32, i16, i8, u8, boolean };
 
 struct DTypeInfo {
   const char* storage;  // torch.<storage>
@@ -41,11 +41,11 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kDTypes[] = {
-    {"torch.FloatStorage", DType::F32, 4}, {"torch.DoubleStorage", DType::F64, 8},
-    {"torch.HalfStorage", DType::F16, 2},  {"torch.BFloat16Storage", DType::BF16, 2},
-    {"torch.LongStorage", DType::I64, 8},  {"torch.IntStorage", DType::I32, 4},
-    {"torch.ShortStorage", DType::I16, 2}, {"torch.CharStorage", DType::I8, 1},
-    {"torch.ByteStorage", DType::U8, 1},   {"torch.BoolStorage", DType::Bool, 1},
+    {"torch.FloatStorage", DType::f32, 4}, {"torch.DoubleStorage", DType::f64, 8},
+    {"torch.HalfStorage", DType::f16, 2},  {"torch.BFloat16Storage", DType::bf16, 2},
+    {"torch.LongStorage", DType::i64, 8},  {"torch.IntStorage", DType::i32, 4},
+    {"torch.ShortStorage", DType::i16, 2}, {"torch.CharStorage", DType::i8, 1},
+    {"torch.ByteStorage", DType::u8, 1},   {"torch.BoolStorage", DType::boolean, 1},
 };
 
 // IEEE half -> float, exact (normals, subnormals, inf, nan).
@@ -80,29 +80,29 @@ T load(const uint8_t* p) {
 
 float element(const uint8_t* base, DType dt, size_t idx) {
   switch (dt) {
-    case DType::F32:
+    case DType::f32:
       return load<float>(base + idx * 4);
-    case DType::F64:
+    case DType::f64:
       return static_cast<float>(load<double>(base + idx * 8));
-    case DType::F16:
+    case DType::f16:
       return half_to_float(load<uint16_t>(base + idx * 2));
-    case DType::BF16: {
+    case DType::bf16: {
       const uint32_t bits = static_cast<uint32_t>(load<uint16_t>(base + idx * 2)) << 16;
       float f;
       std::memcpy(&f, &bits, sizeof f);
       return f;
     }
-    case DType::I64:
+    case DType::i64:
       return static_cast<float>(load<int64_t>(base + idx * 8));
-    case DType::I32:
+    case DType::i32:
       return static_cast<float>(load<int32_t>(base + idx * 4));
-    case DType::I16:
+    case DType::i16:
       return static_cast<float>(load<int16_t>(base + idx * 2));
-    case DType::I8:
+    case DType::i8:
       return static_cast<float>(static_cast<int8_t>(base[idx]));
-    case DType::U8:
+    case DType::u8:
       return static_cast<float>(base[idx]);
-    case DType::Bool:
+    case DType::boolean:
       return base[idx] != 0 ? 1.0f : 0.0f;
   }
   return 0.0f;
@@ -137,18 +137,18 @@ class Loader {
     budget_ = static_cast<uint64_t>(file_size) + (1u << 20);
     int32_t root = pk_.root;
     const Value& r = pk_.at(root);
-    if (r.kind == Kind::Reduce)
+    if (r.kind == Kind::reduce)
       return error("data.pkl holds a ", pickle::describe(pk_, root),
                    ", not a state_dict (was the whole model saved with torch.save(model)? save "
                    "model.state_dict() instead)");
-    if (r.kind != Kind::Dict)
+    if (r.kind != Kind::dict)
       return error("data.pkl holds a ", pickle::describe(pk_, root),
                    ", expected a dict of tensors (a state_dict)");
     // A training checkpoint wraps the weights: {'state_dict': {...}, 'epoch': ...} or
     // {'model': {...}, ...}.
     for (const char* wrap : {"state_dict", "model"}) {
       const int32_t inner = dict_get(root, wrap);
-      if (inner >= 0 && pk_.at(inner).kind == Kind::Dict) {
+      if (inner >= 0 && pk_.at(inner).kind == Kind::dict) {
         root = inner;
         break;
       }
@@ -158,7 +158,7 @@ class Loader {
     const auto& items = pk_.at(root).items;
     for (size_t k = 0; k + 1 < items.size(); k += 2) {
       const Value& key = pk_.at(items[k]);
-      if (key.kind != Kind::String)
+      if (key.kind != Kind::string)
         return error("state_dict key #", k / 2, " is a ", pickle::describe(pk_, items[k]),
                      ", expected a string");
       Tensor t;
@@ -187,25 +187,25 @@ class Loader {
     const auto& items = pk_.at(dict).items;
     for (size_t k = 0; k + 1 < items.size(); k += 2) {
       const Value& kv = pk_.at(items[k]);
-      if (kv.kind == Kind::String && kv.s == key) return items[k + 1];
+      if (kv.kind == Kind::string && kv.s == key) return items[k + 1];
     }
     return -1;
   }
   const std::string* callee(const Value& v) const {
-    if (v.kind != Kind::Reduce) return nullptr;
+    if (v.kind != Kind::reduce) return nullptr;
     const Value& c = pk_.at(v.items[0]);
-    return c.kind == Kind::Global ? &c.s : nullptr;
+    return c.kind == Kind::global ? &c.s : nullptr;
   }
   const std::vector<int32_t>& args(const Value& v) const { return pk_.at(v.items[1]).items; }
   bool get_int(int32_t i, int64_t* out) const {
     const Value& v = pk_.at(i);
-    if (v.kind != Kind::Int) return false;
+    if (v.kind != Kind::integer) return false;
     *out = v.i;
     return true;
   }
   bool get_ints(int32_t i, std::vector<int64_t>* out) const {
     const Value& v = pk_.at(i);
-    if (v.kind != Kind::Tuple && v.kind != Kind::List) return false;
+    if (v.kind != Kind::tuple && v.kind != Kind::list) return false;
     out->clear();
     for (int32_t x : v.items) {
       int64_t n = 0;
@@ -238,7 +238,7 @@ class Loader {
     const auto& a = args(*v);
     int64_t offset = 0;
     Shape size, stride;
-    if (a.size() < 4 || pk_.at(a[0]).kind != Kind::PersId || !get_int(a[1], &offset) ||
+    if (a.size() < 4 || pk_.at(a[0]).kind != Kind::pers_id || !get_int(a[1], &offset) ||
         !get_ints(a[2], &size) || !get_ints(a[3], &stride))
       return error("tensor '", name,
                    "': malformed _rebuild_tensor_v2 arguments (expected storage, offset, size, "
@@ -251,9 +251,9 @@ class Loader {
   Result<const Storage*> storage(int32_t pid, const std::string& name) {
     const Value& t = pk_.at(pid);
     int64_t numel = 0;
-    if (t.kind != Kind::Tuple || t.items.size() < 5 || pk_.at(t.items[0]).kind != Kind::String ||
-        pk_.at(t.items[0]).s != "storage" || pk_.at(t.items[1]).kind != Kind::Global ||
-        pk_.at(t.items[2]).kind != Kind::String || !get_int(t.items[4], &numel) || numel < 0)
+    if (t.kind != Kind::tuple || t.items.size() < 5 || pk_.at(t.items[0]).kind != Kind::string ||
+        pk_.at(t.items[0]).s != "storage" || pk_.at(t.items[1]).kind != Kind::global ||
+        pk_.at(t.items[2]).kind != Kind::string || !get_int(t.items[4], &numel) || numel < 0)
       return error("tensor '", name, "': malformed storage reference ", pickle::describe(pk_, pid),
                    " (expected ('storage', torch.<T>Storage, key, location, numel))");
     const std::string& type_name = pk_.at(t.items[1]).s;
@@ -331,7 +331,7 @@ class Loader {
       if (size[k] != 1 && stride[k] != expect) contiguous = false;
       expect *= size[k];  // <= numel <= kMaxDim: no overflow (an empty tensor skips this)
     }
-    if (file_ && contiguous && st.type->dtype == DType::F32 && numel > 0) {
+    if (file_ && contiguous && st.type->dtype == DType::f32 && numel > 0) {
       const uint8_t* p = st.data + static_cast<size_t>(offset) * 4;
       const size_t bytes = static_cast<size_t>(numel) * 4;
       // The view needs 64 readable bytes past its end (SIMD tails); a stored entry is followed
@@ -348,7 +348,7 @@ class Loader {
     }
     Tensor t = Tensor::uninitialized(size);  // every element is written below
     float* dst = t.data();
-    if (contiguous && st.type->dtype == DType::F32) {
+    if (contiguous && st.type->dtype == DType::f32) {
       if (numel > 0)
         std::memcpy(dst, st.data + static_cast<size_t>(offset) * 4, static_cast<size_t>(numel) * 4);
     } else if (contiguous) {

@@ -2,6 +2,7 @@
 #include <array>
 
 #include "ops/op.h"
+#include "ops/qop.h"
 
 namespace scv {
 
@@ -28,6 +29,32 @@ std::span<const OpDef* const> all_ops() {
 const OpDef* find_onnx_op(const std::string& op_type) {
   for (const OpDef* d : kOps)
     if (d->onnx.op_type && op_type == d->onnx.op_type) return d;
+  return nullptr;
+}
+
+// ---- the quantized rows (src/ops/qop.h) -------------------------------------------------------
+
+#define SCV_QOP_DECLARE(name, code) extern const QOpDef kQOpDef##name;
+SCV_QOP_LIST(SCV_QOP_DECLARE)
+#undef SCV_QOP_DECLARE
+
+namespace {
+#define SCV_QOP_ENTRY(name, code) &kQOpDef##name,
+constexpr std::array<const QOpDef*, kQOpCount> kQOps = {SCV_QOP_LIST(SCV_QOP_ENTRY)};
+#undef SCV_QOP_ENTRY
+}  // namespace
+
+const QOpDef& qop_def(QOpType op) {
+  return *kQOps[static_cast<size_t>(op)];
+}
+
+std::span<const QOpDef* const> all_qops() {
+  return kQOps;
+}
+
+const QOpDef* find_tflite_op(int32_t code) {
+  for (const QOpDef* d : kQOps)
+    if (d->tflite == code) return d;
   return nullptr;
 }
 

@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,8 @@
 #include "scratchcv/model.h"
 #include "scratchcv/onnx.h"
 #include "scratchcv/pth.h"
+#include "scratchcv/qsession.h"
+#include "scratchcv/tflite.h"
 #include "scratchcv/train.h"
 
 namespace scv_fuzz {
@@ -82,6 +86,52 @@ inline int fuzz_checkpoint(const uint8_t* d, size_t n) {
 
 inline int fuzz_load_model(const uint8_t* d, size_t n) {
   if (to_temp(d, n)) (void)scv::load_model(temp_path(), "");
+  return 0;
+}
+
+// TFLite: the reader, then (for models small enough to run within the fuzzer's limits) the
+// quantized engine on the reference kernels and on the best fast kernels, which must agree byte
+// for byte: a model the planner accepts must never make a kernel read or write out of bounds.
+inline int fuzz_tflite(const uint8_t* d, size_t n) {
+  auto m = scv::tflite::parse_tflite(d, n);
+  if (!m.ok()) return 0;
+  // Budget: activations and per-operator work bounded (the reader already bounds constants by
+  // the file size); a larger model is valid but not what a 64 KiB fuzz input should run.
+  int64_t total = 0, work = 0;
+  for (const auto& t : m->tensors) {
+    const int64_t e = t.numel();
+    if (e < 0 || e > (int64_t(1) << 20)) return 0;
+    total += e;
+  }
+  for (const auto& op : m->ops) {
+    int64_t out = 1, w = 1;
+    if (!op.outputs.empty() && op.outputs[0] >= 0) out = m->tensors[size_t(op.outputs[0])].numel();
+    if (op.inputs.size() > 1 && op.inputs[1] >= 0) w = m->tensors[size_t(op.inputs[1])].numel();
+    work += out * std::max<int64_t>(w, 1);
+  }
+  if (total > (int64_t(1) << 22) || work > (int64_t(1) << 26)) return 0;
+  std::vector<uint8_t> ref;
+  for (const char* isa : {"ref", ""}) {
+    auto s = scv::QSession::create(*m, scv::QSessionOptions{1, isa});
+    if (!s.ok()) return 0;
+    const scv::QTensorInfo& in = (*s)->input_info();
+    for (size_t i = 0; i < in.bytes; ++i) (*s)->input_data()[i] = uint8_t(i * 151 + 7);
+    if (in.type == scv::tflite::DType::f32)  // finite floats
+      for (size_t i = 0; i + 4 <= in.bytes; i += 4) {
+        const float f = float(int(i % 97) - 48) * 0.1f;
+        std::memcpy((*s)->input_data() + i, &f, 4);
+      }
+    (*s)->run();
+    const scv::QTensorInfo& o = (*s)->output_info();
+    std::vector<uint8_t> out((*s)->output_data(), (*s)->output_data() + o.bytes);
+    if (ref.empty()) {
+      ref = std::move(out);
+    } else if (out != ref) {
+      std::fprintf(stderr, "fuzz_tflite: %s kernels differ from the reference\n",
+                   (*s)->describe().c_str());
+      std::abort();
+    }
+  }
   return 0;
 }
 
@@ -256,6 +306,7 @@ inline const Target kTargets[] = {
     {"idx", fuzz_idx},
     {"checkpoint", fuzz_checkpoint},
     {"load_model", fuzz_load_model},
+    {"tflite", fuzz_tflite},
 };
 
 }  // namespace scv_fuzz

@@ -1,0 +1,77 @@
+// The quantized rows of the op list: every TFLite operator the quantized engine runs, with the
+// fp32 op of SCV_OP_LIST it is a quantized variant of (where one exists), bound once in
+// src/ops/registry.cpp beside the fp32 table.
+//
+// A quantized op lives in its family's folder beside the fp32 one (CONV_2D in
+// src/ops/conv/conv_q.cpp, ADD in src/ops/eltwise/add_q.cpp, ...), which defines one
+// `const QOpDef kQOpDef<Name>` per row (a missing definition is a link error). A QOpDef carries:
+//   - tflite: the TFLite builtin operator code it maps (the TFLite loader keeps no list of its
+//             own: QSession looks every operator up here);
+//   - infer:  the shape rule, also every validity check of the operator's tensors: the output
+//             shape the operator gives for its inputs and options (the session checks the
+//             file's output shape against it);
+//   - ref:    the reference plan: steps that run the reference kernels (ops/quant/qkernels.h:
+//             TFLite's integer arithmetic, the oracle of the fast ones);
+//   - plan:   the fast plan (packing for the bound ISA's kernels), or nullptr: the reference
+//             plan is used on every ISA.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "scratchcv/graph.h"
+#include "scratchcv/status.h"
+#include "scratchcv/tflite.h"
+
+namespace scv {
+
+namespace quant {
+class QPlanner;
+}
+
+// X(Name, TFLite builtin code constant of scratchcv/tflite.h)
+#define SCV_QOP_LIST(X)                        \
+  X(Conv2d, tflite::kConv2d)                   \
+  X(DepthwiseConv2d, tflite::kDepthwiseConv2d) \
+  X(FullyConnected, tflite::kFullyConnected)   \
+  X(Add, tflite::kAdd)                         \
+  X(AveragePool2d, tflite::kAveragePool2d)     \
+  X(MaxPool2d, tflite::kMaxPool2d)             \
+  X(Mean, tflite::kMean)                       \
+  X(Reshape, tflite::kReshape)                 \
+  X(Squeeze, tflite::kSqueeze)                 \
+  X(Softmax, tflite::kSoftmax)                 \
+  X(Quantize, tflite::kQuantize)               \
+  X(Dequantize, tflite::kDequantize)           \
+  X(Concatenation, tflite::kConcatenation)     \
+  X(Pad, tflite::kPad)
+
+enum class QOpType {
+#define SCV_QOP_ENUM(name, code) name,
+  SCV_QOP_LIST(SCV_QOP_ENUM)
+#undef SCV_QOP_ENUM
+};
+
+#define SCV_QOP_COUNT(name, code) +1
+inline constexpr int kQOpCount = 0 SCV_QOP_LIST(SCV_QOP_COUNT);
+#undef SCV_QOP_COUNT
+
+struct QOpDef {
+  QOpType op;
+  const char* name;   // the TFLite name, "CONV_2D"
+  int32_t tflite;     // TFLite builtin operator code
+  bool has_float_op;  // a quantized variant of float_op (else quantized-only: QUANTIZE...)
+  OpType float_op;
+  // The output shape of `op` (validating its inputs and options); errors name p.who().
+  Result<std::vector<int32_t>> (*infer)(const quant::QPlanner& p, const tflite::OpInfo& op);
+  Status (*ref)(quant::QPlanner& p, const tflite::OpInfo& op);
+  Status (*plan)(quant::QPlanner& p, const tflite::OpInfo& op);  // nullptr: ref on every ISA
+};
+
+const QOpDef& qop_def(QOpType op);
+std::span<const QOpDef* const> all_qops();
+// The quantized op of a TFLite builtin code, or nullptr.
+const QOpDef* find_tflite_op(int32_t code);
+
+}  // namespace scv
