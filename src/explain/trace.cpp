@@ -319,6 +319,192 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
   return t;
 }
 
+namespace {
+
+// The backward step of each op kind: dx, the gradient of the node's data input, from dy.
+
+Result<Tensor> conv_backward(const Node& node, const Tensor& x, const Tensor& w, const Tensor& dy,
+                             ThreadPool& pool) {
+  ref::Conv2dParams p;
+  SCV_TRY(conv_params(node, x, w, &p));
+  Tensor dx(x.shape());
+  if (im2col_fits(p, x.dim(1)))
+    conv_backward_gemm(dy, w, p, &dx, pool);
+  else
+    conv2d_backward_data_ref(dy.data(), dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3), w.data(), p,
+                             x.dim(1), x.dim(2), x.dim(3), dx.data());
+  return dx;
+}
+
+Tensor batchnorm_backward(const Node& node, const Tensor& x, const Tensor& scale, const Tensor& var,
+                          const Tensor& dy) {
+  // Inference batch-norm is affine per channel: dx = dy * scale / sqrt(var + eps).
+  const int64_t n = x.dim(0), c = x.dim(1), hw = x.numel() / (n * c);
+  Tensor dx(x.shape());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float a = scale[ch] / std::sqrt(var[ch] + node.attrs.epsilon);
+      const float* d = dy.data() + (b * c + ch) * hw;
+      float* o = dx.data() + (b * c + ch) * hw;
+      for (int64_t i = 0; i < hw; ++i) o[i] = d[i] * a;
+    }
+  return dx;
+}
+
+Tensor relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy, ReluRule rule,
+                     ThreadPool& pool) {
+  static const std::unique_ptr<train::Layer> relu_layer = train::make_activation(train::Act::relu);
+  Tensor dx(x.shape());
+  const float *xd = x.data(), *d = dy.data();
+  float* o = dx.data();
+  switch (rule) {
+    case ReluRule::gradient:  // training's ReLU layer: dx = dy where x > 0
+      relu_layer->backward(x, y, dy, &dx, pool);
+      break;
+    case ReluRule::deconvnet:
+      for (int64_t i = 0; i < x.numel(); ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
+      break;
+    case ReluRule::guided:
+      for (int64_t i = 0; i < x.numel(); ++i) o[i] = (d[i] > 0.f && xd[i] > 0.f) ? d[i] : 0.f;
+      break;
+  }
+  return dx;
+}
+
+Tensor maxpool_backward(const Tensor& x, const Tensor& dy, const std::vector<int32_t>& sw) {
+  // Unpooling: each output's gradient goes to the input cell its switch recorded.
+  Tensor dx(x.shape());
+  const int64_t planes = x.dim(0) * x.dim(1), hw = x.dim(2) * x.dim(3);
+  const int64_t ohw = dy.dim(2) * dy.dim(3);
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t i = 0; i < ohw; ++i) {
+      const int32_t s = sw[size_t(pl * ohw + i)];
+      if (s >= 0) dx[pl * hw + s] += dy[pl * ohw + i];
+    }
+  return dx;
+}
+
+Tensor avgpool_backward(const ref::Pool2dParams& p, const Tensor& x, const Tensor& dy) {
+  Tensor dx(x.shape());
+  const int64_t h = x.dim(2), w = x.dim(3), oh = dy.dim(2), ow = dy.dim(3);
+  for (int64_t pl = 0; pl < x.dim(0) * x.dim(1); ++pl)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        // The divisor exactly as ref::avgpool2d counts it.
+        int64_t inside = 0, in_padded = 0;
+        for (int64_t i = 0; i < p.kh; ++i)
+          for (int64_t j = 0; j < p.kw; ++j) {
+            const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+            const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
+            if (iy >= -p.pad_t && iy < h + p.pad_b && ix >= -p.pad_l && ix < w + p.pad_r)
+              ++in_padded;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) ++inside;
+          }
+        const int64_t div = p.count_include_pad ? in_padded : inside;
+        if (div <= 0) continue;
+        const float gv = dy[(pl * oh + oy) * ow + ox] / float(div);
+        for (int64_t i = 0; i < p.kh; ++i)
+          for (int64_t j = 0; j < p.kw; ++j) {
+            const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+            const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) dx[(pl * h + iy) * w + ix] += gv;
+          }
+      }
+  return dx;
+}
+
+Tensor global_avgpool_backward(const Tensor& x, const Tensor& dy) {
+  Tensor dx(x.shape());
+  const int64_t planes = x.dim(0) * x.dim(1), hw = x.numel() / planes;
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float gv = dy[pl] / float(hw);
+    std::fill(dx.data() + pl * hw, dx.data() + (pl + 1) * hw, gv);
+  }
+  return dx;
+}
+
+Tensor gemm_backward(const GemmKernel& gk, const Attrs& at, const Tensor& x, const Tensor& b,
+                     const Tensor& dy) {
+  const int M = int(dy.dim(0)), Nn = int(dy.dim(1));
+  const int K = int(at.trans_a ? x.dim(0) : x.dim(1));
+  Tensor dx(x.shape());
+  if (!at.trans_a) {  // dA [M, K] = alpha * dY op(B)^T
+    sgemm(gk, false, !at.trans_b, M, K, Nn, at.alpha, dy.data(), Nn, b.data(), at.trans_b ? K : Nn,
+          0.f, dx.data(), K);
+  } else {  // dA [K, M] = alpha * op(B) dY^T
+    sgemm(gk, at.trans_b, true, K, M, Nn, at.alpha, b.data(), at.trans_b ? K : Nn, dy.data(), Nn,
+          0.f, dx.data(), M);
+  }
+  return dx;
+}
+
+Tensor matmul_backward(const GemmKernel& gk, const Tensor& x, const Tensor& b, const Tensor& dy) {
+  const int M = int(x.dim(-2)), K = int(x.dim(-1)), Nn = int(b.dim(-1));
+  const int64_t batch = x.numel() / (int64_t(M) * K);
+  const bool bb = b.numel() != int64_t(K) * Nn;
+  Tensor dx(x.shape());
+  for (int64_t i = 0; i < batch; ++i)  // dA = dY B^T
+    sgemm(gk, false, true, M, K, Nn, 1.f, dy.data() + i * M * Nn, Nn,
+          b.data() + (bb ? i * K * Nn : 0), Nn, 0.f, dx.data() + i * M * K, K);
+  return dx;
+}
+
+Tensor clip_backward(const Trace& t, const Node& node, const Tensor& x, const Tensor& dy,
+                     ReluRule rule) {
+  // dx = dy where lo <= x <= hi (as torch.clamp), 0 where the bound was taken.
+  const auto bound = [&](size_t k, float def) {
+    return k < node.inputs.size() && node.inputs[k] >= 0 ? t.values[node.inputs[k]][0] : def;
+  };
+  const float lo = bound(1, -std::numeric_limits<float>::infinity());
+  const float hi = bound(2, std::numeric_limits<float>::infinity());
+  // As an activation (ReLU6 = Clip(0, 6)) it follows the ReLU rule: the deconvnet
+  // rectifies the backward signal, guided backpropagation also masks by the forward.
+  Tensor dx(x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const bool pass = x[i] >= lo && x[i] <= hi;
+    switch (rule) {
+      case ReluRule::gradient:
+        dx[i] = pass ? dy[i] : 0.f;
+        break;
+      case ReluRule::deconvnet:
+        dx[i] = dy[i] > 0.f ? dy[i] : 0.f;
+        break;
+      case ReluRule::guided:
+        dx[i] = dy[i] > 0.f && pass ? dy[i] : 0.f;
+        break;
+    }
+  }
+  return dx;
+}
+
+Tensor softmax_backward(const Node& node, const Tensor& x, const Tensor& y, const Tensor& dy) {
+  // dx = y * (dy - sum_j dy_j y_j) along the softmax axis.
+  const int64_t r = x.rank();
+  const int64_t axis = node.attrs.axis < 0 ? node.attrs.axis + r : node.attrs.axis;
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int64_t i = 0; i < r; ++i) {
+    const int64_t d = x.dim(int(i));
+    if (i < axis)
+      outer *= d;
+    else if (i == axis || node.attrs.softmax_legacy)
+      len *= d;
+    else
+      inner *= d;
+  }
+  Tensor dx(x.shape());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t in_ = 0; in_ < inner; ++in_) {
+      const int64_t base = o * len * inner + in_;
+      double dot = 0;
+      for (int64_t l = 0; l < len; ++l) dot += double(dy[base + l * inner]) * y[base + l * inner];
+      for (int64_t l = 0; l < len; ++l)
+        dx[base + l * inner] = y[base + l * inner] * float(dy[base + l * inner] - dot);
+    }
+  return dx;
+}
+
+}  // namespace
+
 Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tensor& seed_grad,
                                      const std::vector<int>& want, ReluRule rule,
                                      ThreadPool& pool) {
@@ -339,7 +525,6 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
   // A value's gradient is complete once every node after its producer has been visited.
   int stop = int(g.nodes.size());
   for (int v : want) stop = std::min(stop, t.producer[v] + 1);
-  static const std::unique_ptr<train::Layer> relu_layer = train::make_activation(train::Act::relu);
 
   auto accumulate = [&](int v, Tensor d, bool fresh) {
     if (v < 0 || g.values[v].is_constant()) return;
@@ -363,221 +548,68 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
     const Tensor& x = t.values[node.inputs[0]];
     const int xin = node.inputs[0];
     auto needs = [&](int v) { return v >= 0 && !g.values[v].is_constant(); };
+    if (node.op == OpType::Add) {
+      for (int k = 0; k < 2; ++k) {
+        const int v = node.inputs[k];
+        if (!needs(v)) continue;
+        Tensor d = reduce_broadcast(dy, t.values[v].shape());
+        accumulate(v, d, d.data() != dy.data());
+      }
+      continue;
+    }
+    if (!needs(xin)) continue;
     switch (node.op) {
       case OpType::Conv: {
-        if (!needs(xin)) break;
-        const Tensor& w = t.values[node.inputs[1]];
         if (needs(node.inputs[1])) return not_constant(node, "weight");
-        ref::Conv2dParams p;
-        SCV_TRY(conv_params(node, x, w, &p));
-        Tensor dx(x.shape());
-        if (im2col_fits(p, x.dim(1)))
-          conv_backward_gemm(dy, w, p, &dx, pool);
-        else
-          conv2d_backward_data_ref(dy.data(), dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3), w.data(),
-                                   p, x.dim(1), x.dim(2), x.dim(3), dx.data());
+        SCV_ASSIGN_OR_RETURN(Tensor dx, conv_backward(node, x, t.values[node.inputs[1]], dy, pool));
         accumulate(xin, dx, true);
         break;
       }
-      case OpType::BatchNorm: {
-        // Inference batch-norm is affine per channel: dx = dy * scale / sqrt(var + eps).
-        if (!needs(xin)) break;
+      case OpType::BatchNorm:
         for (int i = 1; i <= 4; ++i)
           if (needs(node.inputs[i])) return not_constant(node, "parameter");
-        const Tensor &scale = t.values[node.inputs[1]], &var = t.values[node.inputs[4]];
-        const int64_t n = x.dim(0), c = x.dim(1), hw = x.numel() / (n * c);
-        Tensor dx(x.shape());
-        for (int64_t b = 0; b < n; ++b)
-          for (int64_t ch = 0; ch < c; ++ch) {
-            const float a = scale[ch] / std::sqrt(var[ch] + node.attrs.epsilon);
-            const float* d = dy.data() + (b * c + ch) * hw;
-            float* o = dx.data() + (b * c + ch) * hw;
-            for (int64_t i = 0; i < hw; ++i) o[i] = d[i] * a;
-          }
-        accumulate(xin, dx, true);
+        accumulate(
+            xin,
+            batchnorm_backward(node, x, t.values[node.inputs[1]], t.values[node.inputs[4]], dy),
+            true);
         break;
-      }
-      case OpType::Relu: {
-        if (!needs(xin)) break;
-        Tensor dx(x.shape());
-        const float *xd = x.data(), *d = dy.data();
-        float* o = dx.data();
-        switch (rule) {
-          case ReluRule::gradient:  // training's ReLU layer: dx = dy where x > 0
-            relu_layer->backward(x, t.values[out], dy, &dx, pool);
-            break;
-          case ReluRule::deconvnet:
-            for (int64_t i = 0; i < x.numel(); ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
-            break;
-          case ReluRule::guided:
-            for (int64_t i = 0; i < x.numel(); ++i) o[i] = (d[i] > 0.f && xd[i] > 0.f) ? d[i] : 0.f;
-            break;
-        }
-        accumulate(xin, dx, true);
+      case OpType::Relu:
+        accumulate(xin, relu_backward(x, t.values[out], dy, rule, pool), true);
         break;
-      }
-      case OpType::MaxPool: {
-        // Unpooling: each output's gradient goes to the input cell its switch recorded.
-        if (!needs(xin)) break;
-        const auto& sw = t.switches[ni];
-        Tensor dx(x.shape());
-        const int64_t planes = x.dim(0) * x.dim(1), hw = x.dim(2) * x.dim(3);
-        const int64_t ohw = dy.dim(2) * dy.dim(3);
-        for (int64_t pl = 0; pl < planes; ++pl)
-          for (int64_t i = 0; i < ohw; ++i) {
-            const int32_t s = sw[size_t(pl * ohw + i)];
-            if (s >= 0) dx[pl * hw + s] += dy[pl * ohw + i];
-          }
-        accumulate(xin, dx, true);
+      case OpType::MaxPool:
+        accumulate(xin, maxpool_backward(x, dy, t.switches[ni]), true);
         break;
-      }
       case OpType::AveragePool: {
-        if (!needs(xin)) break;
         ref::Pool2dParams p;
         SCV_TRY(window_params(node, x.dim(2), x.dim(3), node.attrs.kernel_shape[0],
                               node.attrs.kernel_shape[1], &p));
-        Tensor dx(x.shape());
-        const int64_t h = x.dim(2), w = x.dim(3), oh = dy.dim(2), ow = dy.dim(3);
-        for (int64_t pl = 0; pl < x.dim(0) * x.dim(1); ++pl)
-          for (int64_t oy = 0; oy < oh; ++oy)
-            for (int64_t ox = 0; ox < ow; ++ox) {
-              // The divisor exactly as ref::avgpool2d counts it.
-              int64_t inside = 0, in_padded = 0;
-              for (int64_t i = 0; i < p.kh; ++i)
-                for (int64_t j = 0; j < p.kw; ++j) {
-                  const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
-                  const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
-                  if (iy >= -p.pad_t && iy < h + p.pad_b && ix >= -p.pad_l && ix < w + p.pad_r)
-                    ++in_padded;
-                  if (iy >= 0 && iy < h && ix >= 0 && ix < w) ++inside;
-                }
-              const int64_t div = p.count_include_pad ? in_padded : inside;
-              if (div <= 0) continue;
-              const float gv = dy[(pl * oh + oy) * ow + ox] / float(div);
-              for (int64_t i = 0; i < p.kh; ++i)
-                for (int64_t j = 0; j < p.kw; ++j) {
-                  const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
-                  const int64_t ix = ox * p.sw - p.pad_l + j * p.dw;
-                  if (iy >= 0 && iy < h && ix >= 0 && ix < w) dx[(pl * h + iy) * w + ix] += gv;
-                }
-            }
-        accumulate(xin, dx, true);
+        accumulate(xin, avgpool_backward(p, x, dy), true);
         break;
       }
-      case OpType::GlobalAveragePool: {
-        if (!needs(xin)) break;
-        Tensor dx(x.shape());
-        const int64_t planes = x.dim(0) * x.dim(1), hw = x.numel() / planes;
-        for (int64_t pl = 0; pl < planes; ++pl) {
-          const float gv = dy[pl] / float(hw);
-          std::fill(dx.data() + pl * hw, dx.data() + (pl + 1) * hw, gv);
-        }
-        accumulate(xin, dx, true);
+      case OpType::GlobalAveragePool:
+        accumulate(xin, global_avgpool_backward(x, dy), true);
         break;
-      }
       case OpType::Flatten:
       case OpType::Reshape:
       case OpType::Identity:
-        if (needs(xin)) accumulate(xin, dy.reshaped(x.shape()), false);
+        accumulate(xin, dy.reshaped(x.shape()), false);
         break;
-      case OpType::Gemm: {
-        if (!needs(xin)) break;
+      case OpType::Gemm:
         if (needs(node.inputs[1])) return not_constant(node, "B");
-        const Attrs& at = node.attrs;
-        const Tensor& b = t.values[node.inputs[1]];
-        const int M = int(dy.dim(0)), Nn = int(dy.dim(1));
-        const int K = int(at.trans_a ? x.dim(0) : x.dim(1));
-        Tensor dx(x.shape());
-        if (!at.trans_a) {  // dA [M, K] = alpha * dY op(B)^T
-          sgemm(gk, false, !at.trans_b, M, K, Nn, at.alpha, dy.data(), Nn, b.data(),
-                at.trans_b ? K : Nn, 0.f, dx.data(), K);
-        } else {  // dA [K, M] = alpha * op(B) dY^T
-          sgemm(gk, at.trans_b, true, K, M, Nn, at.alpha, b.data(), at.trans_b ? K : Nn, dy.data(),
-                Nn, 0.f, dx.data(), M);
-        }
-        accumulate(xin, dx, true);
+        accumulate(xin, gemm_backward(gk, node.attrs, x, t.values[node.inputs[1]], dy), true);
         break;
-      }
-      case OpType::MatMul: {
-        if (!needs(xin)) break;
+      case OpType::MatMul:
         if (needs(node.inputs[1])) return not_constant(node, "B");
-        const Tensor& b = t.values[node.inputs[1]];
-        const int M = int(x.dim(-2)), K = int(x.dim(-1)), Nn = int(b.dim(-1));
-        const int64_t batch = x.numel() / (int64_t(M) * K);
-        const bool bb = b.numel() != int64_t(K) * Nn;
-        Tensor dx(x.shape());
-        for (int64_t i = 0; i < batch; ++i)  // dA = dY B^T
-          sgemm(gk, false, true, M, K, Nn, 1.f, dy.data() + i * M * Nn, Nn,
-                b.data() + (bb ? i * K * Nn : 0), Nn, 0.f, dx.data() + i * M * K, K);
-        accumulate(xin, dx, true);
+        accumulate(xin, matmul_backward(gk, x, t.values[node.inputs[1]], dy), true);
         break;
-      }
-      case OpType::Clip: {
-        // dx = dy where lo <= x <= hi (as torch.clamp), 0 where the bound was taken.
-        if (!needs(xin)) break;
-        const auto bound = [&](size_t k, float def) {
-          return k < node.inputs.size() && node.inputs[k] >= 0 ? t.values[node.inputs[k]][0] : def;
-        };
-        const float lo = bound(1, -std::numeric_limits<float>::infinity());
-        const float hi = bound(2, std::numeric_limits<float>::infinity());
-        // As an activation (ReLU6 = Clip(0, 6)) it follows the ReLU rule: the deconvnet
-        // rectifies the backward signal, guided backpropagation also masks by the forward.
-        Tensor dx(x.shape());
-        for (int64_t i = 0; i < x.numel(); ++i) {
-          const bool pass = x[i] >= lo && x[i] <= hi;
-          switch (rule) {
-            case ReluRule::gradient:
-              dx[i] = pass ? dy[i] : 0.f;
-              break;
-            case ReluRule::deconvnet:
-              dx[i] = dy[i] > 0.f ? dy[i] : 0.f;
-              break;
-            case ReluRule::guided:
-              dx[i] = dy[i] > 0.f && pass ? dy[i] : 0.f;
-              break;
-          }
-        }
-        accumulate(xin, dx, true);
+      case OpType::Clip:
+        accumulate(xin, clip_backward(t, node, x, dy, rule), true);
         break;
-      }
-      case OpType::Add: {
-        for (int k = 0; k < 2; ++k) {
-          const int v = node.inputs[k];
-          if (!needs(v)) continue;
-          Tensor d = reduce_broadcast(dy, t.values[v].shape());
-          accumulate(v, d, d.data() != dy.data());
-        }
+      case OpType::Softmax:
+        accumulate(xin, softmax_backward(node, x, t.values[out], dy), true);
         break;
-      }
-      case OpType::Softmax: {
-        if (!needs(xin)) break;
-        // dx = y * (dy - sum_j dy_j y_j) along the softmax axis.
-        const Tensor& y = t.values[out];
-        const int64_t r = x.rank();
-        const int64_t axis = node.attrs.axis < 0 ? node.attrs.axis + r : node.attrs.axis;
-        int64_t outer = 1, len = 1, inner = 1;
-        for (int64_t i = 0; i < r; ++i) {
-          const int64_t d = x.dim(int(i));
-          if (i < axis)
-            outer *= d;
-          else if (i == axis || node.attrs.softmax_legacy)
-            len *= d;
-          else
-            inner *= d;
-        }
-        Tensor dx(x.shape());
-        for (int64_t o = 0; o < outer; ++o)
-          for (int64_t in_ = 0; in_ < inner; ++in_) {
-            const int64_t base = o * len * inner + in_;
-            double dot = 0;
-            for (int64_t l = 0; l < len; ++l)
-              dot += double(dy[base + l * inner]) * y[base + l * inner];
-            for (int64_t l = 0; l < len; ++l)
-              dx[base + l * inner] = y[base + l * inner] * float(dy[base + l * inner] - dot);
-          }
-        accumulate(xin, dx, true);
-        break;
-      }
+      case OpType::Add:
+        break;  // handled above
     }
   }
   std::vector<Tensor> result;
