@@ -75,137 +75,48 @@ int64_t TensorInfo::numel() const {
   return n;
 }
 
+// The schema's BuiltinOperator names, indexed by code (the codes below 128 that image models
+// use most).
+// clang-format off
+constexpr const char* kBuiltinOpNames[] = {
+    /*   0 */ "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D",
+    /*   4 */ "DEPTHWISE_CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE", "EMBEDDING_LOOKUP",
+    /*   8 */ "FLOOR", "FULLY_CONNECTED", "HASHTABLE_LOOKUP", "L2_NORMALIZATION",
+    /*  12 */ "L2_POOL_2D", "LOCAL_RESPONSE_NORMALIZATION", "LOGISTIC", "LSH_PROJECTION",
+    /*  16 */ "LSTM", "MAX_POOL_2D", "MUL", "RELU",
+    /*  20 */ "RELU_N1_TO_1", "RELU6", "RESHAPE", "RESIZE_BILINEAR",
+    /*  24 */ "RNN", "SOFTMAX", "SPACE_TO_DEPTH", "SVDF",
+    /*  28 */ "TANH", "CONCAT_EMBEDDINGS", "SKIP_GRAM", "CALL",
+    /*  32 */ "CUSTOM", "EMBEDDING_LOOKUP_SPARSE", "PAD", "UNIDIRECTIONAL_SEQUENCE_RNN",
+    /*  36 */ "GATHER", "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND", "TRANSPOSE",
+    /*  40 */ "MEAN", "SUB", "DIV", "SQUEEZE",
+    /*  44 */ "UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "BIDIRECTIONAL_SEQUENCE_RNN", "EXP",
+    /*  48 */ "TOPK_V2", "SPLIT", "LOG_SOFTMAX", "DELEGATE",
+    /*  52 */ "BIDIRECTIONAL_SEQUENCE_LSTM", "CAST", "PRELU", "MAXIMUM",
+    /*  56 */ "ARG_MAX", "MINIMUM", "LESS", "NEG",
+    /*  60 */ "PADV2", "GREATER", "GREATER_EQUAL", "LESS_EQUAL",
+    /*  64 */ "SELECT", "SLICE", "SIN", "TRANSPOSE_CONV",
+    /*  68 */ "SPARSE_TO_DENSE", "TILE", "EXPAND_DIMS", "EQUAL",
+    /*  72 */ "NOT_EQUAL", "LOG", "SUM", "SQRT",
+    /*  76 */ "RSQRT", "SHAPE", "POW", "ARG_MIN",
+    /*  80 */ "FAKE_QUANT", "REDUCE_PROD", "REDUCE_MAX", "PACK",
+    /*  84 */ "LOGICAL_OR", "ONE_HOT", "LOGICAL_AND", "LOGICAL_NOT",
+    /*  88 */ "UNPACK", "REDUCE_MIN", "FLOOR_DIV", "REDUCE_ANY",
+    /*  92 */ "SQUARE", "ZEROS_LIKE", "FILL", "FLOOR_MOD",
+    /*  96 */ "RANGE", "RESIZE_NEAREST_NEIGHBOR", "LEAKY_RELU", "SQUARED_DIFFERENCE",
+    /* 100 */ "MIRROR_PAD", "ABS", "SPLIT_V", "UNIQUE",
+    /* 104 */ "CEIL", "REVERSE_V2", "ADD_N", "GATHER_ND",
+    /* 108 */ "COS", "WHERE", "RANK", "ELU",
+    /* 112 */ "REVERSE_SEQUENCE", "MATRIX_DIAG", "QUANTIZE", "MATRIX_SET_DIAG",
+    /* 116 */ "ROUND", "HARD_SWISH", "IF", "WHILE",
+    /* 120 */ "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5", "SCATTER_ND", "SELECT_V2",
+    /* 124 */ "DENSIFY", "SEGMENT_SUM", "BATCH_MATMUL",
+};
+// clang-format on
+
 std::string builtin_op_name(int32_t code) {
-  // The schema's BuiltinOperator names for the codes below 128 that image models use most.
-  static const char* const kNames[] = {"ADD",
-                                       "AVERAGE_POOL_2D",
-                                       "CONCATENATION",
-                                       "CONV_2D",
-                                       "DEPTHWISE_CONV_2D",
-                                       "DEPTH_TO_SPACE",
-                                       "DEQUANTIZE",
-                                       "EMBEDDING_LOOKUP",
-                                       "FLOOR",
-                                       "FULLY_CONNECTED",
-                                       "HASHTABLE_LOOKUP",
-                                       "L2_NORMALIZATION",
-                                       "L2_POOL_2D",
-                                       "LOCAL_RESPONSE_NORMALIZATION",
-                                       "LOGISTIC",
-                                       "LSH_PROJECTION",
-                                       "LSTM",
-                                       "MAX_POOL_2D",
-                                       "MUL",
-                                       "RELU",
-                                       "RELU_N1_TO_1",
-                                       "RELU6",
-                                       "RESHAPE",
-                                       "RESIZE_BILINEAR",
-                                       "RNN",
-                                       "SOFTMAX",
-                                       "SPACE_TO_DEPTH",
-                                       "SVDF",
-                                       "TANH",
-                                       "CONCAT_EMBEDDINGS",
-                                       "SKIP_GRAM",
-                                       "CALL",
-                                       "CUSTOM",
-                                       "EMBEDDING_LOOKUP_SPARSE",
-                                       "PAD",
-                                       "UNIDIRECTIONAL_SEQUENCE_RNN",
-                                       "GATHER",
-                                       "BATCH_TO_SPACE_ND",
-                                       "SPACE_TO_BATCH_ND",
-                                       "TRANSPOSE",
-                                       "MEAN",
-                                       "SUB",
-                                       "DIV",
-                                       "SQUEEZE",
-                                       "UNIDIRECTIONAL_SEQUENCE_LSTM",
-                                       "STRIDED_SLICE",
-                                       "BIDIRECTIONAL_SEQUENCE_RNN",
-                                       "EXP",
-                                       "TOPK_V2",
-                                       "SPLIT",
-                                       "LOG_SOFTMAX",
-                                       "DELEGATE",
-                                       "BIDIRECTIONAL_SEQUENCE_LSTM",
-                                       "CAST",
-                                       "PRELU",
-                                       "MAXIMUM",
-                                       "ARG_MAX",
-                                       "MINIMUM",
-                                       "LESS",
-                                       "NEG",
-                                       "PADV2",
-                                       "GREATER",
-                                       "GREATER_EQUAL",
-                                       "LESS_EQUAL",
-                                       "SELECT",
-                                       "SLICE",
-                                       "SIN",
-                                       "TRANSPOSE_CONV",
-                                       "SPARSE_TO_DENSE",
-                                       "TILE",
-                                       "EXPAND_DIMS",
-                                       "EQUAL",
-                                       "NOT_EQUAL",
-                                       "LOG",
-                                       "SUM",
-                                       "SQRT",
-                                       "RSQRT",
-                                       "SHAPE",
-                                       "POW",
-                                       "ARG_MIN",
-                                       "FAKE_QUANT",
-                                       "REDUCE_PROD",
-                                       "REDUCE_MAX",
-                                       "PACK",
-                                       "LOGICAL_OR",
-                                       "ONE_HOT",
-                                       "LOGICAL_AND",
-                                       "LOGICAL_NOT",
-                                       "UNPACK",
-                                       "REDUCE_MIN",
-                                       "FLOOR_DIV",
-                                       "REDUCE_ANY",
-                                       "SQUARE",
-                                       "ZEROS_LIKE",
-                                       "FILL",
-                                       "FLOOR_MOD",
-                                       "RANGE",
-                                       "RESIZE_NEAREST_NEIGHBOR",
-                                       "LEAKY_RELU",
-                                       "SQUARED_DIFFERENCE",
-                                       "MIRROR_PAD",
-                                       "ABS",
-                                       "SPLIT_V",
-                                       "UNIQUE",
-                                       "CEIL",
-                                       "REVERSE_V2",
-                                       "ADD_N",
-                                       "GATHER_ND",
-                                       "COS",
-                                       "WHERE",
-                                       "RANK",
-                                       "ELU",
-                                       "REVERSE_SEQUENCE",
-                                       "MATRIX_DIAG",
-                                       "QUANTIZE",
-                                       "MATRIX_SET_DIAG",
-                                       "ROUND",
-                                       "HARD_SWISH",
-                                       "IF",
-                                       "WHILE",
-                                       "NON_MAX_SUPPRESSION_V4",
-                                       "NON_MAX_SUPPRESSION_V5",
-                                       "SCATTER_ND",
-                                       "SELECT_V2",
-                                       "DENSIFY",
-                                       "SEGMENT_SUM",
-                                       "BATCH_MATMUL"};
-  constexpr int32_t n = int32_t(sizeof kNames / sizeof kNames[0]);
-  if (code >= 0 && code < n) return kNames[code];
+  constexpr int32_t n = int32_t(sizeof kBuiltinOpNames / sizeof kBuiltinOpNames[0]);
+  if (code >= 0 && code < n) return kBuiltinOpNames[code];
   return str("builtin op ", code);
 }
 
@@ -457,25 +368,15 @@ struct BufferView {
   uint64_t size = 0;
 };
 
-}  // namespace
+// An operator code: the effective code is the larger of the deprecated int8 field and the int32
+// field added when codes passed 127.
+struct Code {
+  int32_t code = 0, version = 1;
+  std::string custom;
+};
 
-Result<Model> parse_tflite(const uint8_t* data, size_t size) {
-  if (size == 0) return error("tflite: empty file");
-  if (size < 8) return error("tflite: file of ", size, " bytes is too short for a FlatBuffer");
-  if (!is_tflite(data, size)) {
-    std::string id;
-    for (int i = 4; i < 8; ++i) id += (data[i] >= 32 && data[i] < 127) ? char(data[i]) : '?';
-    return error("tflite: not a TFLite model (file identifier '", id,
-                 "' at byte 4, expected 'TFL3')");
-  }
-  Reader r(data, size);
-  Model m;
-  const Table root = r.table(r.follow(0, "root table"), "model");
-  m.version = r.scalar<uint32_t>(root, 0, 0, "model version");
-  if (r.ok() && m.version != 3) return error("tflite: schema version ", m.version, ", expected 3");
-  m.description = r.string(root, 3, "model description");
-
-  // Buffers: raw bytes inline (field 0) or, in files over 2 GB, at an absolute offset/size.
+// Buffers: raw bytes inline (field 0) or, in files over 2 GB, at an absolute offset/size.
+std::vector<BufferView> read_buffers(Reader& r, const Table& root, const uint8_t* data) {
   const Reader::Vec bufs = r.vec(root, 4, 4, "buffers");
   std::vector<BufferView> buffers(r.ok() ? bufs.len : 0);
   for (uint32_t i = 0; i < buffers.size() && r.ok(); ++i) {
@@ -486,21 +387,18 @@ Result<Model> parse_tflite(const uint8_t* data, size_t size) {
     if (off > 1) {
       if (!r.in(off, sz)) {
         r.fail(str("buffer ", i, ": ", sz, " bytes at offset ", off, " lie outside the file"));
-        break;
+        return buffers;
       }
       buffers[i] = {data + off, sz};
     } else if (v.len) {
       buffers[i] = {data + v.data, v.len};
     }
   }
+  return buffers;
+}
 
-  // Operator codes: the effective code is the larger of the deprecated int8 field and the
-  // int32 field added when codes passed 127.
+std::vector<Code> read_codes(Reader& r, const Table& root) {
   const Reader::Vec codes_v = r.vec(root, 1, 4, "operator codes");
-  struct Code {
-    int32_t code = 0, version = 1;
-    std::string custom;
-  };
   std::vector<Code> codes(r.ok() ? codes_v.len : 0);
   for (uint32_t i = 0; i < codes.size() && r.ok(); ++i) {
     const Table c = r.table_in(codes_v, i, "operator code");
@@ -510,17 +408,24 @@ Result<Model> parse_tflite(const uint8_t* data, size_t size) {
     codes[i].custom = r.string(c, 1, "custom code");
     codes[i].version = r.scalar<int32_t>(c, 2, 1, "operator code version");
   }
+  return codes;
+}
 
-  const Reader::Vec subgraphs = r.vec(root, 2, 4, "subgraphs");
-  if (r.ok() && subgraphs.len == 0) return error("tflite: the model has no subgraph");
-  const Table sg = r.table_in(subgraphs, 0, "subgraph");
-  if (!r.ok()) return error("tflite: ", r.err());
+Status check_ids(const std::vector<int32_t>& ids, bool optional, const std::string& who,
+                 int32_t nt) {
+  for (int32_t id : ids)
+    if (id >= nt || id < (optional ? -1 : 0))
+      return error("tflite: ", who, " refers to tensor ", id, " (the model has ", nt, ")");
+  return Status();
+}
 
-  // Tensors.
+// The subgraph's tensors: shape, type, quantization and constant data, checked. Stops early (with
+// Reader's error) on a malformed FlatBuffer.
+Status read_tensors(Reader& r, const Table& sg, const std::vector<BufferView>& buffers, Model* m) {
   const Reader::Vec tensors = r.vec(sg, 0, 4, "tensors");
-  m.tensors.resize(r.ok() ? tensors.len : 0);
-  for (uint32_t i = 0; i < m.tensors.size() && r.ok(); ++i) {
-    TensorInfo& t = m.tensors[i];
+  m->tensors.resize(r.ok() ? tensors.len : 0);
+  for (uint32_t i = 0; i < m->tensors.size() && r.ok(); ++i) {
+    TensorInfo& t = m->tensors[i];
     const Table tt = r.table_in(tensors, i, "tensor");
     t.shape = r.vec_of<int32_t>(tt, 0, "tensor shape");
     const int8_t type = r.scalar<int8_t>(tt, 1, 0, "tensor type");
@@ -574,24 +479,17 @@ Result<Model> parse_tflite(const uint8_t* data, size_t size) {
       t.data_size = size_t(need);
     }
   }
-  if (!r.ok()) return error("tflite: ", r.err());
-  const int32_t nt = int32_t(m.tensors.size());
-  auto check_ids = [&](const std::vector<int32_t>& ids, bool optional, const std::string& who) {
-    for (int32_t id : ids)
-      if (id >= nt || id < (optional ? -1 : 0))
-        return error("tflite: ", who, " refers to tensor ", id, " (the model has ", nt, ")");
-    return Status();
-  };
-  m.inputs = r.vec_of<int32_t>(sg, 1, "subgraph inputs");
-  m.outputs = r.vec_of<int32_t>(sg, 2, "subgraph outputs");
-  SCV_TRY(check_ids(m.inputs, false, "subgraph inputs"));
-  SCV_TRY(check_ids(m.outputs, false, "subgraph outputs"));
+  return Status();
+}
 
-  // Operators.
+// The subgraph's operators with their codes and options. Stops early (with Reader's error) on a
+// malformed FlatBuffer.
+Status read_operators(Reader& r, const Table& sg, const std::vector<Code>& codes, Model* m) {
+  const int32_t nt = int32_t(m->tensors.size());
   const Reader::Vec ops = r.vec(sg, 3, 4, "operators");
-  m.ops.resize(r.ok() ? ops.len : 0);
-  for (uint32_t i = 0; i < m.ops.size() && r.ok(); ++i) {
-    OpInfo& op = m.ops[i];
+  m->ops.resize(r.ok() ? ops.len : 0);
+  for (uint32_t i = 0; i < m->ops.size() && r.ok(); ++i) {
+    OpInfo& op = m->ops[i];
     const Table ot = r.table_in(ops, i, "operator");
     const uint32_t ci = r.scalar<uint32_t>(ot, 0, 0, "opcode index");
     op.inputs = r.vec_of<int32_t>(ot, 1, "operator inputs");
@@ -605,8 +503,8 @@ Result<Model> parse_tflite(const uint8_t* data, size_t size) {
     op.version = codes[ci].version;
     op.custom_code = codes[ci].custom;
     const std::string who = str("operator ", i, " (", builtin_op_name(op.code), ")");
-    SCV_TRY(check_ids(op.inputs, true, who + " input"));
-    SCV_TRY(check_ids(op.outputs, false, who + " output"));
+    SCV_TRY(check_ids(op.inputs, true, who + " input", nt));
+    SCV_TRY(check_ids(op.outputs, false, who + " output", nt));
     const Table o = r.subtable(ot, 4, "operator options");
     if (o.valid) {
       const int want = expected_options_type(op.code);
@@ -616,6 +514,41 @@ Result<Model> parse_tflite(const uint8_t* data, size_t size) {
       if (want != 0) read_options(r, o, op);
     }
   }
+  return Status();
+}
+
+}  // namespace
+Result<Model> parse_tflite(const uint8_t* data, size_t size) {
+  if (size == 0) return error("tflite: empty file");
+  if (size < 8) return error("tflite: file of ", size, " bytes is too short for a FlatBuffer");
+  if (!is_tflite(data, size)) {
+    std::string id;
+    for (int i = 4; i < 8; ++i) id += (data[i] >= 32 && data[i] < 127) ? char(data[i]) : '?';
+    return error("tflite: not a TFLite model (file identifier '", id,
+                 "' at byte 4, expected 'TFL3')");
+  }
+  Reader r(data, size);
+  Model m;
+  const Table root = r.table(r.follow(0, "root table"), "model");
+  m.version = r.scalar<uint32_t>(root, 0, 0, "model version");
+  if (r.ok() && m.version != 3) return error("tflite: schema version ", m.version, ", expected 3");
+  m.description = r.string(root, 3, "model description");
+
+  const std::vector<BufferView> buffers = read_buffers(r, root, data);
+  const std::vector<Code> codes = read_codes(r, root);
+
+  const Reader::Vec subgraphs = r.vec(root, 2, 4, "subgraphs");
+  if (r.ok() && subgraphs.len == 0) return error("tflite: the model has no subgraph");
+  const Table sg = r.table_in(subgraphs, 0, "subgraph");
+  if (!r.ok()) return error("tflite: ", r.err());
+  SCV_TRY(read_tensors(r, sg, buffers, &m));
+  if (!r.ok()) return error("tflite: ", r.err());
+  const int32_t nt = int32_t(m.tensors.size());
+  m.inputs = r.vec_of<int32_t>(sg, 1, "subgraph inputs");
+  m.outputs = r.vec_of<int32_t>(sg, 2, "subgraph outputs");
+  SCV_TRY(check_ids(m.inputs, false, "subgraph inputs", nt));
+  SCV_TRY(check_ids(m.outputs, false, "subgraph outputs", nt));
+  SCV_TRY(read_operators(r, sg, codes, &m));
   if (!r.ok()) return error("tflite: ", r.err());
   return m;
 }
