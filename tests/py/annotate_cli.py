@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from clitest import Checks
 from resnet_golden import photo_batch, randomised_model
 
 PHOTOS = ["/usr/share/darknet/data/dog.jpg", "/usr/share/darknet/data/eagle.jpg"]
@@ -24,12 +25,7 @@ PHOTOS = ["/usr/share/darknet/data/dog.jpg", "/usr/share/darknet/data/eagle.jpg"
 
 def main():
     cli = sys.argv[1]
-    failures = 0
-
-    def check(ok, what):
-        nonlocal failures
-        failures += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+    check = Checks()
 
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "r18.pth")
@@ -60,7 +56,7 @@ def main():
                 want_w = (len(text) * 6 + 4) * scale
                 check(width == want_w, f"{stem} label {i + 1} '{text}': box {width} px, "
                       f"text needs {want_w}")
-    return 1 if failures else 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

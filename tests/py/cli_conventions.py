@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 
+from clitest import exit_on_problems
+
 CLI = sys.argv[1]
 problems = []
 
@@ -135,9 +137,4 @@ with tempfile.TemporaryDirectory() as d:
     expect(["classify", "--model", m, "-k", "2", img], 1, "missing.pth")
     expect(["pth-info", m], 1, "missing.pth")
 
-if problems:
-    print(f"\n{len(problems)} problem(s):")
-    for p in problems:
-        print("  " + p)
-    sys.exit(1)
-print("\nevery command follows the convention")
+exit_on_problems(problems, "every command follows the convention")

@@ -19,6 +19,8 @@ import tempfile
 import cv2
 import numpy as np
 
+from clitest import read_rgb as read
+
 SKIMAGE = "/usr/lib/python3/dist-packages/skimage/data"
 DARKNET = "/usr/share/darknet/data"
 PHOTOS = [f"{SKIMAGE}/{n}" for n in ("astronaut.png", "chelsea.png", "coffee.png", "camera.png",
@@ -39,15 +41,6 @@ def run(*args, expect_ok=True):
     if expect_ok and r.returncode != 0:
         raise RuntimeError(f"scratchcv {' '.join(map(str, args))} failed: {r.stderr.strip()}")
     return r
-
-
-def read(path):
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-    return img
 
 
 def write(path, img):

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from clitest import Checks
 from resnet_golden import photo_batch, randomised_model
 
 PHOTO = "/usr/share/darknet/data/dog.jpg"
@@ -55,12 +56,7 @@ def main():
     ap.add_argument("--html")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    failures = 0
-
-    def check(ok, what):
-        nonlocal failures
-        failures += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+    check = Checks()
 
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "resnet18.pth")
@@ -125,7 +121,7 @@ def main():
                             "--html", html2], capture_output=True, text=True)
         check(r.returncode != 0 and "layer9" in r.stderr and not os.path.exists(html2),
               f"unknown layer: exit {r.returncode}, '{r.stderr.strip()[:120]}'")
-    return 1 if failures else 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from clitest import read_rgb
+
 CLI = sys.argv[1]
 problems = []
 
@@ -34,16 +36,6 @@ def check(ok, what):
 
 def scv(*args):
     return subprocess.run([CLI] + list(args), capture_output=True, text=True, timeout=120)
-
-
-def read_rgb(path):
-    """Pixels as scratchcv keeps them (RGB order), via OpenCV."""
-    a = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if a.ndim == 3 and a.shape[2] == 3:
-        a = cv2.cvtColor(a, cv2.COLOR_BGR2RGB)
-    elif a.ndim == 3 and a.shape[2] == 4:
-        a = cv2.cvtColor(a, cv2.COLOR_BGRA2RGBA)
-    return a
 
 
 def roundtrip(src, d):

@@ -18,17 +18,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from clitest import Checks
+
 BAR = (31, 119, 180)  # viz::palette(0)
 
 
 def main():
     cli = sys.argv[1]
-    failures = 0
-
-    def check(ok, what):
-        nonlocal failures
-        failures += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+    check = Checks()
 
     with tempfile.TemporaryDirectory() as tmp:
         png, vals = os.path.join(tmp, "act.png"), os.path.join(tmp, "act.csv")
@@ -70,7 +67,7 @@ def main():
             want = [max(1, round(max(lengths) * v / max(speed))) for v in speed]
             check(all(abs(a - b) <= 2 for a, b in zip(lengths, want)),
                   f"bar lengths {lengths} proportional to speed {want}")
-    return 1 if failures else 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

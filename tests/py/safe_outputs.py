@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from clitest import exit_on_problems
+
 CLI = os.path.abspath(sys.argv[1])
 FMNIST = "/usr/share/datasets/fashion-mnist"
 problems = []
@@ -244,12 +246,7 @@ def main():
         kill_test(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    if problems:
-        print(f"\n{len(problems)} problem(s):")
-        for p in problems:
-            print("  " + p)
-        sys.exit(1)
-    print("\nevery output target handled as documented")
+    exit_on_problems(problems, "every output target handled as documented")
 
 
 main()

@@ -16,17 +16,14 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+from clitest import Checks
+
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
 def main():
     cli = sys.argv[1]
-    failures = 0
-
-    def check(ok, what):
-        nonlocal failures
-        failures += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+    check = Checks()
 
     with tempfile.TemporaryDirectory() as tmp:
         model, log, plot = (os.path.join(tmp, n) for n in ("m.scv", "run.csv", "curves.png"))
@@ -71,7 +68,7 @@ def main():
         tiles = min(100, wrong)
         h = Image.open(errs).height
         check(h == 4 + ((tiles + 9) // 10) * (84 + 15 + 4), f"errors.png height {h} fits {tiles} tiles")
-    return 1 if failures else 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":
