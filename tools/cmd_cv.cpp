@@ -132,6 +132,20 @@ int write_outputs(const scv::cli::ArgParser& p, const Common& c, const std::stri
   return 0;
 }
 
+// blur, gaussian, canny: an operation that can fail, as op() -> Result<Image> and
+// into(&dst) -> Status. Timed with --bench (both forms), then run once and written.
+template <class Op, class Into>
+int run_and_write(const scv::cli::ArgParser& p, const Common& c, const std::string& name,
+                  const std::vector<std::string>& pos, const Image& input, Op op, Into into) {
+  Image tmp;
+  if (c.bench)
+    run_bench(
+        name, c.bench, [&] { (void)op(); }, [&] { (void)into(&tmp); });
+  auto out = op();
+  if (!out.ok()) return p.fail(out.status().message());
+  return write_outputs(p, c, pos[0], input, *out, pos[1]);
+}
+
 // Parses, checks paths and loads IN. On failure returns false with *rc set.
 bool begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Common* c,
            std::vector<std::string>* pos, size_t npos, int* rc) {
@@ -297,14 +311,9 @@ int cmd_blur(const std::vector<std::string>& args) {
   if (std::string m = check_ksize(ksize); !m.empty()) return p.usage_error(m);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
-  Image tmp;
-  if (c.bench)
-    run_bench(
-        "blur", c.bench, [&] { (void)scv::box_blur(*img, ksize); },
-        [&] { (void)scv::box_blur(*img, ksize, &tmp); });
-  auto out = scv::box_blur(*img, ksize);
-  if (!out.ok()) return p.fail(out.status().message());
-  return write_outputs(p, c, pos[0], *img, *out, pos[1]);
+  return run_and_write(
+      p, c, "blur", pos, *img, [&] { return scv::box_blur(*img, ksize); },
+      [&](Image* dst) { return scv::box_blur(*img, ksize, dst); });
 }
 
 int cmd_gaussian(const std::vector<std::string>& args) {
@@ -358,14 +367,9 @@ int cmd_gaussian(const std::vector<std::string>& args) {
   if (!msg.empty()) return p.fail(msg);
   auto img = load(pos[0]);
   if (!img.ok()) return p.fail(img.status().message());
-  Image tmp;
-  if (c.bench)
-    run_bench(
-        "gaussian", c.bench, [&] { (void)scv::gaussian_blur(*img, ksize, sigma); },
-        [&] { (void)scv::gaussian_blur(*img, ksize, sigma, &tmp); });
-  auto out = scv::gaussian_blur(*img, ksize, sigma);
-  if (!out.ok()) return p.fail(out.status().message());
-  return write_outputs(p, c, pos[0], *img, *out, pos[1]);
+  return run_and_write(
+      p, c, "gaussian", pos, *img, [&] { return scv::gaussian_blur(*img, ksize, sigma); },
+      [&](Image* dst) { return scv::gaussian_blur(*img, ksize, sigma, dst); });
 }
 
 // ---- canny / otsu -----------------------------------------------------------------------------
@@ -395,14 +399,9 @@ int cmd_canny(const std::vector<std::string>& args) {
   const Image gray = scv::rgb_to_gray(*img);
   scv::CannyParams cp;
   cp.low = low, cp.high = high, cp.aperture = aperture, cp.l2 = l2;
-  Image tmp;
-  if (c.bench)
-    run_bench(
-        "canny", c.bench, [&] { (void)scv::canny(gray, cp); },
-        [&] { (void)scv::canny(gray, cp, &tmp); });
-  auto out = scv::canny(gray, cp);
-  if (!out.ok()) return p.fail(out.status().message());
-  return write_outputs(p, c, pos[0], *img, *out, pos[1]);
+  return run_and_write(
+      p, c, "canny", pos, *img, [&] { return scv::canny(gray, cp); },
+      [&](Image* dst) { return scv::canny(gray, cp, dst); });
 }
 
 int cmd_otsu(const std::vector<std::string>& args) {
