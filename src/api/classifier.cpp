@@ -33,20 +33,34 @@ namespace fs = std::filesystem;
 namespace scv {
 namespace {
 
+// A backend around one prepared session S (Session, Int8Session): its input shape, its output
+// count, and how Derived is made from it.
+template <class Derived, class S>
+class SessionOwner : public ClassifierBackend {
+ public:
+  const Shape& input_shape() const override { return session_->input_shape(); }
+  int64_t num_outputs() const override { return outputs_; }
+
+ protected:
+  static std::unique_ptr<ClassifierBackend> wrap(std::unique_ptr<S> session) {
+    auto b = std::unique_ptr<Derived>(new Derived());
+    b->session_ = std::move(session);
+    b->outputs_ = shape_numel(b->session_->output_shape());
+    return std::unique_ptr<ClassifierBackend>(std::move(b));
+  }
+  std::unique_ptr<S> session_;
+  int64_t outputs_ = 0;
+};
+
 // ---- the fp32 backend: a prepared Session for [1, 3, crop, crop] --------------------------------
-class SessionBackend final : public ClassifierBackend {
+class SessionBackend final : public SessionOwner<SessionBackend, Session> {
  public:
   static Result<std::unique_ptr<ClassifierBackend>> create(Graph graph, const Shape& input,
                                                            const SessionOptions& so) {
     // The graph is handed over: each weight is freed as soon as it is packed.
     SCV_ASSIGN_OR_RETURN(auto session, Session::create(std::move(graph), input, so));
-    auto b = std::unique_ptr<SessionBackend>(new SessionBackend());
-    b->session_ = std::move(session);
-    b->outputs_ = shape_numel(b->session_->output_shape());
-    return std::unique_ptr<ClassifierBackend>(std::move(b));
+    return wrap(std::move(session));
   }
-  const Shape& input_shape() const override { return session_->input_shape(); }
-  int64_t num_outputs() const override { return outputs_; }
   Status run(const float* input, float* output) override { return session_->run(input, output); }
   std::string describe() const override {
     const SessionOptions& o = session_->options();
@@ -55,9 +69,8 @@ class SessionBackend final : public ClassifierBackend {
   }
 
  private:
+  friend SessionOwner;
   SessionBackend() = default;
-  std::unique_ptr<Session> session_;
-  int64_t outputs_ = 0;
 };
 
 // The plain reference executor on the loaded graph (no preparation; for checking).
@@ -208,6 +221,17 @@ std::vector<std::string> data_dir_candidates() {
   return c;
 }
 
+// What classify and preprocess accept: 1, 3 or 4 channels and a pixel buffer matching the size.
+Status check_image(const Image& img) {
+  if (img.channels != 1 && img.channels != 3 && img.channels != 4)
+    return error("image must have 1, 3 or 4 channels, got ", img.channels);
+  if (img.width < 1 || img.height < 1 ||
+      img.pixels.size() != size_t(img.width) * img.height * img.channels)
+    return error("image is empty or its pixel buffer does not match ", img.width, "x", img.height,
+                 "x", img.channels);
+  return Status();
+}
+
 }  // namespace
 
 // ---- top-k and JSON ----------------------------------------------------------------------------
@@ -260,19 +284,14 @@ std::string classification_json(const std::string& file, const Result<std::vecto
 }
 
 // An int8 ONNX QDQ model (or a float model quantized at load) through Int8Session.
-class Int8Backend final : public ClassifierBackend {
+class Int8Backend final : public SessionOwner<Int8Backend, Int8Session> {
  public:
   static Result<std::unique_ptr<ClassifierBackend>> create(const std::string& qdq,
                                                            const Int8Options& io) {
     SCV_ASSIGN_OR_RETURN(
         auto s, Int8Session::create(reinterpret_cast<const uint8_t*>(qdq.data()), qdq.size(), io));
-    auto b = std::unique_ptr<Int8Backend>(new Int8Backend());
-    b->session_ = std::move(s);
-    b->outputs_ = shape_numel(b->session_->output_shape());
-    return std::unique_ptr<ClassifierBackend>(std::move(b));
+    return wrap(std::move(s));
   }
-  const Shape& input_shape() const override { return session_->input_shape(); }
-  int64_t num_outputs() const override { return outputs_; }
   Status run(const float* input, float* output) override {
     session_->run(input, output);
     return Status();
@@ -280,9 +299,8 @@ class Int8Backend final : public ClassifierBackend {
   std::string describe() const override { return "int8 QDQ engine, " + session_->describe(); }
 
  private:
+  friend SessionOwner;
   Int8Backend() = default;
-  std::unique_ptr<Int8Session> session_;
-  int64_t outputs_ = 0;
 };
 
 // ---- Classifier --------------------------------------------------------------------------------
@@ -385,12 +403,7 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
 Classifier::~Classifier() = default;
 
 Result<Tensor> Classifier::preprocess(const Image& img) const {
-  if (img.channels != 1 && img.channels != 3 && img.channels != 4)
-    return error("image must have 1, 3 or 4 channels, got ", img.channels);
-  if (img.width < 1 || img.height < 1 ||
-      img.pixels.size() != size_t(img.width) * img.height * img.channels)
-    return error("image is empty or its pixel buffer does not match ", img.width, "x", img.height,
-                 "x", img.channels);
+  SCV_TRY(check_image(img));
   SCV_ASSIGN_OR_RETURN(Tensor x, imagenet_preprocess(img, opt_.resize, opt_.crop));
   return x.reshaped({1, 3, x.dim(1), x.dim(2)});
 }
@@ -404,12 +417,7 @@ Status Classifier::logits(const float* input, int64_t n, float* output) {
 
 Result<std::vector<Prediction>> Classifier::classify_image(const Image& img, int k) {
   if (backend_->takes_images()) {
-    if (img.channels != 1 && img.channels != 3 && img.channels != 4)
-      return error("image must have 1, 3 or 4 channels, got ", img.channels);
-    if (img.width < 1 || img.height < 1 ||
-        img.pixels.size() != size_t(img.width) * img.height * img.channels)
-      return error("image is empty or its pixel buffer does not match ", img.width, "x", img.height,
-                   "x", img.channels);
+    SCV_TRY(check_image(img));
     std::vector<float> y(size_t(backend_->num_outputs()));
     {
       std::lock_guard<std::mutex> lock(mu_);
