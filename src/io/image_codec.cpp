@@ -168,6 +168,15 @@ struct JpegJob {
 };
 
 // Returns false on a libjpeg error (message in job->err.message) or a refused size.
+// Stores the budget check's Status in *out. Kept out of line: assigning a Status (a std::string)
+// inside the functions that call setjmp makes GCC warn that longjmp may clobber the string's
+// locals (-Wclobbered), although no longjmp can happen while it runs.
+[[gnu::noinline]] bool budget_ok(Status* out, int64_t w, int64_t h, int channels, size_t size,
+                                 const char* fmt) {
+  *out = check_image_budget(w, h, channels, size, fmt);
+  return out->ok();
+}
+
 bool jpeg_decode_into(JpegJob* job, const uint8_t* data, size_t size) {
   j_decompress_ptr cinfo = &job->cinfo;
   cinfo->err = jpeg_std_error(&job->err.mgr);
@@ -208,12 +217,9 @@ bool jpeg_decode_into(JpegJob* job, const uint8_t* data, size_t size) {
       break;
   }
   // The budget is checked from the header, before libjpeg allocates its buffers.
-  job->size_status = check_image_budget(cinfo->image_width, cinfo->image_height,
-                                        cinfo->out_color_space == JCS_GRAYSCALE ? 1
-                                        : job->cmyk                             ? 4
-                                                                                : 3,
-                                        size, "JPEG");
-  if (!job->size_status.ok()) return false;
+  const int out_c = cinfo->out_color_space == JCS_GRAYSCALE ? 1 : job->cmyk ? 4 : 3;
+  if (!budget_ok(&job->size_status, cinfo->image_width, cinfo->image_height, out_c, size, "JPEG"))
+    return false;
   jpeg_start_decompress(cinfo);
   const int w = int(cinfo->output_width), h = int(cinfo->output_height);
   const int c = cinfo->output_components;
@@ -302,8 +308,7 @@ bool png_decode_into(PngJob* job) {
   png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, nullptr, nullptr);
   // Checked from the header, before any row is inflated: at most 4 channels come out.
   const int out_c = (color & PNG_COLOR_MASK_COLOR) || color == PNG_COLOR_TYPE_PALETTE ? 4 : 2;
-  job->size_status = check_image_budget(w, h, out_c, job->reader.size, "PNG");
-  if (!job->size_status.ok()) return false;
+  if (!budget_ok(&job->size_status, w, h, out_c, job->reader.size, "PNG")) return false;
 
   png_set_expand(png);                     // palette -> RGB, tRNS -> alpha, 1/2/4-bit gray -> 8-bit
   if (depth == 16) png_set_strip_16(png);  // keep the high byte, as PIL does
