@@ -38,6 +38,22 @@ std::vector<ConvCase> conv_cases() {
   return v;
 }
 
+// A GEMM descriptor over dense row-major B and Y (leading dimension p) with a per-row bias.
+x86::GemmDesc dense_gemm(int64_t m, int64_t kk, int64_t p, const float* a_packed, const float* b,
+                         float* y, const float* bias) {
+  x86::GemmDesc d;
+  d.m = m;
+  d.k = kk;
+  d.p = p;
+  d.a_packed = a_packed;
+  d.b = b;
+  d.ldb = p;
+  d.y = y;
+  d.ldy = p;
+  d.bias = bias;
+  return d;
+}
+
 TEST(KernelsDiff, ConvAllIsasThreadsShapes) {
   int n = 0;
   for (const ConvCase& c : conv_cases()) {
@@ -162,16 +178,7 @@ TEST(KernelsDiff, GemmMicrokernelTails) {
           std::vector<float> ap(x86::packed_gemm_a_size(m, kk, k->gemm_mr));
           x86::pack_gemm_a(a.data(), m, kk, k->gemm_mr, ap.data());
           std::vector<float> y(m * p, -7.0f);
-          x86::GemmDesc d;
-          d.m = m;
-          d.k = kk;
-          d.p = p;
-          d.a_packed = ap.data();
-          d.b = b.data();
-          d.ldb = p;
-          d.y = y.data();
-          d.ldy = p;
-          d.bias = bias.data();
+          x86::GemmDesc d = dense_gemm(m, kk, p, ap.data(), b.data(), y.data(), bias.data());
           d.relu = true;
           for (int64_t panel = 0; panel * k->gemm_mr < m; ++panel) k->gemm_panel(d, panel, 0, p);
           for (int64_t i = 0; i < m; ++i)
@@ -245,16 +252,7 @@ TEST(KernelsDiff, GemmPanelAccumulateEpilogue) {
         std::vector<float> ap(x86::packed_gemm_a_size(m, kk, k.mr));
         x86::pack_gemm_a(a.data(), m, kk, k.mr, ap.data());
         std::vector<float> y(y0.data(), y0.data() + m * p);
-        x86::GemmDesc d;
-        d.m = m;
-        d.k = kk;
-        d.p = p;
-        d.a_packed = ap.data();
-        d.b = b.data();
-        d.ldb = p;
-        d.y = y.data();
-        d.ldy = p;
-        d.bias = bias.data();
+        x86::GemmDesc d = dense_gemm(m, kk, p, ap.data(), b.data(), y.data(), bias.data());
         d.residual = res.data();
         d.relu = true;
         d.accumulate = true;
