@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/enum_names.h"
+
 namespace scv {
 
 static uint64_t xgetbv0() {
@@ -94,28 +96,17 @@ void set_active_isa(Isa isa) {
   active_slot() = isa;
 }
 
+namespace {
+constexpr EnumName<Isa> kIsaNames[] = {
+    {Isa::ref, "ref"}, {Isa::avx2, "avx2"}, {Isa::avx512, "avx512"}};
+}  // namespace
+
 const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::ref:
-      return "ref";
-    case Isa::avx2:
-      return "avx2";
-    case Isa::avx512:
-      return "avx512";
-  }
-  return "?";
+  return name_of(kIsaNames, isa);
 }
 
 bool parse_isa(const std::string& s, Isa* out) {
-  if (s == "ref")
-    *out = Isa::ref;
-  else if (s == "avx2")
-    *out = Isa::avx2;
-  else if (s == "avx512")
-    *out = Isa::avx512;
-  else
-    return false;
-  return true;
+  return parse_name(kIsaNames, s, out);
 }
 
 }  // namespace scv

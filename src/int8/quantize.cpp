@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 
+#include "core/enum_names.h"
 #include "graph/passes.h"
 #include "int8/quantize_internal.h"
 #include "io/onnx_proto.h"
@@ -21,23 +22,20 @@
 
 namespace scv {
 
+namespace {
+constexpr EnumName<CalibMethod> kCalibMethodNames[] = {{CalibMethod::minmax, "minmax"},
+                                                       {CalibMethod::percentile, "percentile"},
+                                                       {CalibMethod::entropy, "entropy"}};
+}  // namespace
+
 Result<CalibMethod> parse_calib_method(const std::string& name) {
-  if (name == "minmax") return CalibMethod::minmax;
-  if (name == "percentile") return CalibMethod::percentile;
-  if (name == "entropy") return CalibMethod::entropy;
+  CalibMethod m;
+  if (parse_name(kCalibMethodNames, name, &m)) return m;
   return error("calibration method '", name, "': expected minmax, percentile or entropy");
 }
 
 const char* calib_method_name(CalibMethod m) {
-  switch (m) {
-    case CalibMethod::minmax:
-      return "minmax";
-    case CalibMethod::percentile:
-      return "percentile";
-    case CalibMethod::entropy:
-      return "entropy";
-  }
-  return "?";
+  return name_of(kCalibMethodNames, m);
 }
 
 namespace {
@@ -105,26 +103,17 @@ double entropy_threshold(const Stats& s, int levels) {
   return best_i * s.bin_width();
 }
 
+constexpr EnumName<Kind> kOnnxOps[] = {{Kind::Conv, "Conv"},
+                                       {Kind::Add, "Add"},
+                                       {Kind::MaxPool, "MaxPool"},
+                                       {Kind::AvgPool, "AveragePool"},
+                                       {Kind::Gap, "GlobalAveragePool"},
+                                       {Kind::Flatten, "Flatten"},
+                                       {Kind::Gemm, "Gemm"},
+                                       {Kind::Softmax, "Softmax"}};
+
 const char* onnx_op(Kind k) {
-  switch (k) {
-    case Kind::Conv:
-      return "Conv";
-    case Kind::Add:
-      return "Add";
-    case Kind::MaxPool:
-      return "MaxPool";
-    case Kind::AvgPool:
-      return "AveragePool";
-    case Kind::Gap:
-      return "GlobalAveragePool";
-    case Kind::Flatten:
-      return "Flatten";
-    case Kind::Gemm:
-      return "Gemm";
-    case Kind::Softmax:
-      return "Softmax";
-  }
-  return "?";
+  return name_of(kOnnxOps, k);
 }
 
 // Runs the folded graph in float on one input, handing every activation to `seen`.

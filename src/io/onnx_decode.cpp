@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/enum_names.h"
 #include "io/onnx_proto.h"
 
 namespace scv::onnx {
@@ -16,38 +17,25 @@ std::string dtype_name(int64_t t) {
   return str("data type ", t);
 }
 
+namespace {
+constexpr EnumName<int64_t> kAttrTypeNames[] = {{kAttrFloat, "FLOAT"},
+                                                {kAttrInt, "INT"},
+                                                {kAttrString, "STRING"},
+                                                {kAttrTensor, "TENSOR"},
+                                                {kAttrGraph, "GRAPH"},
+                                                {kAttrFloats, "FLOATS"},
+                                                {kAttrInts, "INTS"},
+                                                {kAttrStrings, "STRINGS"},
+                                                {kAttrTensors, "TENSORS"},
+                                                {kAttrGraphs, "GRAPHS"},
+                                                {kAttrSparseTensor, "SPARSE_TENSOR"},
+                                                {kAttrSparseTensors, "SPARSE_TENSORS"},
+                                                {kAttrTypeProto, "TYPE_PROTO"},
+                                                {kAttrTypeProtos, "TYPE_PROTOS"}};
+}  // namespace
+
 const char* attr_type_name(int64_t t) {
-  switch (t) {
-    case kAttrFloat:
-      return "FLOAT";
-    case kAttrInt:
-      return "INT";
-    case kAttrString:
-      return "STRING";
-    case kAttrTensor:
-      return "TENSOR";
-    case kAttrGraph:
-      return "GRAPH";
-    case kAttrFloats:
-      return "FLOATS";
-    case kAttrInts:
-      return "INTS";
-    case kAttrStrings:
-      return "STRINGS";
-    case kAttrTensors:
-      return "TENSORS";
-    case kAttrGraphs:
-      return "GRAPHS";
-    case kAttrSparseTensor:
-      return "SPARSE_TENSOR";
-    case kAttrSparseTensors:
-      return "SPARSE_TENSORS";
-    case kAttrTypeProto:
-      return "TYPE_PROTO";
-    case kAttrTypeProtos:
-      return "TYPE_PROTOS";
-  }
-  return "UNDEFINED";
+  return name_of(kAttrTypeNames, t, "UNDEFINED");
 }
 
 namespace {

@@ -7,36 +7,20 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/enum_names.h"
+
 namespace scv::pickle {
 
+namespace {
+constexpr EnumName<Kind> kKindNames[] = {
+    {Kind::none, "None"},      {Kind::boolean, "bool"},  {Kind::integer, "int"},
+    {Kind::floating, "float"}, {Kind::string, "str"},    {Kind::bytes, "bytes"},
+    {Kind::tuple, "tuple"},    {Kind::list, "list"},     {Kind::dict, "dict"},
+    {Kind::global, "global"},  {Kind::reduce, "object"}, {Kind::pers_id, "persistent id"}};
+}  // namespace
+
 const char* kind_name(Kind k) {
-  switch (k) {
-    case Kind::none:
-      return "None";
-    case Kind::boolean:
-      return "bool";
-    case Kind::integer:
-      return "int";
-    case Kind::floating:
-      return "float";
-    case Kind::string:
-      return "str";
-    case Kind::bytes:
-      return "bytes";
-    case Kind::tuple:
-      return "tuple";
-    case Kind::list:
-      return "list";
-    case Kind::dict:
-      return "dict";
-    case Kind::global:
-      return "global";
-    case Kind::reduce:
-      return "object";
-    case Kind::pers_id:
-      return "persistent id";
-  }
-  return "?";
+  return name_of(kKindNames, k);
 }
 
 std::string describe(const Pickle& p, int32_t index) {

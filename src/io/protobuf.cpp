@@ -4,27 +4,21 @@
 #include <bit>
 #include <cstring>
 
+#include "core/enum_names.h"
+
 namespace scv::pb {
 
 static_assert(std::endian::native == std::endian::little,
               "the fixed-width payloads are copied as little-endian");
 
+namespace {
+constexpr EnumName<WireType> kWireTypeNames[] = {
+    {WireType::Varint, "VARINT"},     {WireType::I64, "I64"},         {WireType::Len, "LEN"},
+    {WireType::StartGroup, "SGROUP"}, {WireType::EndGroup, "EGROUP"}, {WireType::I32, "I32"}};
+}  // namespace
+
 const char* wire_type_name(WireType t) {
-  switch (t) {
-    case WireType::Varint:
-      return "VARINT";
-    case WireType::I64:
-      return "I64";
-    case WireType::Len:
-      return "LEN";
-    case WireType::StartGroup:
-      return "SGROUP";
-    case WireType::EndGroup:
-      return "EGROUP";
-    case WireType::I32:
-      return "I32";
-  }
-  return "?";
+  return name_of(kWireTypeNames, t);
 }
 
 Status read_varint(const uint8_t** p, const uint8_t* end, uint64_t* out) {

@@ -18,34 +18,21 @@
 #include <cstring>
 #include <limits>
 
+#include "core/enum_names.h"
 #include "scratchcv/file_util.h"
 
 namespace scv::tflite {
 
+namespace {
+constexpr EnumName<DType> kDTypeNames[] = {{DType::f32, "FLOAT32"},   {DType::f16, "FLOAT16"},
+                                           {DType::i32, "INT32"},     {DType::u8, "UINT8"},
+                                           {DType::i64, "INT64"},     {DType::str, "STRING"},
+                                           {DType::boolean, "BOOL"},  {DType::i16, "INT16"},
+                                           {DType::c64, "COMPLEX64"}, {DType::i8, "INT8"}};
+}  // namespace
+
 const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::f32:
-      return "FLOAT32";
-    case DType::f16:
-      return "FLOAT16";
-    case DType::i32:
-      return "INT32";
-    case DType::u8:
-      return "UINT8";
-    case DType::i64:
-      return "INT64";
-    case DType::str:
-      return "STRING";
-    case DType::boolean:
-      return "BOOL";
-    case DType::i16:
-      return "INT16";
-    case DType::c64:
-      return "COMPLEX64";
-    case DType::i8:
-      return "INT8";
-  }
-  return "unknown type";
+  return name_of(kDTypeNames, t, "unknown type");
 }
 
 size_t dtype_size(DType t) {

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/enum_names.h"
+
 namespace scv::zip {
 namespace {
 
@@ -121,23 +123,11 @@ uint32_t crc32(const uint8_t* p, size_t n) {
 
 namespace {
 
+constexpr EnumName<uint16_t> kMethodNames[] = {{8, "deflate"}, {9, "deflate64"}, {12, "bzip2"},
+                                               {14, "lzma"},   {93, "zstd"},     {95, "xz"}};
+
 const char* method_name(uint16_t m) {
-  switch (m) {
-    case 8:
-      return "deflate";
-    case 9:
-      return "deflate64";
-    case 12:
-      return "bzip2";
-    case 14:
-      return "lzma";
-    case 93:
-      return "zstd";
-    case 95:
-      return "xz";
-    default:
-      return "unknown";
-  }
+  return name_of(kMethodNames, m, "unknown");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/enum_names.h"
 #include "ops/conv/im2col.h"
 #include "ops/gemm/sgemm.h"
 #include "scratchcv/train.h"
@@ -406,33 +407,19 @@ class Flatten : public Layer {
 
 }  // namespace
 
+namespace {
+// "leaky_relu" is also accepted when parsing; names print as the first entry.
+constexpr EnumName<Act> kActNames[] = {{Act::none, "none"},        {Act::relu, "relu"},
+                                       {Act::sigmoid, "sigmoid"},  {Act::tanh, "tanh"},
+                                       {Act::leaky_relu, "leaky"}, {Act::leaky_relu, "leaky_relu"}};
+}  // namespace
+
 const char* act_name(Act a) {
-  switch (a) {
-    case Act::none:
-      return "none";
-    case Act::relu:
-      return "relu";
-    case Act::sigmoid:
-      return "sigmoid";
-    case Act::tanh:
-      return "tanh";
-    case Act::leaky_relu:
-      return "leaky";
-  }
-  return "?";
+  return name_of(kActNames, a);
 }
 
 bool parse_act(const std::string& s, Act* out) {
-  for (Act a : {Act::none, Act::relu, Act::sigmoid, Act::tanh, Act::leaky_relu})
-    if (s == act_name(a)) {
-      *out = a;
-      return true;
-    }
-  if (s == "leaky_relu") {
-    *out = Act::leaky_relu;
-    return true;
-  }
-  return false;
+  return parse_name(kActNames, s, out);
 }
 
 std::unique_ptr<Layer> make_conv2d(int in_c, int out_c, int k, int stride, int pad, Rng& rng,
