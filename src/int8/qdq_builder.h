@@ -186,10 +186,28 @@ struct Builder {
     }
     return Status();
   }
+  // The one scale and zero point (INT8 or UINT8) of an activation's QuantizeLinear, into y.
+  Status act_qparams(const OnnxNode& q, QAct* y) const {
+    std::vector<float> sc;
+    std::vector<int64_t> zp;
+    int axis;
+    int64_t zdt;
+    SCV_TRY(qparams(q, {}, false, 0, &sc, &zp, &axis, &zdt));
+    if (sc.size() != 1)
+      return error(who(q), ": per-channel quantization of an activation is not supported");
+    if (zdt != kInt8 && zdt != kUint8)
+      return error(who(q), ": output type ", dtype_name(zdt), " (INT8 or UINT8 expected)");
+    y->scale = sc[0];
+    y->zp = zp[0];
+    y->s8 = zdt == kInt8;
+    y->q_node = q.name;
+    return Status();
+  }
 
   Status build();
-  Status on_quantize(size_t i);
-  Status on_dequantize(size_t i);
+  Status on_qdq(size_t i);
+  Status on_quantize(const OnnxNode& n, const std::string& w, const std::string& x);
+  Status on_dequantize(const OnnxNode& n, const std::string& w, const std::string& x);
   Status on_compute(size_t i);
   // Where node i's float output goes: a QuantizeLinear (possibly through Relu / Clip). On
   // success *q is its index (or -1 when the output is a graph output), *act the fused clamp.
@@ -206,8 +224,11 @@ struct Builder {
     return it->second;
   }
   Status float_classifier(size_t i, const QAct& x, bool* taken);
-  Status padding(const OnnxNode& n, const QAct& x, int kh, int kw, int sh, int sw, int dh, int dw,
-                 bool is_max, bool is_avg, QAct* xin, tfl::OpInfo* op, int* oh, int* ow);
+  // A window op (conv, pool) over x: sets op's strides, dilations and padding, adding a PAD
+  // first when the ONNX pads are neither VALID nor SAME (*xin is then the padded input).
+  Status padding(const OnnxNode& n, const QAct& x, int kh, int kw, const std::vector<int64_t>& st,
+                 const std::vector<int64_t>& dl, bool is_max, bool is_avg, QAct* xin,
+                 tfl::OpInfo* op, int* oh, int* ow);
   // One compute node being lowered: its int8 input, its quantized output and the fused clamp.
   struct Step {
     size_t i = 0;
@@ -219,7 +240,8 @@ struct Builder {
     int N = 0;  // batch
   };
   Status output_quant(Step& s);
-  int finish(Step& s, std::vector<int32_t> nhwc, Shape nchw);
+  Status emit(Step& s, int32_t code, std::vector<int32_t> in, std::vector<int32_t> nhwc, Shape nchw,
+              tfl::OpInfo op = {});
   Result<const QConst*> wconst(const Step& s, size_t k) const;
   Status bias_i32(const Step& s, size_t k, int oc, const std::vector<float>& ws,
                   std::vector<int32_t>* bq, std::vector<float>* bf) const;

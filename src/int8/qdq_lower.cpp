@@ -78,15 +78,7 @@ Status Builder::output_quant(Step& s) {
   QAct& y = s.y;
   if (qi >= 0) {
     const OnnxNode& qn = m.graph.nodes[size_t(qi)];
-    std::vector<float> sc;
-    std::vector<int64_t> zp;
-    int axis;
-    int64_t zdt;
-    SCV_TRY(qparams(qn, {}, false, 0, &sc, &zp, &axis, &zdt));
-    if (sc.size() != 1)
-      return error(who(qn), ": per-channel quantization of an activation is not supported");
-    if (zdt != kInt8 && zdt != kUint8)
-      return error(who(qn), ": output type ", dtype_name(zdt), " (INT8 or UINT8 expected)");
+    SCV_TRY(act_qparams(qn, &y));
     auto cit = consumers.find(qn.outputs.empty() ? std::string() : qn.outputs[0]);
     if (cit == consumers.end() || cit->second.empty())
       return error(who(qn), ": a QuantizeLinear without its DequantizeLinear (output not read)");
@@ -94,23 +86,22 @@ Status Builder::output_quant(Step& s) {
       if (m.graph.nodes[size_t(c)].op_type != "DequantizeLinear")
         return error(who(qn), ": a QuantizeLinear without its DequantizeLinear: output feeds ",
                      who(m.graph.nodes[size_t(c)]));
-    y.scale = sc[0];
-    y.zp = zp[0];
-    y.s8 = zdt == kInt8;
-    y.q_node = qn.name;
     done[size_t(qi)] = true;
   }
   return Status();
 }
 
-// The output tensor of the lowered op (shape NHWC, ONNX shape NCHW), recorded as an activation.
-int Builder::finish(Step& s, std::vector<int32_t> nhwc, Shape nchw) {
+// Appends the lowered op: its output tensor (shape NHWC, ONNX shape NCHW), recorded as an
+// activation, then the operator reading `in` with the node's fused activation.
+Status Builder::emit(Step& s, int32_t code, std::vector<int32_t> in, std::vector<int32_t> nhwc,
+                     Shape nchw, tfl::OpInfo op) {
   QAct& y = s.y;
   const tfl::DType yt = y.s8 ? tfl::DType::i8 : tfl::DType::u8;
   y.nchw = std::move(nchw);
   y.tensor = add_tensor(m.graph.nodes[size_t(s.qi)].outputs[0], std::move(nhwc), yt, y.scale, y.zp);
   qact[m.graph.nodes[size_t(s.qi)].outputs[0]] = y;
-  return y.tensor;
+  add_op(code, std::move(in), {y.tensor}, op);
+  return Status();
 }
 
 Result<const QConst*> Builder::wconst(const Step& s, size_t k) const {
@@ -173,44 +164,35 @@ Status Builder::bias_i32(const Step& s, size_t k, int oc, const std::vector<floa
 // Conv: CONV_2D, or DEPTHWISE_CONV_2D for one filter per channel (a PAD first when needed).
 Status Builder::lower_conv(Step& s) {
   const OnnxNode& n = *s.node;
-  const std::string& w = s.w;
-  const QAct& x = s.x;
-  const int N = s.N;
-  const tfl::Activation act = s.act;
   SCV_ASSIGN_OR_RETURN(const QConst* wc, wconst(s, 1));
   if (wc->dims.size() != 4 || (wc->dtype != kInt8 && wc->dtype != kUint8))
-    return error(w, ": weights '", n.inputs[1], "' must be 4-D INT8 or UINT8");
+    return error(s.w, ": weights '", n.inputs[1], "' must be 4-D INT8 or UINT8");
   if (wc->axis > 0)
-    return error(w, ": axis mismatch: weights quantized along axis ", wc->axis,
+    return error(s.w, ": axis mismatch: weights quantized along axis ", wc->axis,
                  " (per output channel is axis 0)");
   const int O = int(wc->dims[0]), I = int(wc->dims[1]), kh = int(wc->dims[2]),
             kw = int(wc->dims[3]);
-  const int C = int(x.nchw[1]);
+  const int C = int(s.x.nchw[1]);
   const int64_t g = attr_i(n, "group", 1);
   const bool dw = g > 1;
   if (dw && !(g == C && O == C && I == 1))
-    return error(w, ": group ", g,
+    return error(s.w, ": group ", g,
                  " (only 1 and depthwise with one filter per channel are supported)");
-  if (!dw && I != C) return error(w, ": weights expect ", I, " input channels, the input has ", C);
+  if (!dw && I != C)
+    return error(s.w, ": weights expect ", I, " input channels, the input has ", C);
   std::vector<int64_t> st = attr_ints(n, "strides"), dl = attr_ints(n, "dilations");
   if (st.empty()) st = {1, 1};
   if (dl.empty()) dl = {1, 1};
   if (st.size() != 2 || dl.size() != 2 || st[0] < 1 || st[1] < 1 || dl[0] < 1 || dl[1] < 1)
-    return error(w, ": strides ", shape_str(st), " / dilations ", shape_str(dl));
+    return error(s.w, ": strides ", shape_str(st), " / dilations ", shape_str(dl));
   if (auto ks = attr_ints(n, "kernel_shape");
       !ks.empty() && (ks.size() != 2 || ks[0] != kh || ks[1] != kw))
-    return error(w, ": kernel_shape ", shape_str(ks), " disagrees with the weights ",
+    return error(s.w, ": kernel_shape ", shape_str(ks), " disagrees with the weights ",
                  shape_str(wc->dims));
   tfl::OpInfo op;
-  op.stride_h = int(st[0]);
-  op.stride_w = int(st[1]);
-  op.dilation_h = int(dl[0]);
-  op.dilation_w = int(dl[1]);
-  op.activation = act;
   QAct xin;
   int oh, ow;
-  SCV_TRY(padding(n, x, kh, kw, op.stride_h, op.stride_w, op.dilation_h, op.dilation_w, false,
-                  false, &xin, &op, &oh, &ow));
+  SCV_TRY(padding(n, s.x, kh, kw, st, dl, false, false, &xin, &op, &oh, &ow));
   // Weights: OIHW -> OHWI (conv) or [1, kh, kw, O] (depthwise).
   std::vector<uint8_t> wb(size_t(O) * I * kh * kw);
   for (int o = 0; o < O; ++o)
@@ -233,49 +215,44 @@ Status Builder::lower_conv(Step& s) {
   std::vector<int32_t> bq;
   SCV_TRY(bias_i32(s, 2, O, wc->scale, &bq, nullptr));
   const int bid = add_const(n.name + "/bias", {O}, tfl::DType::i32, bytes_of(bq));
-  const int yid = finish(s, {N, oh, ow, O}, {N, O, oh, ow});
-  add_op(dw ? tfl::kDepthwiseConv2d : tfl::kConv2d, {xin.tensor, wid, bid}, {yid}, op);
-  return Status();
+  return emit(s, dw ? tfl::kDepthwiseConv2d : tfl::kConv2d, {xin.tensor, wid, bid},
+              {s.N, oh, ow, O}, {s.N, O, oh, ow}, op);
 }
 
 // Gemm / MatMul: FULLY_CONNECTED, or the fp32 classifier after the engine when the output is
 // not quantized.
 Status Builder::lower_fc(Step& s) {
   const OnnxNode& n = *s.node;
-  const std::string& w = s.w;
   const std::string& t = n.op_type;
-  const QAct& x = s.x;
-  const int N = s.N;
-  const int qi = s.qi;
-  const tfl::Activation act = s.act;
   SCV_ASSIGN_OR_RETURN(const QConst* wc, wconst(s, 1));
   if (wc->dims.size() != 2 || (wc->dtype != kInt8 && wc->dtype != kUint8))
-    return error(w, ": weights '", n.inputs[1], "' must be 2-D INT8 or UINT8");
+    return error(s.w, ": weights '", n.inputs[1], "' must be 2-D INT8 or UINT8");
   const bool tb = t == "Gemm" && attr_i(n, "transB", 0) != 0;
-  if (t == "Gemm" && attr_i(n, "transA", 0) != 0) return error(w, ": transA=1 is not supported");
+  if (t == "Gemm" && attr_i(n, "transA", 0) != 0) return error(s.w, ": transA=1 is not supported");
   if (t == "Gemm") {
     const OnnxAttr* al = attr(n, "alpha");
     const OnnxAttr* be = attr(n, "beta");
     if ((al && al->f != 1.0f) || (be && be->f != 1.0f))
-      return error(w, ": alpha and beta must be 1");
+      return error(s.w, ": alpha and beta must be 1");
   }
   const int O = int(tb ? wc->dims[0] : wc->dims[1]), K = int(tb ? wc->dims[1] : wc->dims[0]);
   const int want_axis = tb ? 0 : 1;
   if (wc->axis >= 0 && wc->axis != want_axis)
-    return error(w, ": axis mismatch: weights quantized along axis ", wc->axis,
+    return error(s.w, ": axis mismatch: weights quantized along axis ", wc->axis,
                  " (per output channel is axis ", want_axis, ")");
-  const int64_t xk = x.nchw.size() == 2 ? x.nchw[1] : -1;
-  if (xk != K) return error(w, ": input of shape ", shape_str(x.nchw), ", expected [N, ", K, "]");
+  const int64_t xk = s.x.nchw.size() == 2 ? s.x.nchw[1] : -1;
+  if (xk != K)
+    return error(s.w, ": input of shape ", shape_str(s.x.nchw), ", expected [N, ", K, "]");
   std::vector<uint8_t> wb(size_t(O) * K);
   for (int o = 0; o < O; ++o)
     for (int k = 0; k < K; ++k)
       wb[size_t(o) * K + k] = uint8_t(wc->v[tb ? size_t(o) * K + k : size_t(k) * O + o]);
-  if (qi < 0) {  // the fp32 classifier, after the engine
+  if (s.qi < 0) {  // the fp32 classifier, after the engine
     tail.on = true;
     tail.K = K;
     tail.N = O;
-    tail.s8 = x.s8;
-    tail.zx = int32_t(x.zp);
+    tail.s8 = s.x.s8;
+    tail.zx = int32_t(s.x.zp);
     tail.w.resize(wb.size());
     for (int o = 0; o < O; ++o)
       for (int k = 0; k < K; ++k) {
@@ -286,13 +263,13 @@ Status Builder::lower_fc(Step& s) {
       }
     tail.s.resize(size_t(O));
     for (int o = 0; o < O; ++o)
-      tail.s[size_t(o)] = x.scale * wc->scale[wc->axis >= 0 ? size_t(o) : 0];
+      tail.s[size_t(o)] = s.x.scale * wc->scale[wc->axis >= 0 ? size_t(o) : 0];
     std::vector<int32_t> bq;
     std::vector<float> bf;
     SCV_TRY(bias_i32(s, 2, O, wc->scale, &bq, &bf));
     tail.bq = bq;
     tail.bf = bf;
-    out_tensor = x.tensor;
+    out_tensor = s.x.tensor;
     return Status();
   }
   const tfl::DType wt = wc->dtype == kInt8 ? tfl::DType::i8 : tfl::DType::u8;
@@ -303,121 +280,88 @@ Status Builder::lower_fc(Step& s) {
   std::vector<int32_t> bq;
   SCV_TRY(bias_i32(s, 2, O, wc->scale, &bq, nullptr));
   const int bid = add_const(n.name + "/bias", {O}, tfl::DType::i32, bytes_of(bq));
-  tfl::OpInfo op;
-  op.activation = act;
-  const int yid = finish(s, {N, O}, {N, O});
-  add_op(tfl::kFullyConnected, {x.tensor, wid, bid}, {yid}, op);
-  return Status();
+  return emit(s, tfl::kFullyConnected, {s.x.tensor, wid, bid}, {s.N, O}, {s.N, O});
 }
 
 // Add of two int8 activations of the same shape: ADD.
 Status Builder::lower_add(Step& s) {
   const OnnxNode& n = *s.node;
-  const std::string& w = s.w;
-  const QAct& x = s.x;
-  const tfl::Activation act = s.act;
   SCV_ASSIGN_OR_RETURN(QAct b, act_in(n, 1));
-  if (x.nchw != b.nchw)
-    return error(w, ": shapes ", shape_str(x.nchw), " + ", shape_str(b.nchw),
+  if (s.x.nchw != b.nchw)
+    return error(s.w, ": shapes ", shape_str(s.x.nchw), " + ", shape_str(b.nchw),
                  " (equal shapes expected, no broadcasting)");
-  tfl::OpInfo op;
-  op.activation = act;
-  const int yid = finish(s, tm.tensors[size_t(x.tensor)].shape, x.nchw);
-  add_op(tfl::kAdd, {x.tensor, b.tensor}, {yid}, op);
-  return Status();
+  return emit(s, tfl::kAdd, {s.x.tensor, b.tensor}, tm.tensors[size_t(s.x.tensor)].shape, s.x.nchw);
 }
 
 // MaxPool / AveragePool: MAX_POOL_2D / AVERAGE_POOL_2D (a PAD first when needed).
 Status Builder::lower_pool(Step& s) {
   const OnnxNode& n = *s.node;
-  const std::string& w = s.w;
   const std::string& t = n.op_type;
-  const QAct& x = s.x;
-  const QAct& y = s.y;
-  const int N = s.N;
-  const tfl::Activation act = s.act;
-  if (x.nchw.size() != 4) return error(w, ": a 4-D input is expected");
+  if (s.x.nchw.size() != 4) return error(s.w, ": a 4-D input is expected");
   const std::vector<int64_t> ks = attr_ints(n, "kernel_shape");
   std::vector<int64_t> st = attr_ints(n, "strides");
   if (st.empty()) st = {1, 1};
   if (ks.size() != 2 || st.size() != 2 || ks[0] < 1 || ks[1] < 1 || st[0] < 1 || st[1] < 1)
-    return error(w, ": kernel_shape ", shape_str(ks), " / strides ", shape_str(st));
+    return error(s.w, ": kernel_shape ", shape_str(ks), " / strides ", shape_str(st));
   if (auto dl = attr_ints(n, "dilations"); !dl.empty() && dl != std::vector<int64_t>{1, 1})
-    return error(w, ": dilations are not supported");
+    return error(s.w, ": dilations are not supported");
   const bool is_avg = t == "AveragePool";
   if (is_avg && attr_i(n, "count_include_pad", 0) != 0 &&
       attr_ints(n, "pads") != std::vector<int64_t>{} &&
       attr_ints(n, "pads") != std::vector<int64_t>{0, 0, 0, 0})
-    return error(w, ": count_include_pad=1 with pads is not supported");
-  if (y.scale != x.scale || y.zp != x.zp || y.s8 != x.s8)
-    return error(w, ": input and output quantization differ (", x.scale, ", ", x.zp, " vs ",
-                 y.scale, ", ", y.zp, "); pools keep the input's");
+    return error(s.w, ": count_include_pad=1 with pads is not supported");
+  if (s.y.scale != s.x.scale || s.y.zp != s.x.zp || s.y.s8 != s.x.s8)
+    return error(s.w, ": input and output quantization differ (", s.x.scale, ", ", s.x.zp, " vs ",
+                 s.y.scale, ", ", s.y.zp, "); pools keep the input's");
   tfl::OpInfo op;
   op.filter_h = int(ks[0]);
   op.filter_w = int(ks[1]);
-  op.stride_h = int(st[0]);
-  op.stride_w = int(st[1]);
-  op.activation = act;
   QAct xin;
   int oh, ow;
-  SCV_TRY(padding(n, x, op.filter_h, op.filter_w, op.stride_h, op.stride_w, 1, 1, !is_avg, is_avg,
-                  &xin, &op, &oh, &ow));
-  const int C = int(x.nchw[1]);
-  const int yid = finish(s, {N, oh, ow, C}, {N, C, oh, ow});
-  add_op(is_avg ? tfl::kAveragePool2d : tfl::kMaxPool2d, {xin.tensor}, {yid}, op);
-  return Status();
+  SCV_TRY(
+      padding(n, s.x, op.filter_h, op.filter_w, st, {1, 1}, !is_avg, is_avg, &xin, &op, &oh, &ow));
+  const int C = int(s.x.nchw[1]);
+  return emit(s, is_avg ? tfl::kAveragePool2d : tfl::kMaxPool2d, {xin.tensor}, {s.N, oh, ow, C},
+              {s.N, C, oh, ow}, op);
 }
 
 // GlobalAveragePool kept in int8: MEAN over H and W.
 Status Builder::lower_global_pool(Step& s) {
-  const tfl::Activation act = s.act;
   const OnnxNode& n = *s.node;
-  const std::string& w = s.w;
-  const QAct& x = s.x;
-  const int N = s.N;
-  if (x.nchw.size() != 4) return error(w, ": a 4-D input is expected");
-  if (act != tfl::Activation::none)
-    return error(w, ": a Relu after GlobalAveragePool is not supported");
-  const int C = int(x.nchw[1]);
+  if (s.x.nchw.size() != 4) return error(s.w, ": a 4-D input is expected");
+  if (s.act != tfl::Activation::none)
+    return error(s.w, ": a Relu after GlobalAveragePool is not supported");
+  const int C = int(s.x.nchw[1]);
   const int axes =
       add_const(n.name + "/axes", {2}, tfl::DType::i32, bytes_of(std::vector<int32_t>{1, 2}));
   tfl::OpInfo op;
   op.keep_dims = true;
-  const int yid = finish(s, {N, 1, 1, C}, {N, C, 1, 1});
-  add_op(tfl::kMean, {x.tensor, axes}, {yid}, op);
-  return Status();
+  return emit(s, tfl::kMean, {s.x.tensor, axes}, {s.N, 1, 1, C}, {s.N, C, 1, 1}, op);
 }
 
 // Flatten / Reshape to [N, features]: the same bytes when H = W = 1 (NHWC and NCHW agree).
 Status Builder::lower_flatten(Step& s) {
   const OnnxNode& n = *s.node;
-  const std::string& w = s.w;
   const std::string& t = n.op_type;
-  const QAct& x = s.x;
-  const QAct& y = s.y;
-  const int N = s.N;
-  const tfl::Activation act = s.act;
-  if (act != tfl::Activation::none) return error(w, ": a Relu after ", t, " is not supported");
+  if (s.act != tfl::Activation::none) return error(s.w, ": a Relu after ", t, " is not supported");
   int64_t feat = 1;
-  for (size_t d = 1; d < x.nchw.size(); ++d) feat *= x.nchw[d];
-  if (t == "Flatten" && attr_i(n, "axis", 1) != 1) return error(w, ": only axis 1 is supported");
+  for (size_t d = 1; d < s.x.nchw.size(); ++d) feat *= s.x.nchw[d];
+  if (t == "Flatten" && attr_i(n, "axis", 1) != 1) return error(s.w, ": only axis 1 is supported");
   if (t == "Reshape") {
     std::vector<int64_t> shp;
     if (n.inputs.size() > 1)
       if (auto it = init.find(n.inputs[1]); it != init.end() && !it->second->is_float)
         shp = it->second->ints;
-    const bool ok = shp.size() == 2 && (shp[0] == N || shp[0] == 0 || shp[0] == -1) &&
+    const bool ok = shp.size() == 2 && (shp[0] == s.N || shp[0] == 0 || shp[0] == -1) &&
                     (shp[1] == feat || shp[1] == -1) && !(shp[0] == -1 && shp[1] == -1);
-    if (!ok) return error(w, ": only a constant reshape to [N, ", feat, "] is supported");
+    if (!ok) return error(s.w, ": only a constant reshape to [N, ", feat, "] is supported");
   }
-  if (x.nchw.size() == 4 && (x.nchw[2] != 1 || x.nchw[3] != 1))
-    return error(w, ": flattening a ", shape_str(x.nchw),
+  if (s.x.nchw.size() == 4 && (s.x.nchw[2] != 1 || s.x.nchw[3] != 1))
+    return error(s.w, ": flattening a ", shape_str(s.x.nchw),
                  " tensor (only H = W = 1 is supported: the engine's NHWC order differs)");
-  if (y.scale != x.scale || y.zp != x.zp || y.s8 != x.s8)
-    return error(w, ": input and output quantization differ; ", t, " keeps the input's");
-  const int yid = finish(s, {N, int32_t(feat)}, {N, feat});
-  add_op(tfl::kReshape, {x.tensor}, {yid});
-  return Status();
+  if (s.y.scale != s.x.scale || s.y.zp != s.x.zp || s.y.s8 != s.x.s8)
+    return error(s.w, ": input and output quantization differ; ", t, " keeps the input's");
+  return emit(s, tfl::kReshape, {s.x.tensor}, {s.N, int32_t(feat)}, {s.N, feat});
 }
 
 }  // namespace scv::qdq

@@ -41,11 +41,11 @@ Status Builder::build() {
     const OnnxNode& n = m.graph.nodes[i];
     if (n.inputs.empty()) continue;
     if (n.op_type == "QuantizeLinear" && init.count(n.inputs[0])) {
-      SCV_TRY(on_quantize(i));
+      SCV_TRY(on_qdq(i));
       done[i] = true;
     } else if (n.op_type == "DequantizeLinear" &&
                (init.count(n.inputs[0]) || qconst.count(n.inputs[0]))) {
-      SCV_TRY(on_dequantize(i));
+      SCV_TRY(on_qdq(i));
       done[i] = true;
     }
   }
@@ -56,10 +56,8 @@ Status Builder::build() {
       return error(who(n), ": domain '", n.domain, "' is not supported");
     if (n.op_type == "Constant") continue;
     Status st;
-    if (n.op_type == "QuantizeLinear")
-      st = on_quantize(i);
-    else if (n.op_type == "DequantizeLinear")
-      st = on_dequantize(i);
+    if (n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear")
+      st = on_qdq(i);
     else
       st = on_compute(i);
     SCV_TRY(st);
@@ -73,13 +71,18 @@ Status Builder::build() {
   return Status();
 }
 
-// A QuantizeLinear not claimed by the op before it: of a constant, of the graph input, or a
-// requantization of a dequantized activation.
-Status Builder::on_quantize(size_t i) {
+// QuantizeLinear / DequantizeLinear: the data input (then scale and zero point) and one output.
+Status Builder::on_qdq(size_t i) {
   const OnnxNode& n = m.graph.nodes[i];
   const std::string w = who(n);
   if (n.inputs.empty() || n.outputs.empty()) return error(w, ": expected an input and an output");
-  const std::string& x = n.inputs[0];
+  if (n.op_type == "QuantizeLinear") return on_quantize(n, w, n.inputs[0]);
+  return on_dequantize(n, w, n.inputs[0]);
+}
+
+// A QuantizeLinear not claimed by the op before it: of a constant, of the graph input, or a
+// requantization of a dequantized activation.
+Status Builder::on_quantize(const OnnxNode& n, const std::string& w, const std::string& x) {
   // Every QuantizeLinear output must be read by DequantizeLinear nodes only.
   auto cit = consumers.find(n.outputs[0]);
   if (cit == consumers.end() || cit->second.empty())
@@ -115,19 +118,7 @@ Status Builder::on_quantize(size_t i) {
     return Status();
   }
   QAct y;
-  std::vector<float> sc;
-  std::vector<int64_t> zp;
-  int axis;
-  int64_t zdt;
-  SCV_TRY(qparams(n, {}, false, 0, &sc, &zp, &axis, &zdt));
-  if (sc.size() != 1)
-    return error(w, ": per-channel quantization of an activation is not supported");
-  if (zdt != kInt8 && zdt != kUint8)
-    return error(w, ": output type ", dtype_name(zdt), " (INT8 or UINT8 expected)");
-  y.scale = sc[0];
-  y.zp = zp[0];
-  y.s8 = zdt == kInt8;
-  y.q_node = n.name;
+  SCV_TRY(act_qparams(n, &y));
   if (x == input_name) {
     y.nchw = input_nchw;
     const std::vector<int32_t> nhwc = {int32_t(input_nchw[0]), int32_t(input_nchw[2]),
@@ -153,11 +144,7 @@ Status Builder::on_quantize(size_t i) {
   return Status();
 }
 
-Status Builder::on_dequantize(size_t i) {
-  const OnnxNode& n = m.graph.nodes[i];
-  const std::string w = who(n);
-  if (n.inputs.empty() || n.outputs.empty()) return error(w, ": expected an input and an output");
-  const std::string& x = n.inputs[0];
+Status Builder::on_dequantize(const OnnxNode& n, const std::string& w, const std::string& x) {
   if (auto it = init.find(x); it != init.end()) {
     const OnnxTensor& t = *it->second;
     if (!t.status.ok()) return error(w, ": ", t.status.message());
@@ -361,10 +348,15 @@ Status Builder::float_classifier(size_t i, const QAct& x, bool* taken) {
   return Status();
 }
 
-Status Builder::padding(const OnnxNode& n, const QAct& x, int kh, int kw, int sh, int sw, int dh,
-                        int dw, bool is_max, bool is_avg, QAct* xin, tfl::OpInfo* op, int* oh,
-                        int* ow) {
+Status Builder::padding(const OnnxNode& n, const QAct& x, int kh, int kw,
+                        const std::vector<int64_t>& st, const std::vector<int64_t>& dl, bool is_max,
+                        bool is_avg, QAct* xin, tfl::OpInfo* op, int* oh, int* ow) {
   const std::string w = who(n);
+  const int sh = int(st[0]), sw = int(st[1]), dh = int(dl[0]), dw = int(dl[1]);
+  op->stride_h = sh;
+  op->stride_w = sw;
+  op->dilation_h = dh;
+  op->dilation_w = dw;
   const std::string ap = attr(n, "auto_pad") ? attr(n, "auto_pad")->s : "NOTSET";
   std::vector<int64_t> pads = attr_ints(n, "pads");
   if (pads.empty()) pads = {0, 0, 0, 0};
