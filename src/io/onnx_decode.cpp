@@ -86,52 +86,39 @@ struct TensorFields {
 };
 
 Status read_tensor_fields(pb::Reader r, OnnxTensor* t, TensorFields* tf) {
-  std::vector<float>& float_data = tf->float_data;
-  std::vector<int64_t>&int32_data = tf->int32_data, &int64_data = tf->int64_data;
-  std::vector<double>& double_data = tf->double_data;
-  while (!r.at_end()) {
-    pb::Field f;
-    SCV_TRY(r.next(&f));
+  return pb::for_each_field(r, [&](const pb::Field& f) -> Status {
     switch (f.number) {
       case 1:
-        SCV_TRY(pb::append_varints(f, &t->dims));
-        break;
+        return pb::append_varints(f, &t->dims);
       case 2:
-        SCV_TRY(pb::get_int64(f, &t->dtype));
-        break;
+        return pb::get_int64(f, &t->dtype);
       case 3:
         tf->segmented = true;
         break;
       case 4:
-        SCV_TRY(pb::append_floats(f, &float_data));
-        break;
+        return pb::append_floats(f, &tf->float_data);
       case 5:
-        SCV_TRY(pb::append_varints(f, &int32_data));
-        break;
+        return pb::append_varints(f, &tf->int32_data);
       case 7:
-        SCV_TRY(pb::append_varints(f, &int64_data));
-        break;
+        return pb::append_varints(f, &tf->int64_data);
       case 8:
-        SCV_TRY(pb::get_string(f, &t->name));
-        break;
+        return pb::get_string(f, &t->name);
       case 9:
         if (f.type != pb::WireType::Len) return error("raw_data: expected bytes");
         tf->raw = f.data, tf->raw_size = f.size, tf->has_raw = true;
         break;
       case 10:
-        SCV_TRY(pb::append_doubles(f, &double_data));
-        break;
+        return pb::append_doubles(f, &tf->double_data);
       case 13:
         tf->external = true;
         break;
       case 14:
-        SCV_TRY(pb::get_int64(f, &tf->location));
-        break;
+        return pb::get_int64(f, &tf->location);
       default:
         break;  // string_data, uint64_data, doc_string, ...: not used by supported types
     }
-  }
-  return Status();
+    return Status();
+  });
 }
 
 // The element count the fields hold for t's dtype and dims (an error when it disagrees).
@@ -205,65 +192,47 @@ Result<size_t> tensor_count(const OnnxTensor* t, const TensorFields& tf) {
   return count;
 }
 
+// Element k of a tensor's values: from raw_data (little-endian T) when present, else from the
+// typed field `data`.
+template <typename T, typename V>
+T value(const TensorFields& tf, const std::vector<V>& data, size_t k) {
+  if (!tf.has_raw) return static_cast<T>(data[k]);
+  T v;
+  std::memcpy(&v, tf.raw + sizeof(T) * k, sizeof(T));
+  return v;
+}
+
 // Converts count values of the fields into t->f (float types, as float32) or t->ints.
 void tensor_values(OnnxTensor* t, const TensorFields& tf, size_t count) {
-  const bool has_raw = tf.has_raw;
-  const uint8_t* raw = tf.raw;
-  const std::vector<float>& float_data = tf.float_data;
-  const std::vector<int64_t>&int32_data = tf.int32_data, &int64_data = tf.int64_data;
-  const std::vector<double>& double_data = tf.double_data;
-
   t->is_float = t->dtype == kFloat || t->dtype == kDouble || t->dtype == kFloat16;
   if (t->is_float) {
     t->f = Tensor(t->dims);
     float* out = t->f.data();
-    if (t->dtype == kFloat && has_raw) {
-      if (count) std::memcpy(out, raw, count * 4);  // the common case: one copy of the weights
+    if (t->dtype == kFloat && tf.has_raw) {
+      if (count) std::memcpy(out, tf.raw, count * 4);  // the common case: one copy of the weights
       return;
     }
     for (size_t k = 0; k < count; ++k) {
-      if (t->dtype == kFloat) {
-        if (has_raw)
-          std::memcpy(&out[k], raw + 4 * k, 4);
-        else
-          out[k] = float_data[k];
-      } else if (t->dtype == kDouble) {
-        double v;
-        if (has_raw)
-          std::memcpy(&v, raw + 8 * k, 8);
-        else
-          v = double_data[k];
-        out[k] = static_cast<float>(v);
-      } else {  // FLOAT16: raw little-endian halves, or the bits in int32_data
-        uint16_t h;
-        if (has_raw)
-          std::memcpy(&h, raw + 2 * k, 2);
-        else
-          h = static_cast<uint16_t>(int32_data[k]);
-        out[k] = half_to_float(h);
-      }
+      if (t->dtype == kFloat)
+        out[k] = value<float>(tf, tf.float_data, k);
+      else if (t->dtype == kDouble)
+        out[k] = static_cast<float>(value<double>(tf, tf.double_data, k));
+      else  // FLOAT16: raw little-endian halves, or the bits in int32_data
+        out[k] = half_to_float(value<uint16_t>(tf, tf.int32_data, k));
     }
   } else {
     t->ints.resize(count);
     for (size_t k = 0; k < count; ++k) {
       if (t->dtype == kInt64) {
-        if (has_raw)
-          std::memcpy(&t->ints[k], raw + 8 * k, 8);
-        else
-          t->ints[k] = int64_data[k];
+        t->ints[k] = value<int64_t>(tf, tf.int64_data, k);
       } else if (t->dtype == kInt8 || t->dtype == kUint8) {
         // Raw bytes are in range by their type; int32_data may hold anything (checked by users).
-        if (has_raw)
-          t->ints[k] = t->dtype == kInt8 ? int64_t(int8_t(raw[k])) : int64_t(raw[k]);
+        if (tf.has_raw)
+          t->ints[k] = t->dtype == kInt8 ? int64_t(int8_t(tf.raw[k])) : int64_t(tf.raw[k]);
         else
-          t->ints[k] = int32_data[k];
+          t->ints[k] = tf.int32_data[k];
       } else {
-        int32_t v;
-        if (has_raw)
-          std::memcpy(&v, raw + 4 * k, 4);
-        else
-          v = static_cast<int32_t>(int32_data[k]);
-        t->ints[k] = v;
+        t->ints[k] = value<int32_t>(tf, tf.int32_data, k);
       }
     }
   }
@@ -283,27 +252,26 @@ Status decode_tensor(pb::Reader r, OnnxTensor* t) {
 // doc_string=13 tp=14 type_protos=15 type=20 ref_attr_name=21 sparse_tensor=22
 // sparse_tensors=23.
 Status decode_attr(pb::Reader r, OnnxAttr* a) {
+  // Fields whose payload is not read: their presence only tells the type.
+  static constexpr std::pair<uint32_t, int64_t> kTypeOnly[] = {
+      {6, kAttrGraph},         {9, kAttrStrings},       {10, kAttrTensors},
+      {11, kAttrGraphs},       {14, kAttrTypeProto},    {15, kAttrTypeProtos},
+      {22, kAttrSparseTensor}, {23, kAttrSparseTensors}};
   int64_t inferred = 0;  // from the payload fields, for old files that omit `type`
   bool has_ref = false;
-  while (!r.at_end()) {
-    pb::Field f;
-    SCV_TRY(r.next(&f));
+  SCV_TRY(pb::for_each_field(r, [&](const pb::Field& f) -> Status {
     switch (f.number) {
       case 1:
-        SCV_TRY(pb::get_string(f, &a->name));
-        break;
+        return pb::get_string(f, &a->name);
       case 2:
-        SCV_TRY(pb::get_float(f, &a->f));
         inferred = kAttrFloat;
-        break;
+        return pb::get_float(f, &a->f);
       case 3:
-        SCV_TRY(pb::get_int64(f, &a->i));
         inferred = kAttrInt;
-        break;
+        return pb::get_int64(f, &a->i);
       case 4:
-        SCV_TRY(pb::get_string(f, &a->s));
         inferred = kAttrString;
-        break;
+        return pb::get_string(f, &a->s);
       case 5: {
         pb::Reader sub(nullptr, 0);
         SCV_TRY(r.message(f, &sub));
@@ -313,48 +281,24 @@ Status decode_attr(pb::Reader r, OnnxAttr* a) {
         inferred = kAttrTensor;
         break;
       }
-      case 6:
-        inferred = kAttrGraph;
-        break;
       case 7:
-        SCV_TRY(pb::append_floats(f, &a->floats));
         inferred = kAttrFloats;
-        break;
+        return pb::append_floats(f, &a->floats);
       case 8:
-        SCV_TRY(pb::append_varints(f, &a->ints));
         inferred = kAttrInts;
-        break;
-      case 9:
-        inferred = kAttrStrings;
-        break;
-      case 10:
-        inferred = kAttrTensors;
-        break;
-      case 11:
-        inferred = kAttrGraphs;
-        break;
-      case 14:
-        inferred = kAttrTypeProto;
-        break;
-      case 15:
-        inferred = kAttrTypeProtos;
-        break;
+        return pb::append_varints(f, &a->ints);
       case 20:
-        SCV_TRY(pb::get_int64(f, &a->type));
-        break;
+        return pb::get_int64(f, &a->type);
       case 21:
         has_ref = true;
         break;
-      case 22:
-        inferred = kAttrSparseTensor;
-        break;
-      case 23:
-        inferred = kAttrSparseTensors;
-        break;
       default:
+        for (const auto& [field, type] : kTypeOnly)
+          if (f.number == field) inferred = type;
         break;
     }
-  }
+    return Status();
+  }));
   if (has_ref)
     return error("attribute '", a->name,
                  "' refers to a function attribute (ref_attr_name), "
@@ -365,156 +309,106 @@ Status decode_attr(pb::Reader r, OnnxAttr* a) {
 
 // NodeProto: input=1 output=2 name=3 op_type=4 attribute=5 doc_string=6 domain=7.
 Status decode_node(pb::Reader r, OnnxNode* n) {
-  while (!r.at_end()) {
-    pb::Field f;
-    SCV_TRY(r.next(&f));
+  return pb::for_each_field(r, [&](const pb::Field& f) -> Status {
     switch (f.number) {
       case 1:
-        SCV_TRY(pb::get_string(f, &n->inputs.emplace_back()));
-        break;
+        return pb::get_string(f, &n->inputs.emplace_back());
       case 2:
-        SCV_TRY(pb::get_string(f, &n->outputs.emplace_back()));
-        break;
+        return pb::get_string(f, &n->outputs.emplace_back());
       case 3:
-        SCV_TRY(pb::get_string(f, &n->name));
-        break;
+        return pb::get_string(f, &n->name);
       case 4:
-        SCV_TRY(pb::get_string(f, &n->op_type));
-        break;
+        return pb::get_string(f, &n->op_type);
       case 5: {
         pb::Reader sub(nullptr, 0);
         SCV_TRY(r.message(f, &sub));
-        SCV_TRY(decode_attr(sub, &n->attrs.emplace_back()));
-        break;
+        return decode_attr(sub, &n->attrs.emplace_back());
       }
       case 7:
-        SCV_TRY(pb::get_string(f, &n->domain));
-        break;
+        return pb::get_string(f, &n->domain);
       default:
-        break;
+        return Status();
     }
-  }
-  return Status();
+  });
 }
 
 // ValueInfoProto: name=1 type=2. TypeProto: tensor_type=1. TypeProto.Tensor: elem_type=1
 // shape=2. TensorShapeProto: dim=1. Dimension: dim_value=1 dim_param=2.
 Status decode_value_info(pb::Reader r, OnnxValueInfo* v) {
-  while (!r.at_end()) {
-    pb::Field f;
-    SCV_TRY(r.next(&f));
-    if (f.number == 1) {
-      SCV_TRY(pb::get_string(f, &v->name));
-    } else if (f.number == 2) {
-      pb::Reader type(nullptr, 0);
-      SCV_TRY(r.message(f, &type));
-      while (!type.at_end()) {
-        pb::Field tf;
-        SCV_TRY(type.next(&tf));
-        if (tf.number != 1) continue;  // sequence, map, optional, sparse: not a dense tensor
-        v->is_tensor = true;
-        pb::Reader tensor(nullptr, 0);
-        SCV_TRY(type.message(tf, &tensor));
-        while (!tensor.at_end()) {
-          pb::Field ef;
-          SCV_TRY(tensor.next(&ef));
-          if (ef.number == 1) {
-            SCV_TRY(pb::get_int64(ef, &v->elem_type));
-          } else if (ef.number == 2) {
-            v->has_shape = true;
-            v->shape.clear();
-            pb::Reader shape(nullptr, 0);
-            SCV_TRY(tensor.message(ef, &shape));
-            while (!shape.at_end()) {
-              pb::Field df;
-              SCV_TRY(shape.next(&df));
-              if (df.number != 1) continue;
-              pb::Reader dim(nullptr, 0);
-              SCV_TRY(shape.message(df, &dim));
-              int64_t d = -1;
-              while (!dim.at_end()) {
-                pb::Field vf;
-                SCV_TRY(dim.next(&vf));
-                if (vf.number == 1) SCV_TRY(pb::get_int64(vf, &d));
-              }
-              v->shape.push_back(d >= 0 ? d : -1);
-            }
-          }
-        }
-      }
-    }
-  }
-  return Status();
+  return pb::for_each_field(r, [&](const pb::Field& f) -> Status {
+    if (f.number == 1) return pb::get_string(f, &v->name);
+    if (f.number != 2) return Status();
+    return pb::for_each_field(r, f, [&](const pb::Field& tf, const pb::Reader& type) -> Status {
+      if (tf.number != 1) return Status();  // sequence, map, optional, sparse: not a dense tensor
+      v->is_tensor = true;
+      return pb::for_each_field(type, tf, [&](const pb::Field& ef, const pb::Reader& tensor) {
+        if (ef.number == 1) return pb::get_int64(ef, &v->elem_type);
+        if (ef.number != 2) return Status();
+        v->has_shape = true;
+        v->shape.clear();
+        return pb::for_each_field(tensor, ef, [&](const pb::Field& df, const pb::Reader& shape) {
+          if (df.number != 1) return Status();
+          int64_t d = -1;
+          SCV_TRY(pb::for_each_field(shape, df, [&](const pb::Field& vf) {
+            return vf.number == 1 ? pb::get_int64(vf, &d) : Status();
+          }));
+          v->shape.push_back(d >= 0 ? d : -1);
+          return Status();
+        });
+      });
+    });
+  });
 }
 
 // GraphProto: node=1 name=2 initializer=5 doc_string=10 input=11 output=12 value_info=13
 // sparse_initializer=15. Repeated occurrences of the graph field merge, as protobuf specifies.
 Status decode_graph(pb::Reader r, OnnxGraph* g) {
-  while (!r.at_end()) {
-    pb::Field f;
-    SCV_TRY(r.next(&f));
+  return pb::for_each_field(r, [&](const pb::Field& f) -> Status {
+    if (f.number == 15) g->has_sparse_initializer = true;
+    if (f.number != 1 && f.number != 5 && f.number != 11 && f.number != 12) return Status();
     pb::Reader sub(nullptr, 0);
-    switch (f.number) {
-      case 1: {
-        SCV_TRY(r.message(f, &sub));
-        const size_t idx = g->nodes.size();
-        if (Status st = decode_node(sub, &g->nodes.emplace_back()); !st.ok())
-          return st.with_context(str("node #", idx));
-        break;
-      }
-      case 5: {
-        SCV_TRY(r.message(f, &sub));
-        OnnxTensor& t = g->initializers.emplace_back();
-        t.status = decode_tensor(sub, &t);  // reported when a node uses it
-        break;
-      }
-      case 11:
-      case 12: {
-        SCV_TRY(r.message(f, &sub));
-        auto& list = f.number == 11 ? g->inputs : g->outputs;
-        SCV_TRY(decode_value_info(sub, &list.emplace_back())
-                    .with_context(f.number == 11 ? "graph input" : "graph output"));
-        break;
-      }
-      case 15:
-        g->has_sparse_initializer = true;
-        break;
-      default:
-        break;
+    SCV_TRY(r.message(f, &sub));
+    if (f.number == 1) {
+      const size_t idx = g->nodes.size();
+      if (Status st = decode_node(sub, &g->nodes.emplace_back()); !st.ok())
+        return st.with_context(str("node #", idx));
+      return Status();
     }
-  }
-  return Status();
+    if (f.number == 5) {
+      OnnxTensor& t = g->initializers.emplace_back();
+      t.status = decode_tensor(sub, &t);  // reported when a node uses it
+      return Status();
+    }
+    auto& list = f.number == 11 ? g->inputs : g->outputs;
+    return decode_value_info(sub, &list.emplace_back())
+        .with_context(f.number == 11 ? "graph input" : "graph output");
+  });
 }
 
 // ModelProto: ir_version=1 graph=7 opset_import=8. OperatorSetIdProto: domain=1 version=2.
 Status decode_model(pb::Reader r, OnnxModel* m) {
-  while (!r.at_end()) {
-    pb::Field f;
-    SCV_TRY(r.next(&f));
-    pb::Reader sub(nullptr, 0);
-    if (f.number == 1) {
-      SCV_TRY(pb::get_int64(f, &m->ir_version));
-    } else if (f.number == 7) {
+  return pb::for_each_field(r, [&](const pb::Field& f) -> Status {
+    if (f.number == 1) return pb::get_int64(f, &m->ir_version);
+    if (f.number == 7) {
+      pb::Reader sub(nullptr, 0);
       SCV_TRY(r.message(f, &sub));
       m->has_graph = true;
-      SCV_TRY(decode_graph(sub, &m->graph));
-    } else if (f.number == 8) {
-      SCV_TRY(r.message(f, &sub));
-      std::string domain;
-      int64_t version = 0;
-      while (!sub.at_end()) {
-        pb::Field of;
-        SCV_TRY(sub.next(&of));
-        if (of.number == 1) SCV_TRY(pb::get_string(of, &domain));
-        if (of.number == 2) SCV_TRY(pb::get_int64(of, &version));
-      }
-      if (domain.empty() || domain == "ai.onnx") {
-        m->has_default_opset = true;
-        m->opset = version;
-      }
+      return decode_graph(sub, &m->graph);
     }
-  }
-  return Status();
+    if (f.number != 8) return Status();
+    std::string domain;
+    int64_t version = 0;
+    SCV_TRY(pb::for_each_field(r, f, [&](const pb::Field& of) -> Status {
+      if (of.number == 1) SCV_TRY(pb::get_string(of, &domain));
+      if (of.number == 2) SCV_TRY(pb::get_int64(of, &version));
+      return Status();
+    }));
+    if (domain.empty() || domain == "ai.onnx") {
+      m->has_default_opset = true;
+      m->opset = version;
+    }
+    return Status();
+  });
 }
 
 }  // namespace scv::onnx

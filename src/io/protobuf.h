@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "scratchcv/status.h"
@@ -68,6 +69,30 @@ class Reader {
   const uint8_t* end_;
   int depth_;
 };
+
+// Calls fn(f), which returns a Status, for each field of the message r reads, in order; stops
+// at the first error, the wire format's or fn's. A decoder is one switch on f.number in fn.
+// fn may also take the reader, fn(f, r), to read a field's sub-message at the right depth.
+template <typename F>
+Status for_each_field(Reader r, F&& fn) {
+  while (!r.at_end()) {
+    Field f;
+    SCV_TRY(r.next(&f));
+    if constexpr (std::is_invocable_v<F&, const Field&, const Reader&>)
+      SCV_TRY(fn(static_cast<const Field&>(f), static_cast<const Reader&>(r)));
+    else
+      SCV_TRY(fn(static_cast<const Field&>(f)));
+  }
+  return Status();
+}
+
+// The same over the sub-message a LEN field of r's message holds (one level deeper than r).
+template <typename F>
+Status for_each_field(const Reader& r, const Field& f, F&& fn) {
+  Reader sub(nullptr, 0);
+  SCV_TRY(r.message(f, &sub));
+  return for_each_field(sub, fn);
+}
 
 // Decodes one varint from [*p, end), advancing *p. Errors on truncation or more than 64 bits.
 Status read_varint(const uint8_t** p, const uint8_t* end, uint64_t* out);
