@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "core/enum_names.h"
 #include "scratchcv/file_util.h"
@@ -36,24 +37,10 @@ const char* dtype_name(DType t) {
 }
 
 size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::f32:
-    case DType::i32:
-      return 4;
-    case DType::f16:
-    case DType::i16:
-      return 2;
-    case DType::u8:
-    case DType::i8:
-    case DType::boolean:
-      return 1;
-    case DType::i64:
-    case DType::c64:
-      return 8;
-    case DType::str:
-      return 0;
-  }
-  return 0;
+  // By schema value: FLOAT32 FLOAT16 INT32 UINT8 INT64 STRING BOOL INT16 COMPLEX64 INT8.
+  constexpr uint8_t kSizes[] = {4, 2, 4, 1, 8, 0, 1, 2, 8, 1};
+  const int i = int(t);
+  return i >= 0 && i < int(std::size(kSizes)) ? kSizes[i] : 0;
 }
 
 int64_t TensorInfo::numel() const {
@@ -260,63 +247,52 @@ class Reader {
 
 using Table = Reader::Table;
 
-// BuiltinOptions union type each operator expects (schema values).
+// BuiltinOptions union type each operator expects (schema values: 1 Conv2DOptions,
+// 2 DepthwiseConv2DOptions, 5 Pool2DOptions, 8 FullyConnectedOptions, 9 SoftmaxOptions,
+// 10 ConcatenationOptions, 11 AddOptions, 17 ReshapeOptions, 22 PadOptions, 27 ReducerOptions,
+// 30 SqueezeOptions); 0 for the other operators.
 int expected_options_type(int32_t code) {
-  switch (code) {
-    case kConv2d:
-      return 1;  // Conv2DOptions
-    case kDepthwiseConv2d:
-      return 2;  // DepthwiseConv2DOptions
-    case kAveragePool2d:
-    case kMaxPool2d:
-      return 5;  // Pool2DOptions
-    case kFullyConnected:
-      return 8;  // FullyConnectedOptions
-    case kSoftmax:
-      return 9;  // SoftmaxOptions
-    case kConcatenation:
-      return 10;  // ConcatenationOptions
-    case kAdd:
-      return 11;  // AddOptions
-    case kReshape:
-      return 17;  // ReshapeOptions
-    case kPad:
-      return 22;  // PadOptions
-    case kMean:
-      return 27;  // ReducerOptions
-    case kSqueeze:
-      return 30;  // SqueezeOptions
-    default:
-      return 0;
-  }
+  static constexpr std::pair<int32_t, int> kOptions[] = {
+      {kConv2d, 1},         {kDepthwiseConv2d, 2},
+      {kAveragePool2d, 5},  {kMaxPool2d, 5},
+      {kFullyConnected, 8}, {kSoftmax, 9},
+      {kConcatenation, 10}, {kAdd, 11},
+      {kReshape, 17},       {kPad, 22},
+      {kMean, 27},          {kSqueeze, 30}};
+  for (const auto& [op, type] : kOptions)
+    if (op == code) return type;
+  return 0;
 }
 
 void read_options(Reader& r, const Table& o, OpInfo& op) {
   const char* w = "operator options";
   auto act = [&](int f) { return Activation(r.scalar<int8_t>(o, f, 0, w)); };
+  // Conv2DOptions, DepthwiseConv2DOptions and Pool2DOptions start with padding, stride_w,
+  // stride_h; the convolutions end with dilation_w, dilation_h (from field f).
+  auto window = [&] {
+    op.padding = Padding(r.scalar<int8_t>(o, 0, 0, w));
+    op.stride_w = r.scalar<int32_t>(o, 1, 0, w);
+    op.stride_h = r.scalar<int32_t>(o, 2, 0, w);
+  };
+  auto dilations = [&](int f) {
+    op.dilation_w = r.scalar<int32_t>(o, f, 1, w);
+    op.dilation_h = r.scalar<int32_t>(o, f + 1, 1, w);
+  };
   switch (op.code) {
     case kConv2d:
-      op.padding = Padding(r.scalar<int8_t>(o, 0, 0, w));
-      op.stride_w = r.scalar<int32_t>(o, 1, 0, w);
-      op.stride_h = r.scalar<int32_t>(o, 2, 0, w);
+      window();
       op.activation = act(3);
-      op.dilation_w = r.scalar<int32_t>(o, 4, 1, w);
-      op.dilation_h = r.scalar<int32_t>(o, 5, 1, w);
+      dilations(4);
       break;
     case kDepthwiseConv2d:
-      op.padding = Padding(r.scalar<int8_t>(o, 0, 0, w));
-      op.stride_w = r.scalar<int32_t>(o, 1, 0, w);
-      op.stride_h = r.scalar<int32_t>(o, 2, 0, w);
+      window();
       op.depth_multiplier = r.scalar<int32_t>(o, 3, 0, w);
       op.activation = act(4);
-      op.dilation_w = r.scalar<int32_t>(o, 5, 1, w);
-      op.dilation_h = r.scalar<int32_t>(o, 6, 1, w);
+      dilations(5);
       break;
     case kAveragePool2d:
     case kMaxPool2d:
-      op.padding = Padding(r.scalar<int8_t>(o, 0, 0, w));
-      op.stride_w = r.scalar<int32_t>(o, 1, 0, w);
-      op.stride_h = r.scalar<int32_t>(o, 2, 0, w);
+      window();
       op.filter_w = r.scalar<int32_t>(o, 3, 0, w);
       op.filter_h = r.scalar<int32_t>(o, 4, 0, w);
       op.activation = act(5);
