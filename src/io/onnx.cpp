@@ -79,11 +79,16 @@ class NodeCtx : public OnnxNodeReader {
     }
     return Status();
   }
-  Status get_int(const char* name, int64_t* v) override {
+  // *v = the `field` of attribute `name` when the node has it (of type `type`).
+  template <typename T>
+  Status get(const char* name, int64_t type, T OnnxAttr::*field, T* v) {
     const OnnxAttr* a;
-    SCV_TRY(find(name, kAttrInt, &a));
-    if (a) *v = a->i;
+    SCV_TRY(find(name, type, &a));
+    if (a) *v = a->*field;
     return Status();
+  }
+  Status get_int(const char* name, int64_t* v) override {
+    return get(name, kAttrInt, &OnnxAttr::i, v);
   }
   Status get_bool(const char* name, bool* v) override {
     int64_t i = *v ? 1 : 0;
@@ -93,22 +98,13 @@ class NodeCtx : public OnnxNodeReader {
     return Status();
   }
   Status get_float(const char* name, float* v) override {
-    const OnnxAttr* a;
-    SCV_TRY(find(name, kAttrFloat, &a));
-    if (a) *v = a->f;
-    return Status();
+    return get(name, kAttrFloat, &OnnxAttr::f, v);
   }
   Status get_ints(const char* name, std::vector<int64_t>* v) override {
-    const OnnxAttr* a;
-    SCV_TRY(find(name, kAttrInts, &a));
-    if (a) *v = a->ints;
-    return Status();
+    return get(name, kAttrInts, &OnnxAttr::ints, v);
   }
   Status get_string(const char* name, std::string* v) override {
-    const OnnxAttr* a;
-    SCV_TRY(find(name, kAttrString, &a));
-    if (a) *v = a->s;
-    return Status();
+    return get(name, kAttrString, &OnnxAttr::s, v);
   }
   bool has(const char* name) const override {
     for (const auto& a : n_.attrs)
