@@ -102,6 +102,17 @@ enum : uint8_t {
   FRAME = 0x95,
 };
 
+// The opcodes that push a str or bytes, and the size of their length prefix.
+struct StringOp {
+  uint8_t op;
+  Kind kind;
+  size_t len_bytes;
+};
+constexpr StringOp kStringOps[] = {
+    {SHORT_BINUNICODE, Kind::string, 1}, {BINUNICODE, Kind::string, 4},
+    {BINUNICODE8, Kind::string, 8},      {SHORT_BINBYTES, Kind::bytes, 1},
+    {BINBYTES, Kind::bytes, 4},          {BINBYTES8, Kind::bytes, 8}};
+
 class Vm {
  public:
   Vm(const uint8_t* data, size_t size, const Limits& limits) : p_(data), n_(size), lim_(limits) {}
@@ -279,10 +290,8 @@ class Vm {
         SCV_TRY(read_uint(4, &u));
         return push_int(static_cast<int32_t>(static_cast<uint32_t>(u)));
       case BININT1:
-        SCV_TRY(read_uint(1, &u));
-        return push_int(static_cast<int64_t>(u));
-      case BININT2:
-        SCV_TRY(read_uint(2, &u));
+      case BININT2:  // unsigned, 1 or 2 bytes
+        SCV_TRY(read_uint(op == BININT1 ? 1 : 2, &u));
         return push_int(static_cast<int64_t>(u));
       case LONG1: {
         SCV_TRY(read_uint(1, &u));
@@ -303,19 +312,9 @@ class Vm {
         val(a).f = d;
         return Status();
       }
-      case SHORT_BINUNICODE:
-        return push_string(Kind::string, 1);
-      case BINUNICODE:
-        return push_string(Kind::string, 4);
-      case BINUNICODE8:
-        return push_string(Kind::string, 8);
-      case SHORT_BINBYTES:
-        return push_string(Kind::bytes, 1);
-      case BINBYTES:
-        return push_string(Kind::bytes, 4);
-      case BINBYTES8:
-        return push_string(Kind::bytes, 8);
       default:
+        for (const StringOp& k : kStringOps)
+          if (k.op == op) return push_string(k.kind, k.len_bytes);
         return fail("unsupported or invalid opcode");
     }
   }
@@ -351,22 +350,21 @@ class Vm {
         return make_seq(Kind::tuple, std::move(xs));
       }
       case SETITEM:
-        SCV_TRY(pop(&c));
-        SCV_TRY(pop(&b));
-        SCV_TRY(top(&a));
-        return set_items(a, {b, c});
       case SETITEMS:
-        SCV_TRY(pop_mark(&xs));
-        SCV_TRY(top(&a));
-        return set_items(a, xs);
       case APPEND:
-        SCV_TRY(pop(&b));
+      case APPENDS: {
+        // The items (a key and a value, one value, or all above the mark), then the dict or
+        // list under them, which stays on the stack.
+        if (op == SETITEMS || op == APPENDS) {
+          SCV_TRY(pop_mark(&xs));
+        } else {
+          if (op == SETITEM) SCV_TRY(pop(&c));
+          SCV_TRY(pop(&b));
+          xs = op == SETITEM ? std::vector<int32_t>{b, c} : std::vector<int32_t>{b};
+        }
         SCV_TRY(top(&a));
-        return append_items(a, {b});
-      case APPENDS:
-        SCV_TRY(pop_mark(&xs));
-        SCV_TRY(top(&a));
-        return append_items(a, xs);
+        return op == SETITEM || op == SETITEMS ? set_items(a, xs) : append_items(a, xs);
+      }
       default:
         return step_literal(op);
     }
@@ -429,20 +427,14 @@ class Vm {
         if (val(a).kind == Kind::reduce) val(a).state = b;
         // Anything else (e.g. the OrderedDict's _metadata attribute) carries nothing we use.
         return Status();
-      case BINPUT:
-        SCV_TRY(read_uint(1, &u));
-        return memo_put(u);
-      case LONG_BINPUT:
-        SCV_TRY(read_uint(4, &u));
-        return memo_put(u);
       case MEMOIZE:
         return memo_put(memo_.size());
+      case BINPUT:
+      case LONG_BINPUT:
       case BINGET:
-        SCV_TRY(read_uint(1, &u));
-        return memo_get(u);
-      case LONG_BINGET:
-        SCV_TRY(read_uint(4, &u));
-        return memo_get(u);
+      case LONG_BINGET:  // a memo index of 1 (BIN-) or 4 (LONG_BIN-) bytes
+        SCV_TRY(read_uint(op == BINPUT || op == BINGET ? 1 : 4, &u));
+        return op == BINPUT || op == LONG_BINPUT ? memo_put(u) : memo_get(u);
       default:
         return step_container(op);
     }
