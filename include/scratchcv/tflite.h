@@ -29,19 +29,8 @@ class MappedFile;
 
 namespace scv::tflite {
 
-// TensorType in the schema.
-enum class DType : int8_t {
-  f32 = 0,
-  f16 = 1,
-  i32 = 2,
-  u8 = 3,
-  i64 = 4,
-  str = 5,
-  boolean = 6,
-  i16 = 7,
-  c64 = 8,
-  i8 = 9,
-};
+// TensorType in the schema: values 0 (f32) to 9 (i8), in schema order.
+enum class DType : int8_t { f32 = 0, f16, i32, u8, i64, str, boolean, i16, c64, i8 };
 const char* dtype_name(DType t);
 // Bytes per element; 0 for types without a fixed size (string).
 size_t dtype_size(DType t);
@@ -91,15 +80,9 @@ enum BuiltinOp : int32_t {
 std::string builtin_op_name(int32_t code);
 
 enum class Padding : int8_t { same = 0, valid = 1 };
-// ActivationFunctionType; tanh and sign_bit are read but the engine refuses them.
-enum class Activation : int8_t {
-  none = 0,
-  relu = 1,
-  relu_n1_to_1 = 2,
-  relu6 = 3,
-  tanh = 4,
-  sign_bit = 5
-};
+// ActivationFunctionType, values 0 (none) to 5 (sign_bit); tanh and sign_bit are read but the
+// engine refuses them.
+enum class Activation : int8_t { none = 0, relu, relu_n1_to_1, relu6, tanh, sign_bit };
 
 // One operator with the options of its kind (fields other kinds do not use keep defaults).
 struct OpInfo {

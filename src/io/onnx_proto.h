@@ -14,24 +14,24 @@
 
 namespace scv::onnx {
 
-// TensorProto.DataType
+// TensorProto.DataType: values 1 (FLOAT) to 16 (BFLOAT16), in onnx.proto order.
 enum DataType : int64_t {
   kFloat = 1,
-  kUint8 = 2,
-  kInt8 = 3,
-  kUint16 = 4,
-  kInt16 = 5,
-  kInt32 = 6,
-  kInt64 = 7,
-  kString = 8,
-  kBool = 9,
-  kFloat16 = 10,
-  kDouble = 11,
-  kUint32 = 12,
-  kUint64 = 13,
-  kComplex64 = 14,
-  kComplex128 = 15,
-  kBfloat16 = 16,
+  kUint8,
+  kInt8,
+  kUint16,
+  kInt16,
+  kInt32,
+  kInt64,
+  kString,
+  kBool,
+  kFloat16,
+  kDouble,
+  kUint32,
+  kUint64,
+  kComplex64,
+  kComplex128,
+  kBfloat16
 };
 
 std::string dtype_name(int64_t t);
@@ -61,22 +61,22 @@ struct OnnxAttr {
   std::vector<int64_t> ints;
 };
 
-// AttributeProto.AttributeType values.
+// AttributeProto.AttributeType: values 1 (FLOAT) to 14 (TYPE_PROTOS), in onnx.proto order.
 enum AttrType : int64_t {
   kAttrFloat = 1,
-  kAttrInt = 2,
-  kAttrString = 3,
-  kAttrTensor = 4,
-  kAttrGraph = 5,
-  kAttrFloats = 6,
-  kAttrInts = 7,
-  kAttrStrings = 8,
-  kAttrTensors = 9,
-  kAttrGraphs = 10,
-  kAttrSparseTensor = 11,
-  kAttrSparseTensors = 12,
-  kAttrTypeProto = 13,
-  kAttrTypeProtos = 14,
+  kAttrInt,
+  kAttrString,
+  kAttrTensor,
+  kAttrGraph,
+  kAttrFloats,
+  kAttrInts,
+  kAttrStrings,
+  kAttrTensors,
+  kAttrGraphs,
+  kAttrSparseTensor,
+  kAttrSparseTensors,
+  kAttrTypeProto,
+  kAttrTypeProtos
 };
 
 const char* attr_type_name(int64_t t);

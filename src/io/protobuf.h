@@ -25,14 +25,7 @@
 
 namespace scv::pb {
 
-enum class WireType : uint8_t {
-  Varint = 0,
-  I64 = 1,
-  Len = 2,
-  StartGroup = 3,
-  EndGroup = 4,
-  I32 = 5
-};
+enum class WireType : uint8_t { Varint = 0, I64, Len, StartGroup, EndGroup, I32 };
 
 const char* wire_type_name(WireType t);
 
