@@ -20,6 +20,8 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& s);
 // "[1, 3, 224, 224]"
 std::string shape_str(const Shape& s);
+// "[1,224,224,3]": TFLite's int32 shapes, written without spaces.
+std::string shape_str(const std::vector<int32_t>& s);
 
 // 64-byte aligned allocation for SIMD; free with aligned_free. Returns nullptr on failure.
 void* aligned_alloc64(size_t bytes);

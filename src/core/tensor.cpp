@@ -14,12 +14,22 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-std::string shape_str(const Shape& s) {
+namespace {
+template <typename T>
+std::string dims_str(const std::vector<T>& s, const char* sep) {
   std::ostringstream os;
   os << '[';
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? sep : "") << s[i];
   os << ']';
   return os.str();
+}
+}  // namespace
+
+std::string shape_str(const Shape& s) {
+  return dims_str(s, ", ");
+}
+std::string shape_str(const std::vector<int32_t>& s) {
+  return dims_str(s, ",");
 }
 
 void* aligned_alloc64(size_t bytes) {

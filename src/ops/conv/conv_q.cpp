@@ -185,18 +185,11 @@ Status conv_geom(const QPlanner& p, const OpInfo& op, ConvGeom* out) {
       return error(p.who(), ": weights ", shape_str(w), " expect ", w[3],
                    " input channels, the input has ", g.ic);
   }
-  out_and_pad(op.padding, g.ih, g.kh, g.sh, g.dh, &g.oh, &g.pad_t);
-  out_and_pad(op.padding, g.iw, g.kw, g.sw, g.dw, &g.ow, &g.pad_l);
-  if (g.oh < 1 || g.ow < 1) return error(p.who(), ": the window is larger than the input");
+  SCV_TRY(window_out(p, op.padding, &g));
   *out = g;
   return Status();
 }
-
-Result<std::vector<int32_t>> infer_conv(const QPlanner& p, const OpInfo& op) {
-  ConvGeom g;
-  SCV_TRY(conv_geom(p, op, &g));
-  return std::vector<int32_t>{g.n, g.oh, g.ow, g.oc};
-}
+constexpr auto infer_conv = infer_window<conv_geom>;
 
 template <bool kFast>
 Status plan_conv(QPlanner& p, const OpInfo& op) {

@@ -43,18 +43,11 @@ Status pool_geom(const QPlanner& p, const OpInfo& op, ConvGeom* out) {
   g.kw = op.filter_w;
   g.sh = op.stride_h;
   g.sw = op.stride_w;
-  out_and_pad(op.padding, g.ih, g.kh, g.sh, 1, &g.oh, &g.pad_t);
-  out_and_pad(op.padding, g.iw, g.kw, g.sw, 1, &g.ow, &g.pad_l);
-  if (g.oh < 1 || g.ow < 1) return error(p.who(), ": the window is larger than the input");
+  SCV_TRY(window_out(p, op.padding, &g));
   *out = g;
   return Status();
 }
-
-Result<std::vector<int32_t>> infer_pool(const QPlanner& p, const OpInfo& op) {
-  ConvGeom g;
-  SCV_TRY(pool_geom(p, op, &g));
-  return std::vector<int32_t>{g.n, g.oh, g.ow, g.oc};
-}
+constexpr auto infer_pool = infer_window<pool_geom>;
 
 Status plan_pool(QPlanner& p, const OpInfo& op) {
   Act x, y;

@@ -157,20 +157,21 @@ Status QPlanner::emit(std::unique_ptr<QStep> step, std::initializer_list<int> in
   return Status();
 }
 
+namespace {
+// One axis: output size and leading pad.
 void out_and_pad(Padding pad, int in, int f, int s, int d, int* out, int* before) {
   const int eff = (f - 1) * d + 1;
   *out = pad == Padding::same ? (in + s - 1) / s : (in - eff + s) / s;
   const int total = (*out - 1) * s + eff - in;
   *before = total > 0 ? total / 2 : 0;
 }
+}  // namespace
 
-std::string shape_str(const std::vector<int32_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i) r += ',';
-    r += std::to_string(s[i]);
-  }
-  return r + "]";
+Status window_out(const QPlanner& p, Padding pad, ConvGeom* g) {
+  out_and_pad(pad, g->ih, g->kh, g->sh, g->dh, &g->oh, &g->pad_t);
+  out_and_pad(pad, g->iw, g->kw, g->sw, g->dw, &g->ow, &g->pad_l);
+  if (g->oh < 1 || g->ow < 1) return error(p.who(), ": the window is larger than the input");
+  return Status();
 }
 
 }  // namespace scv::quant

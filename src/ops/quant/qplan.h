@@ -140,8 +140,17 @@ class QPlanner {
   size_t scratch_per_thread_ = 0;
 };
 
-// TFLite's ComputePaddingHeightWidth for one dimension: output size and leading pad.
-void out_and_pad(tflite::Padding pad, int in, int f, int s, int d, int* out, int* before);
-std::string shape_str(const std::vector<int32_t>& s);
+// A window op's (conv, pool) output size and leading pads on both axes of g, from its input,
+// filter, strides and dilations (TFLite's ComputePaddingHeightWidth); an error when the window
+// does not fit the input.
+Status window_out(const QPlanner& p, tflite::Padding pad, ConvGeom* g);
+
+// The NHWC output shape of a window op, from the geometry `geom` computes.
+template <Status (*geom)(const QPlanner&, const tflite::OpInfo&, ConvGeom*)>
+Result<std::vector<int32_t>> infer_window(const QPlanner& p, const tflite::OpInfo& op) {
+  ConvGeom g;
+  SCV_TRY(geom(p, op, &g));
+  return std::vector<int32_t>{g.n, g.oh, g.ow, g.oc};
+}
 
 }  // namespace scv::quant

@@ -81,8 +81,8 @@ Status plan_op(q::QPlanner& p, int index, const OpInfo& op) {
   SCV_ASSIGN_OR_RETURN(std::vector<int32_t> want, d->infer(p, op));
   const auto& y = p.model().tensors[size_t(op.outputs[0])].shape;
   if (y != want)
-    return error(p.who(), ": output shape ", q::shape_str(y), ", the operator gives ",
-                 q::shape_str(want));
+    return error(p.who(), ": output shape ", shape_str(y), ", the operator gives ",
+                 shape_str(want));
   return p.kernels() && d->plan ? d->plan(p, op) : d->ref(p, op);
 }
 
