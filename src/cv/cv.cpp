@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 
 #include "cv/cv_rows.h"
 #include "scratchcv/cpu.h"
@@ -229,66 +230,70 @@ void prepare(Image* dst, int w, int h, int c) {
 }  // namespace
 
 // ---- colour -----------------------------------------------------------------------------------
-void rgb_to_gray(const Image& src, Image* dst) {
-  assert(src.channels == 1 || src.channels == 3 || src.channels == 4);
+namespace {
+
+// A per-row colour conversion into *dst (src's size, c channels): the row kernel `kernel` of
+// the active kernels over bands of rows, or the reference `ref` when none are active. dst may
+// be &src.
+template <typename Fn>
+void convert_rows(const Image& src, Image* dst, int c, Image (*ref)(const Image&),
+                  Fn cv_rows::Kernels::*kernel) {
   const cv_rows::Kernels* kt = kernels();
   if (!kt) {
-    *dst = cv_ref::rgb_to_gray(src);
-    return;
-  }
-  if (src.channels == 1) {
-    if (dst != &src) *dst = src;
+    *dst = ref(src);
     return;
   }
   if (dst == &src) {
-    *dst = rgb_to_gray(Image(src));
+    convert_rows(Image(src), dst, c, ref, kernel);
     return;
   }
-  prepare(dst, src.width, src.height, 1);
+  prepare(dst, src.width, src.height, c);
+  const Fn row = kt->*kernel;
   for_rows(src.height, [&](int y0, int y1) {
-    for (int y = y0; y < y1; ++y) kt->gray(src.row(y), src.channels, dst->row(y), src.width);
+    for (int y = y0; y < y1; ++y) {
+      if constexpr (std::is_invocable_v<Fn, const uint8_t*, uint8_t*, int>)
+        row(src.row(y), dst->row(y), src.width);  // from YUV: always 3 channels
+      else
+        row(src.row(y), src.channels, dst->row(y), src.width);
+    }
   });
 }
-Image rgb_to_gray(const Image& src) {
+
+// The value-returning form of a conversion into *dst.
+Image to_new(void (*convert)(const Image&, Image*), const Image& src) {
   Image dst;
-  rgb_to_gray(src, &dst);
+  convert(src, &dst);
   return dst;
+}
+
+}  // namespace
+
+void rgb_to_gray(const Image& src, Image* dst) {
+  assert(src.channels == 1 || src.channels == 3 || src.channels == 4);
+  if (src.channels == 1 && kernels()) {
+    if (dst != &src) *dst = src;
+    return;
+  }
+  convert_rows(src, dst, 1, cv_ref::rgb_to_gray, &cv_rows::Kernels::gray);
+}
+Image rgb_to_gray(const Image& src) {
+  return to_new(rgb_to_gray, src);
 }
 
 void rgb_to_yuv(const Image& rgb, Image* dst) {
   assert(rgb.channels == 3 || rgb.channels == 4);
-  const cv_rows::Kernels* kt = kernels();
-  if (!kt || dst == &rgb) {
-    *dst = kt ? rgb_to_yuv(Image(rgb)) : cv_ref::rgb_to_yuv(rgb);
-    return;
-  }
-  prepare(dst, rgb.width, rgb.height, 3);
-  for_rows(rgb.height, [&](int y0, int y1) {
-    for (int y = y0; y < y1; ++y) kt->rgb_to_yuv(rgb.row(y), rgb.channels, dst->row(y), rgb.width);
-  });
+  convert_rows(rgb, dst, 3, cv_ref::rgb_to_yuv, &cv_rows::Kernels::rgb_to_yuv);
 }
 Image rgb_to_yuv(const Image& rgb) {
-  Image dst;
-  rgb_to_yuv(rgb, &dst);
-  return dst;
+  return to_new(rgb_to_yuv, rgb);
 }
 
 void yuv_to_rgb(const Image& yuv, Image* dst) {
   assert(yuv.channels == 3);
-  const cv_rows::Kernels* kt = kernels();
-  if (!kt || dst == &yuv) {
-    *dst = kt ? yuv_to_rgb(Image(yuv)) : cv_ref::yuv_to_rgb(yuv);
-    return;
-  }
-  prepare(dst, yuv.width, yuv.height, 3);
-  for_rows(yuv.height, [&](int y0, int y1) {
-    for (int y = y0; y < y1; ++y) kt->yuv_to_rgb(yuv.row(y), dst->row(y), yuv.width);
-  });
+  convert_rows(yuv, dst, 3, cv_ref::yuv_to_rgb, &cv_rows::Kernels::yuv_to_rgb);
 }
 Image yuv_to_rgb(const Image& yuv) {
-  Image dst;
-  yuv_to_rgb(yuv, &dst);
-  return dst;
+  return to_new(yuv_to_rgb, yuv);
 }
 
 // ---- box blur ---------------------------------------------------------------------------------
