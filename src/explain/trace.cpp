@@ -64,6 +64,23 @@ void split(ThreadPool& pool, int64_t n, int64_t align, F&& f) {
   });
 }
 
+// c [m x n] = op(a) b + beta c through training's GEMM, op(a) = a or a^T ([m x k], leading
+// dimension lda), b [k x n] and c row-major with n columns. Threads split the columns when the
+// map is wide, else the rows of c.
+void gemm_threads(ThreadPool& pool, const GemmKernel& gk, bool ta, int m, int n, int k,
+                  const float* a, int lda, const float* b, float beta, float* c) {
+  if (n >= 64 * pool.num_threads()) {
+    split(pool, n, gk.nr, [&](int64_t c0, int64_t c1) {
+      sgemm(gk, ta, false, m, int(c1 - c0), k, 1.f, a, lda, b + c0, n, beta, c + c0, n);
+    });
+  } else {
+    split(pool, m, gk.mr, [&](int64_t r0, int64_t r1) {
+      sgemm(gk, ta, false, int(r1 - r0), n, k, 1.f, a + (ta ? r0 : r0 * lda), lda, b, n, beta,
+            c + r0 * n, n);
+    });
+  }
+}
+
 // y = conv(x, w) + b through im2col and training's GEMM, threads over output columns (or rows
 // of the weight when the map is small).
 void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
@@ -90,17 +107,7 @@ void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
       const float* wg = w.data() + size_t(g) * cout_g * Kg;
       const float* cg = col + size_t(g) * Kg * HWo;
       float* yg = yn + size_t(g) * cout_g * HWo;
-      if (HWo >= 64 * pool.num_threads()) {
-        split(pool, HWo, gk.nr, [&](int64_t c0, int64_t c1) {
-          sgemm(gk, false, false, cout_g, int(c1 - c0), Kg, 1.f, wg, Kg, cg + c0, HWo, 1.f, yg + c0,
-                HWo);
-        });
-      } else {
-        split(pool, cout_g, gk.mr, [&](int64_t r0, int64_t r1) {
-          sgemm(gk, false, false, int(r1 - r0), HWo, Kg, 1.f, wg + r0 * Kg, Kg, cg, HWo, 1.f,
-                yg + r0 * HWo, HWo);
-        });
-      }
+      gemm_threads(pool, gk, false, cout_g, HWo, Kg, wg, Kg, cg, 1.f, yg);
     }
   }
 }
@@ -123,17 +130,7 @@ void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dPara
       const float* wg = w.data() + size_t(g) * cout_g * Kg;
       const float* dyg = dyn + size_t(g) * cout_g * HWo;
       float* cg = dcol + size_t(g) * Kg * HWo;
-      if (HWo >= 64 * pool.num_threads()) {
-        split(pool, HWo, gk.nr, [&](int64_t c0, int64_t c1) {
-          sgemm(gk, true, false, Kg, int(c1 - c0), cout_g, 1.f, wg, Kg, dyg + c0, HWo, 0.f, cg + c0,
-                HWo);
-        });
-      } else {
-        split(pool, Kg, gk.mr, [&](int64_t r0, int64_t r1) {
-          sgemm(gk, true, false, int(r1 - r0), HWo, cout_g, 1.f, wg + r0, Kg, dyg, HWo, 0.f,
-                cg + r0 * HWo, HWo);
-        });
-      }
+      gemm_threads(pool, gk, true, Kg, HWo, cout_g, wg, Kg, dyg, 0.f, cg);
     }
     if (!direct) {
       pool.parallel_for(

@@ -301,59 +301,48 @@ class Activation : public Layer {
   std::string describe() const override { return act_name(act_); }
   Shape out_shape(const Shape& in) const override { return in; }
   void forward(const Tensor& x, Tensor* y, bool, const TrainContext& ctx) override {
-    ThreadPool& pool = ctx.pool();
     ensure(y, x.shape());
-    const float* xd = x.data();
-    float* yd = y->data();
-    pool.parallel_for(x.numel(), [&](int64_t b, int64_t e) {
-      switch (act_) {
-        case Act::relu:
-          for (int64_t i = b; i < e; ++i) yd[i] = xd[i] > 0.f ? xd[i] : 0.f;
-          break;
-        case Act::leaky_relu:
-          for (int64_t i = b; i < e; ++i) yd[i] = xd[i] > 0.f ? xd[i] : slope_ * xd[i];
-          break;
-        case Act::sigmoid:
-          for (int64_t i = b; i < e; ++i) yd[i] = 1.f / (1.f + std::exp(-xd[i]));
-          break;
-        case Act::tanh:
-          for (int64_t i = b; i < e; ++i) yd[i] = std::tanh(xd[i]);
-          break;
-        case Act::none:
-          std::memcpy(yd + b, xd + b, sizeof(float) * (e - b));
-          break;
-      }
-    });
+    apply<false>(ctx.pool(), x.numel(), x.data(), nullptr, nullptr, y->data());
   }
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                 const TrainContext& ctx) override {
-    ThreadPool& pool = ctx.pool();
     if (!dx) return;
     ensure(dx, x.shape());
-    const float *xd = x.data(), *yd = y.data(), *g = dy.data();
-    float* d = dx->data();
-    pool.parallel_for(x.numel(), [&](int64_t b, int64_t e) {
+    apply<true>(ctx.pool(), x.numel(), x.data(), y.data(), dy.data(), dx->data());
+  }
+
+ private:
+  // Each activation's rule beside its derivative: forward out = f(x); backward out = dy * f'
+  // (from x or from the forward output y).
+  template <bool kBackward>
+  void apply(ThreadPool& pool, int64_t n, const float* xd, const float* yd, const float* g,
+             float* out) const {
+    pool.parallel_for(n, [&](int64_t b, int64_t e) {
       switch (act_) {
         case Act::relu:
-          for (int64_t i = b; i < e; ++i) d[i] = xd[i] > 0.f ? g[i] : 0.f;
+          for (int64_t i = b; i < e; ++i)
+            out[i] = kBackward ? (xd[i] > 0.f ? g[i] : 0.f) : (xd[i] > 0.f ? xd[i] : 0.f);
           break;
         case Act::leaky_relu:
-          for (int64_t i = b; i < e; ++i) d[i] = xd[i] > 0.f ? g[i] : slope_ * g[i];
+          for (int64_t i = b; i < e; ++i)
+            out[i] = kBackward ? (xd[i] > 0.f ? g[i] : slope_ * g[i])
+                               : (xd[i] > 0.f ? xd[i] : slope_ * xd[i]);
           break;
         case Act::sigmoid:
-          for (int64_t i = b; i < e; ++i) d[i] = g[i] * yd[i] * (1.f - yd[i]);
+          for (int64_t i = b; i < e; ++i)
+            out[i] = kBackward ? g[i] * yd[i] * (1.f - yd[i]) : 1.f / (1.f + std::exp(-xd[i]));
           break;
         case Act::tanh:
-          for (int64_t i = b; i < e; ++i) d[i] = g[i] * (1.f - yd[i] * yd[i]);
+          for (int64_t i = b; i < e; ++i)
+            out[i] = kBackward ? g[i] * (1.f - yd[i] * yd[i]) : std::tanh(xd[i]);
           break;
         case Act::none:
-          std::memcpy(d + b, g + b, sizeof(float) * (e - b));
+          std::memcpy(out + b, (kBackward ? g : xd) + b, sizeof(float) * (e - b));
           break;
       }
     });
   }
 
- private:
   Act act_;
   float slope_;
 };
