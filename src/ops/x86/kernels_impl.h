@@ -1,5 +1,5 @@
-// Kernel bodies written once over a vector traits type V (AVX2: ymm, 8 floats; AVX-512: zmm, 16) and
-// included by kernels_avx2.cpp / kernels_avx512.cpp, each compiled with its own ISA flags.
+// Kernel bodies written once over a vector traits type V (AVX2: ymm, 8 floats; AVX-512: zmm, 16)
+// and included by kernels_avx2.cpp / kernels_avx512.cpp, each compiled with its own ISA flags.
 // Everything here sits in an anonymous namespace (and avoids std:: templates) so that the two
 // instantiations can never be merged by the linker into one binary-incompatible copy.
 //
@@ -23,6 +23,34 @@ inline int64_t imax(int64_t a, int64_t b) {
 }
 
 // ---- direct convolution on the blocked layout ------------------------------------------------
+
+template <int N>
+struct TileLen {
+  static constexpr int value = N;
+};
+
+// Calls f(TileLen<len>()) for a tile length of 1 to 8 pixels, so the tile kernels get their
+// length at compile time; lengths above CONV_T never occur (tiles are at most CONV_T).
+template <typename F>
+inline void with_tile_len(int64_t len, const F& f) {
+  switch (len) {
+#define SCV_TILE_CASE(TT)                         \
+  case TT:                                        \
+    if constexpr (TT <= CONV_T) f(TileLen<TT>()); \
+    break;
+    SCV_TILE_CASE(1)
+    SCV_TILE_CASE(2)
+    SCV_TILE_CASE(3)
+    SCV_TILE_CASE(4)
+    SCV_TILE_CASE(5)
+    SCV_TILE_CASE(6)
+    SCV_TILE_CASE(7)
+    SCV_TILE_CASE(8)
+#undef SCV_TILE_CASE
+    default:
+      break;
+  }
+}
 
 // One tile: T output pixels (ox0 .. ox0+T-1 of row oy) x OCB vectors of output channels.
 // Taps [kh0, kh1) x [kw0, kw1) are the in-bounds ones for every pixel of the tile.
@@ -121,24 +149,9 @@ void conv_row_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const flo
     int64_t ox = lo;
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t len = base + (t < extra ? 1 : 0);
-      switch (len) {
-#define SCV_TILE_CASE(TT)                                                         \
-  case TT:                                                                        \
-    if constexpr (TT <= CONV_T)                                                   \
-      conv_tile<OCB, TT, CB>(d, xb, wg, bias, rb, yb, oy, ox, kh0, kh1, 0, d.kw); \
-    break;
-        SCV_TILE_CASE(1)
-        SCV_TILE_CASE(2)
-        SCV_TILE_CASE(3)
-        SCV_TILE_CASE(4)
-        SCV_TILE_CASE(5)
-        SCV_TILE_CASE(6)
-        SCV_TILE_CASE(7)
-        SCV_TILE_CASE(8)
-#undef SCV_TILE_CASE
-        default:
-          break;
-      }
+      with_tile_len(len, [&](auto tt) {
+        conv_tile<OCB, decltype(tt)::value, CB>(d, xb, wg, bias, rb, yb, oy, ox, kh0, kh1, 0, d.kw);
+      });
       ox += len;
     }
   }
@@ -286,24 +299,9 @@ void conv_pix_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const flo
       int64_t q = pb;
       for (int64_t t = 0; t < tiles; ++t) {
         const int64_t len = base + (t < extra ? 1 : 0);
-        switch (len) {
-#define SCV_PIX_CASE(TT)                                                       \
-  case TT:                                                                     \
-    if constexpr (TT <= CONV_T)                                                \
-      conv_pix_tile<OCB, TT>(d, xb, wg, bias, rb, yb, q, s0, s1, first, last); \
-    break;
-          SCV_PIX_CASE(1)
-          SCV_PIX_CASE(2)
-          SCV_PIX_CASE(3)
-          SCV_PIX_CASE(4)
-          SCV_PIX_CASE(5)
-          SCV_PIX_CASE(6)
-          SCV_PIX_CASE(7)
-          SCV_PIX_CASE(8)
-#undef SCV_PIX_CASE
-          default:
-            break;
-        }
+        with_tile_len(len, [&](auto tt) {
+          conv_pix_tile<OCB, decltype(tt)::value>(d, xb, wg, bias, rb, yb, q, s0, s1, first, last);
+        });
         q += len;
       }
     }
