@@ -30,30 +30,30 @@ namespace quant {
 class QPlanner;
 }
 
-// X(Name, TFLite builtin code constant of scratchcv/tflite.h)
-#define SCV_QOP_LIST(X)                        \
-  X(Conv2d, tflite::kConv2d)                   \
-  X(DepthwiseConv2d, tflite::kDepthwiseConv2d) \
-  X(FullyConnected, tflite::kFullyConnected)   \
-  X(Add, tflite::kAdd)                         \
-  X(AveragePool2d, tflite::kAveragePool2d)     \
-  X(MaxPool2d, tflite::kMaxPool2d)             \
-  X(Mean, tflite::kMean)                       \
-  X(Reshape, tflite::kReshape)                 \
-  X(Squeeze, tflite::kSqueeze)                 \
-  X(Softmax, tflite::kSoftmax)                 \
-  X(Quantize, tflite::kQuantize)               \
-  X(Dequantize, tflite::kDequantize)           \
-  X(Concatenation, tflite::kConcatenation)     \
-  X(Pad, tflite::kPad)
+// X(Name): the quantized ops; each op file defines kQOpDef<Name> (with its TFLite code).
+#define SCV_QOP_LIST(X) \
+  X(Conv2d)             \
+  X(DepthwiseConv2d)    \
+  X(FullyConnected)     \
+  X(Add)                \
+  X(AveragePool2d)      \
+  X(MaxPool2d)          \
+  X(Mean)               \
+  X(Reshape)            \
+  X(Squeeze)            \
+  X(Softmax)            \
+  X(Quantize)           \
+  X(Dequantize)         \
+  X(Concatenation)      \
+  X(Pad)
 
 enum class QOpType {
-#define SCV_QOP_ENUM(name, code) name,
+#define SCV_QOP_ENUM(name) name,
   SCV_QOP_LIST(SCV_QOP_ENUM)
 #undef SCV_QOP_ENUM
 };
 
-#define SCV_QOP_COUNT(name, code) +1
+#define SCV_QOP_COUNT(name) +1
 inline constexpr int kQOpCount = 0 SCV_QOP_LIST(SCV_QOP_COUNT);
 #undef SCV_QOP_COUNT
 

@@ -34,12 +34,12 @@ const OpDef* find_onnx_op(const std::string& op_type) {
 
 // ---- the quantized rows (src/ops/qop.h) -------------------------------------------------------
 
-#define SCV_QOP_DECLARE(name, code) extern const QOpDef kQOpDef##name;
+#define SCV_QOP_DECLARE(name) extern const QOpDef kQOpDef##name;
 SCV_QOP_LIST(SCV_QOP_DECLARE)
 #undef SCV_QOP_DECLARE
 
 namespace {
-#define SCV_QOP_ENTRY(name, code) &kQOpDef##name,
+#define SCV_QOP_ENTRY(name) &kQOpDef##name,
 constexpr std::array<const QOpDef*, kQOpCount> kQOps = {SCV_QOP_LIST(SCV_QOP_ENTRY)};
 #undef SCV_QOP_ENTRY
 }  // namespace
