@@ -117,6 +117,19 @@ class Planner {
   void set_plain(int v, int slot) { plain_[v] = slot; }
   void set_blocked(int v, int slot) { blk_[v] = slot; }
   void push(std::unique_ptr<Step> st) { plan_.steps.push_back(std::move(st)); }
+  // How most op plans end: gives the step a new output slot st->y of `floats` floats holding
+  // value v (blocked or plain layout), marks it used and appends the step.
+  template <typename S>
+  Status push_out(std::unique_ptr<S> st, int v, int64_t floats, bool blocked) {
+    st->y = new_slot(floats);
+    if (blocked)
+      set_blocked(v, st->y);
+    else
+      set_plain(v, st->y);
+    touch(st->y);
+    push(std::move(st));
+    return Status();
+  }
   // Packed weights held by the steps (for Session::weight_bytes).
   void add_weight_bytes(size_t b) { plan_.weight_bytes += b; }
   // Drops the graph's copy of constant v once it is packed (only when the session consumes

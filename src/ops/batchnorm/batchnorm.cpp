@@ -90,11 +90,7 @@ Status plan(Planner& p, int index) {
   st->hw = shape_numel(ys) / (ys[0] * ys[1]);
   SCV_ASSIGN_OR_RETURN(st->x, p.plain(node.inputs[0]));
   p.touch(st->x);
-  st->y = p.new_slot(shape_numel(ys));
-  p.set_plain(node.outputs[0], st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  return p.push_out(std::move(st), node.outputs[0], shape_numel(ys), false);
 }
 
 }  // namespace

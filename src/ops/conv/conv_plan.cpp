@@ -86,11 +86,7 @@ Status push_blocked(Planner& p, const ConvJob& j, std::unique_ptr<S> st, int scr
   }
   p.touch(st->x);
   if (scratch >= 0) p.touch(scratch);
-  st->y = p.new_slot(p.blocked_floats(j.ys));
-  p.set_blocked(j.f->out, st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  return p.push_out(std::move(st), j.f->out, p.blocked_floats(j.ys), true);
 }
 
 // ---- Winograd -----------------------------------------------------------------------------------
@@ -319,11 +315,7 @@ Status push_plain(Planner& p, const ConvJob& j, std::unique_ptr<S> st) {
   SCV_ASSIGN_OR_RETURN(st->bias, floats_of(j.bias, j.cout));
   p.touch(st->x);
   if (st->res >= 0) p.touch(st->res);
-  st->y = p.new_slot(shape_numel(j.ys));
-  p.set_plain(j.f->out, st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  return p.push_out(std::move(st), j.f->out, shape_numel(j.ys), false);
 }
 
 Status emit_gemm(Planner& p, const ConvJob& j, Tensor wt) {

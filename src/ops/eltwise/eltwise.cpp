@@ -89,14 +89,8 @@ Status plan(Planner& p, int index) {
   }
   p.touch(st->a);
   if (is_add) p.touch(st->b);
-  st->y = p.new_slot(st->count);
-  if (blk)
-    p.set_blocked(outv, st->y);
-  else
-    p.set_plain(outv, st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  const int64_t count = st->count;
+  return p.push_out(std::move(st), outv, count, blk);
 }
 
 }  // namespace

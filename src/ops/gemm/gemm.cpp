@@ -175,11 +175,7 @@ Status plan_gemm(Planner& p, int index) {
   st->scratch = p.new_slot(st->d.cout_pad * n);
   p.touch(st->x);
   p.touch(st->scratch);
-  st->y = p.new_slot(n * m);
-  p.set_plain(node.outputs[0], st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  return p.push_out(std::move(st), node.outputs[0], n * m, false);
 }
 
 }  // namespace

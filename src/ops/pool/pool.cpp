@@ -99,11 +99,8 @@ template <typename S>
 Status push_blocked(Planner& p, const Node& node, std::unique_ptr<S> st) {
   st->x = p.blocked_slot(node.inputs[0]);
   p.touch(st->x);
-  st->y = p.new_slot(p.blocked_floats(p.shape(node.outputs[0])));
-  p.set_blocked(node.outputs[0], st->y);
-  p.touch(st->y);
-  p.push(std::move(st));
-  return Status();
+  return p.push_out(std::move(st), node.outputs[0], p.blocked_floats(p.shape(node.outputs[0])),
+                    true);
 }
 
 // Blocked input (the previous conv wrote it so), no dilation: the blocked step.
