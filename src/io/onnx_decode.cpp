@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/enum_names.h"
+#include "core/half.h"
 #include "io/onnx_proto.h"
 
 namespace scv::onnx {
@@ -43,37 +44,8 @@ namespace {
 
 constexpr const char* kSupportedDtypes = "FLOAT, DOUBLE, FLOAT16, INT64, INT32, INT8, UINT8";
 
-// IEEE half -> float, including subnormals, infinities and NaN.
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);  // inf / NaN
-  } else if (exp != 0) {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);  // normal: rebias the exponent
-  } else if (mant == 0) {
-    bits = sign;  // +-0
-  } else {
-    // Subnormal half: value = mant * 2^-24. Normalise the mantissa for the float encoding.
-    int e = -1;
-    do {
-      mant <<= 1;
-      ++e;
-    } while (!(mant & 0x400));
-    bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-}  // namespace
-
 // TensorProto: dims=1 data_type=2 segment=3 float_data=4 int32_data=5 string_data=6 int64_data=7
 // name=8 raw_data=9 double_data=10 uint64_data=11 external_data=13 data_location=14.
-namespace {
 
 // The value fields of one TensorProto, as found on the wire.
 struct TensorFields {

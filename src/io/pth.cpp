@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/half.h"
 #include "io/pickle.h"
 #include "io/zip_reader.h"
 #include "scratchcv/checked.h"
@@ -47,29 +48,6 @@ constexpr DTypeInfo kDTypes[] = {
     {"torch.ShortStorage", DType::i16, 2}, {"torch.CharStorage", DType::i8, 1},
     {"torch.ByteStorage", DType::u8, 1},   {"torch.BoolStorage", DType::boolean, 1},
 };
-
-// IEEE half -> float, exact (normals, subnormals, inf, nan).
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (man << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else if (man == 0) {
-    bits = sign;
-  } else {  // subnormal: normalise
-    exp = 113;
-    while ((man & 0x400) == 0) {
-      man <<= 1;
-      --exp;
-    }
-    bits = sign | (exp << 23) | ((man & 0x3FF) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
 
 template <typename T>
 T load(const uint8_t* p) {
