@@ -225,25 +225,25 @@ Status decode_tensor(pb::Reader r, OnnxTensor* t) {
 // doc_string=13 tp=14 type_protos=15 type=20 ref_attr_name=21 sparse_tensor=22
 // sparse_tensors=23.
 Status decode_attr(pb::Reader r, OnnxAttr* a) {
-  // Fields whose payload is not read: their presence only tells the type.
-  static constexpr std::pair<uint32_t, int64_t> kTypeOnly[] = {
-      {6, kAttrGraph},         {9, kAttrStrings},       {10, kAttrTensors},
-      {11, kAttrGraphs},       {14, kAttrTypeProto},    {15, kAttrTypeProtos},
+  // The type each payload field implies, for old files that omit `type`.
+  static constexpr std::pair<uint32_t, int64_t> kFieldType[] = {
+      {2, kAttrFloat},         {3, kAttrInt},           {4, kAttrString},     {5, kAttrTensor},
+      {6, kAttrGraph},         {7, kAttrFloats},        {8, kAttrInts},       {9, kAttrStrings},
+      {10, kAttrTensors},      {11, kAttrGraphs},       {14, kAttrTypeProto}, {15, kAttrTypeProtos},
       {22, kAttrSparseTensor}, {23, kAttrSparseTensors}};
-  int64_t inferred = 0;  // from the payload fields, for old files that omit `type`
+  int64_t inferred = 0;
   bool has_ref = false;
   SCV_TRY(pb::for_each_field(r, [&](const pb::Field& f) -> Status {
+    for (const auto& [field, type] : kFieldType)
+      if (f.number == field) inferred = type;
     switch (f.number) {
       case 1:
         return pb::get_string(f, &a->name);
       case 2:
-        inferred = kAttrFloat;
         return pb::get_float(f, &a->f);
       case 3:
-        inferred = kAttrInt;
         return pb::get_int64(f, &a->i);
       case 4:
-        inferred = kAttrString;
         return pb::get_string(f, &a->s);
       case 5: {
         pb::Reader sub(nullptr, 0);
@@ -251,14 +251,11 @@ Status decode_attr(pb::Reader r, OnnxAttr* a) {
         a->t = OnnxTensor();
         // A tensor attribute we cannot decode is only an error if an op uses it.
         a->t.status = decode_tensor(sub, &a->t);
-        inferred = kAttrTensor;
         break;
       }
       case 7:
-        inferred = kAttrFloats;
         return pb::append_floats(f, &a->floats);
       case 8:
-        inferred = kAttrInts;
         return pb::append_varints(f, &a->ints);
       case 20:
         return pb::get_int64(f, &a->type);
@@ -266,8 +263,6 @@ Status decode_attr(pb::Reader r, OnnxAttr* a) {
         has_ref = true;
         break;
       default:
-        for (const auto& [field, type] : kTypeOnly)
-          if (f.number == field) inferred = type;
         break;
     }
     return Status();
