@@ -51,7 +51,9 @@ inline std::string node(const std::string& op, const std::string& name,
   return onnx::node_proto(op, name, inputs, outputs, attrs);
 }
 
-inline std::string graph(const GraphParts& p) { return onnx::graph_proto(p); }
+inline std::string graph(const GraphParts& p) {
+  return onnx::graph_proto(p);
+}
 
 inline std::string model(const std::string& graph_bytes, int64_t opset) {
   return onnx::model_proto(graph_bytes, opset, "scratchcv-test");

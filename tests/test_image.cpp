@@ -318,15 +318,9 @@ TEST(ImagePreprocess, RefusesBadInput) {
   EXPECT_TRUE(imagenet_preprocess(Image(230, 240, 4)).ok());
 }
 
+// A text file named .jpg: ImageCorrupt.TextFileNamedJpg (test_image_corrupt.cpp).
 TEST(ImageLoad, ClearErrors) {
   const std::string dir = temp_dir();
-  const std::string txt = dir + "/photo.jpg";
-  const char hello[] = "hello world\n";
-  ASSERT_TRUE(write_file_atomic(txt, hello, sizeof hello - 1).ok());
-  auto r = load_image(txt);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(),
-            txt + ": not a JPEG, PNG, BMP, WebP or TIFF file (starts with 'hell')");
   auto missing = load_image(dir + "/does_not_exist.png");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("does_not_exist.png"), std::string::npos);

@@ -164,7 +164,8 @@ int cmd_tflite(const std::vector<std::string>& args) {
     for (size_t i = 1; i < y.size(); ++i)
       if (y[i] > y[best]) best = i;
     std::printf("%s; output %s, argmax %zu (%.4f)\n", sess.describe().c_str(),
-                quant::shape_str(sess.output_info().shape).c_str(), best, y.empty() ? 0.0 : y[best]);
+                quant::shape_str(sess.output_info().shape).c_str(), best,
+                y.empty() ? 0.0 : y[best]);
   }
   return 0;
 }
