@@ -56,31 +56,29 @@ ArgParser::ArgParser(std::string command, std::string summary, std::string posit
       summary_(std::move(summary)),
       positional_usage_(std::move(positional_usage)) {}
 
+ArgParser::Opt& ArgParser::add_opt(const std::string& name, const std::string& meta,
+                                   const std::string& help) {
+  Opt& o = opts_.emplace_back();
+  o.name = name, o.meta = meta, o.help = help;
+  return o;
+}
 ArgParser& ArgParser::flag(const std::string& name, bool* out, const std::string& help) {
-  Opt o;
-  o.name = name, o.help = help, o.b = out;
-  opts_.push_back(o);
+  add_opt(name, "", help).b = out;
   return *this;
 }
 ArgParser& ArgParser::option(const std::string& name, std::string* out, const std::string& meta,
                              const std::string& help) {
-  Opt o;
-  o.name = name, o.meta = meta, o.help = help, o.s = out;
-  opts_.push_back(o);
+  add_opt(name, meta, help).s = out;
   return *this;
 }
 ArgParser& ArgParser::option(const std::string& name, int* out, const std::string& meta,
                              const std::string& help) {
-  Opt o;
-  o.name = name, o.meta = meta, o.help = help, o.i = out;
-  opts_.push_back(o);
+  add_opt(name, meta, help).i = out;
   return *this;
 }
 ArgParser& ArgParser::option(const std::string& name, double* out, const std::string& meta,
                              const std::string& help) {
-  Opt o;
-  o.name = name, o.meta = meta, o.help = help, o.d = out;
-  opts_.push_back(o);
+  add_opt(name, meta, help).d = out;
   return *this;
 }
 ArgParser& ArgParser::range(double lo, double hi) {

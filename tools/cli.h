@@ -83,6 +83,8 @@ class ArgParser {
     double lo = 0, hi = 0;
     bool given = false;
   };
+  // Appends an option (the pointer to its value is set by the caller) and returns it.
+  Opt& add_opt(const std::string& name, const std::string& meta, const std::string& help);
   // The option that owns short name `s` here (the first declared with it), or nullptr.
   const Opt* given_short_owner(const char* s) const;
   // The steps of parse(): --help/--version (true: printed), "a value is never another option"
