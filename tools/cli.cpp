@@ -28,6 +28,32 @@ std::string version_string() {
   return std::string("scratchcv ") + SCV_VERSION;
 }
 
+int run_subcommand(const std::string& command, const std::string& what, const std::string& synopsis,
+                   const std::vector<Subcommand>& subs, const std::string& notes,
+                   const std::vector<std::string>& args) {
+  size_t width = 0;
+  for (const Subcommand& s : subs)
+    if (s.summary) width = std::max(width, std::string(s.name).size() + 2);
+  std::string usage = "usage: scratchcv " + synopsis + "\n\n", names;
+  for (const Subcommand& s : subs) {
+    if (!s.summary) continue;
+    std::string name = s.name;
+    name.resize(width, ' ');
+    usage += "  " + name + s.summary + "\n";
+    names += (names.empty() ? "" : ", ") + std::string(s.name);
+  }
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << usage << "\n" << notes;
+    return args.empty() ? kUsageError : 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  for (const Subcommand& s : subs)
+    if (args[0] == s.name) return s.fn(rest);
+  std::cerr << "scratchcv " << command << ": unknown " << what << " '" << args[0] << "' (" << names
+            << ")\n";
+  return kUsageError;
+}
+
 namespace {
 
 // The one table of short names: the same letter means the same thing on every command. A
