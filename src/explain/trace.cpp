@@ -45,6 +45,19 @@ Status conv_params(const Node& node, const Tensor& x, const Tensor& w, ref::Conv
 // block through GEMM and ~3 ms through the direct reference loops (forward, 2 threads).
 constexpr int64_t kGroupGemmMinK = 64;
 
+// Below this many elements (or multiply-adds) a loop runs on the calling thread: waking the
+// pool costs more than it saves, and on a loaded machine every wake-up may wait for a core.
+constexpr int64_t kSerialWork = int64_t(1) << 16;
+
+// parallel_for, or f(0, n) on this thread when the work is small.
+template <typename F>
+void for_range(ThreadPool& pool, int64_t n, int64_t work, F&& f) {
+  if (work < kSerialWork || pool.num_threads() < 2)
+    f(int64_t(0), n);
+  else
+    pool.parallel_for(n, f);
+}
+
 // A depthwise convolution: one input channel per group (groups = input channels), each output
 // channel o reading input channel o / M (M = cout / cin, the channel multiplier). These take
 // the direct per-plane loops below, in any stride, pad and dilation.
@@ -122,7 +135,7 @@ void depthwise_forward(const Tensor& x, const Tensor& w, const float* bias,
                        const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool) {
   const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const int64_t cout = w.dim(0), M = cout / C, oh = y->dim(2), ow = y->dim(3);
-  pool.parallel_for(N * cout, [&](int64_t b, int64_t e) {
+  for_range(pool, N * cout, y->numel() * p.kh * p.kw, [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
       const int64_t n = pl / cout, o = pl % cout;
       depthwise_plane_forward(x.data() + (n * C + o / M) * H * W, H, W, w.data() + o * p.kh * p.kw,
@@ -136,7 +149,7 @@ void depthwise_backward(const Tensor& dy, const Tensor& w, const ref::Conv2dPara
                         ThreadPool& pool) {
   const int64_t N = dx->dim(0), C = dx->dim(1), H = dx->dim(2), W = dx->dim(3);
   const int64_t cout = w.dim(0), M = cout / C, oh = dy.dim(2), ow = dy.dim(3);
-  pool.parallel_for(N * C, [&](int64_t b, int64_t e) {
+  for_range(pool, N * C, dy.numel() * p.kh * p.kw, [&](int64_t b, int64_t e) {
     for (int64_t pl = b; pl < e; ++pl) {
       const int64_t n = pl / C, c = pl % C;
       float* d = dx->data() + pl * H * W;
@@ -173,13 +186,13 @@ void elementwise_forward(const Node& node, const std::vector<Tensor>& in, Tensor
     };
     const float lo = bound(1, -std::numeric_limits<float>::infinity());
     const float hi = bound(2, std::numeric_limits<float>::infinity());
-    pool.parallel_for(y->numel(), [&](int64_t b, int64_t e) {
+    for_range(pool, y->numel(), y->numel(), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) o[i] = std::min(std::max(a[i], lo), hi);
     });
     return;
   }
   const float* c = in[1].data();
-  pool.parallel_for(y->numel(), [&](int64_t b, int64_t e) {
+  for_range(pool, y->numel(), y->numel(), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) o[i] = a[i] + c[i];
   });
 }
