@@ -244,30 +244,34 @@ inline void conv_pix_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, c
       }
     }
   } else {
-    int64_t tap = s0 / nblk, blk = s0 - tap * nblk;
-    int64_t i = tap / d.kw, j = tap - i * d.kw;
-    for (int64_t s = s0; s < s1; ++s) {
+    // Step s = tap * nblk + blk. Per tap, each pixel's pointer and its advance per input block
+    // (x_block, or 0 for a tap in the padding, which keeps reading kZeros) are set once; the
+    // blocks of the tap then only add the advances.
+    for (int64_t s = s0; s < s1;) {
+      const int64_t tap = s / nblk, blk = s - tap * nblk;
+      const int64_t i = tap / d.kw, j = tap - i * d.kw;
+      const int64_t se = imin(s1, (tap + 1) * nblk);
       const float* xp[T];
+      int64_t inc[T];
       for (int t = 0; t < T; ++t) {
         const int64_t iy = iy0[t] + i, ix = ix0[t] + j;
-        xp[t] = static_cast<uint64_t>(iy) < static_cast<uint64_t>(d.h) &&
-                        static_cast<uint64_t>(ix) < static_cast<uint64_t>(d.w)
-                    ? xb + iy * d.x_row + ix * d.x_pix + blk * d.x_block
-                    : kZeros;
+        const bool in = static_cast<uint64_t>(iy) < static_cast<uint64_t>(d.h) &&
+                        static_cast<uint64_t>(ix) < static_cast<uint64_t>(d.w);
+        xp[t] = in ? xb + iy * d.x_row + ix * d.x_pix + blk * d.x_block : kZeros;
+        inc[t] = in ? d.x_block : 0;
       }
+      for (; s < se; ++s) {
 #pragma GCC unroll 1
-      for (int c = 0; c < L; ++c) {
-        typename V::R wv[OCB];
-        for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
-        wp += OCB * L;
-        for (int t = 0; t < T; ++t) {
-          const typename V::R xv = V::set1(xp[t][c]);
-          for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
+        for (int c = 0; c < L; ++c) {
+          typename V::R wv[OCB];
+          for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
+          wp += OCB * L;
+          for (int t = 0; t < T; ++t) {
+            const typename V::R xv = V::set1(xp[t][c]);
+            for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
+          }
         }
-      }
-      if (++blk == nblk) {
-        blk = 0;
-        if (++j == d.kw) j = 0, ++i;
+        for (int t = 0; t < T; ++t) xp[t] += inc[t];
       }
     }
   }
