@@ -188,8 +188,12 @@ inline GroupView group_view(const scv::x86::ConvBlockedDesc& d, const float* x,
 void conv_blocked_row(const scv::x86::ConvBlockedDesc& d, const float* x, const float* residual,
                       float* y, int64_t n, int64_t g, int64_t oy) {
   const GroupView v = group_view(d, x, residual, y, n, g);
+  // Plain NCHW input (the 3-channel stem) is x_cb = 1: a compile-time 1 drops the per-channel
+  // loop of the tile kernel.
   if (d.x_cb == V::L)
     conv_row_cb<V::L>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
+  else if (d.x_cb == 1)
+    conv_row_cb<1>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
   else
     conv_row_cb<0>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
 }
