@@ -48,31 +48,31 @@ inline std::string onnx_test_pattern() {
   return s + "$";
 }
 
-// The quantized rows (src/ops/qop.h): the tests of tests/test_tflite.cpp that run each TFLite
-// operator on every ISA x {1, 2} threads against a float64 oracle or hand-computed values.
+// The quantized rows (src/ops/qop.h): the tests of tests/test_tflite.cpp that run TFLite
+// operators on every ISA x {1, 2} threads against a float64 oracle or hand-computed values, each
+// with the operators it runs.
 struct QOpCoverage {
-  QOpType op;
   const char* test;  // "Suite.Name" in test_tflite
+  std::vector<QOpType> ops;
 };
 
 inline const std::vector<QOpCoverage>& qop_coverage() {
   static const std::vector<QOpCoverage> table = {
-      {QOpType::Conv2d, "QuantOps.ConvAndDepthwiseMatchTheFloatOracle"},
-      {QOpType::DepthwiseConv2d, "QuantOps.ConvAndDepthwiseMatchTheFloatOracle"},
-      {QOpType::FullyConnected, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Add, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::AveragePool2d, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::MaxPool2d, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Mean, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Reshape, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Squeeze, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Softmax, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Quantize, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Dequantize, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Concatenation, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
-      {QOpType::Pad, "QuantOps.OtherOperatorsMatchTheFloatOracle"},
+      {"QuantOps.ConvAndDepthwiseMatchTheFloatOracle", {QOpType::Conv2d, QOpType::DepthwiseConv2d}},
+      {"QuantOps.OtherOperatorsMatchTheFloatOracle",
+       {QOpType::FullyConnected, QOpType::Add, QOpType::AveragePool2d, QOpType::MaxPool2d,
+        QOpType::Mean, QOpType::Reshape, QOpType::Squeeze, QOpType::Softmax, QOpType::Quantize,
+        QOpType::Dequantize, QOpType::Concatenation, QOpType::Pad}},
   };
   return table;
+}
+
+// The test of qop_coverage() that runs `op`, or nullptr.
+inline const char* qop_test(QOpType op) {
+  for (const QOpCoverage& c : qop_coverage())
+    for (QOpType o : c.ops)
+      if (o == op) return c.test;
+  return nullptr;
 }
 
 }  // namespace scv::testing

@@ -11,6 +11,7 @@
 
 #include "scratchcv/cpu.h"
 #include "scratchcv/graph.h"
+#include "scratchcv/model.h"
 #include "scratchcv/session.h"
 
 namespace scv::testing {
@@ -31,34 +32,53 @@ inline std::vector<Isa> available_isas() {
   return v;
 }
 
-// Adds conv (+BN) (+ReLU) to g reading value x; returns the output value id.
-inline int add_conv(Graph& g, int x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
-                    int64_t pad, bool bn, bool relu, uint32_t seed, const std::string& name,
-                    bool bias = true) {
+// A ResNet of architecture `arch` (resnet18, ...) with random_resnet_weights(seed); an empty
+// graph, and a test failure, where it cannot be built.
+inline Graph random_resnet(const std::string& arch, uint64_t seed) {
+  auto cfg = resnet_config(arch);
+  EXPECT_TRUE(cfg.ok()) << cfg.status().message();
+  if (!cfg.ok()) return Graph();
+  auto g = build_resnet(random_resnet_weights(*cfg, seed), *cfg);
+  EXPECT_TRUE(g.ok()) << g.status().message();
+  return g.ok() ? std::move(g).value() : Graph();
+}
+
+// Attrs of a square k x k window with the same stride and padding on every side (conv, pools).
+inline Attrs window_attrs(int64_t k, int64_t stride, int64_t pad) {
   Attrs a;
   a.kernel_shape = {k, k};
   a.strides = {stride, stride};
   a.pads = {pad, pad, pad, pad};
+  return a;
+}
+
+// Adds node `name` of type `op` reading `inputs`, with one output value also named `name`;
+// returns the output value id.
+inline int add_op(Graph& g, OpType op, const std::string& name, std::vector<int> inputs,
+                  const Attrs& a = {}) {
+  const int y = g.add_value(name);
+  g.add_node(op, name, std::move(inputs), {y}, a);
+  return y;
+}
+
+// Adds conv (+BN) (+ReLU) to g reading value x; returns the output value id.
+inline int add_conv(Graph& g, int x, int64_t cin, int64_t cout, int64_t k, int64_t stride,
+                    int64_t pad, bool bn, bool relu, uint32_t seed, const std::string& name,
+                    bool bias = true) {
+  const Attrs a = window_attrs(k, stride, pad);
   const float scale = 1.0f / std::sqrt(static_cast<float>(cin * k * k));
   int w = g.add_constant(name + ".w", random_tensor({cout, cin, k, k}, seed, -scale, scale));
   std::vector<int> in{x, w};
   if (bias) in.push_back(g.add_constant(name + ".b", random_tensor({cout}, seed + 1)));
-  int y = g.add_value(name);
-  g.add_node(OpType::Conv, name, in, {y}, a);
+  int y = add_op(g, OpType::Conv, name, in, a);
   if (bn) {
     int ga = g.add_constant(name + ".g", random_tensor({cout}, seed + 2, 0.5f, 1.5f));
     int be = g.add_constant(name + ".be", random_tensor({cout}, seed + 3));
     int me = g.add_constant(name + ".m", random_tensor({cout}, seed + 4));
     int va = g.add_constant(name + ".v", random_tensor({cout}, seed + 5, 0.5f, 2.0f));
-    int z = g.add_value(name + ".bn");
-    g.add_node(OpType::BatchNorm, name + ".bn", {y, ga, be, me, va}, {z});
-    y = z;
+    y = add_op(g, OpType::BatchNorm, name + ".bn", {y, ga, be, me, va});
   }
-  if (relu) {
-    int z = g.add_value(name + ".relu");
-    g.add_node(OpType::Relu, name + ".relu", {y}, {z});
-    y = z;
-  }
+  if (relu) y = add_op(g, OpType::Relu, name + ".relu", {y});
   return y;
 }
 

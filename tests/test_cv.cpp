@@ -6,11 +6,13 @@
 #include <numeric>
 #include <random>
 
+#include "image_test_util.h"
 #include "scratchcv/cpu.h"
 #include "scratchcv/cv.h"
 #include "scratchcv/thread_pool.h"
 
 using namespace scv;
+using scv::testing::expect_same_image;
 
 namespace {
 
@@ -43,17 +45,6 @@ Image structured_image(int w, int h, uint32_t seed) {
   return img;
 }
 
-void expect_same(const Image& a, const Image& b, const std::string& what) {
-  ASSERT_EQ(a.width, b.width) << what;
-  ASSERT_EQ(a.height, b.height) << what;
-  ASSERT_EQ(a.channels, b.channels) << what;
-  size_t bad = 0, first = 0;
-  for (size_t i = 0; i < a.pixels.size(); ++i)
-    if (a.pixels[i] != b.pixels[i] && bad++ == 0) first = i;
-  EXPECT_EQ(bad, 0u) << what << ": first difference at element " << first << " ("
-                     << int(a.pixels[first]) << " vs " << int(b.pixels[first]) << ")";
-}
-
 // Runs fn for every fast ISA this CPU supports with 1 and 2 threads; restores the defaults.
 void for_each_fast_config(const std::function<void(const std::string&)>& fn) {
   const Isa saved = active_isa();
@@ -78,25 +69,25 @@ void for_each_fast_config(const std::function<void(const std::string&)>& fn) {
 TEST(CvMaths, GrayPrimaries) {
   // 0.299 * 255 = 76.2, 0.587 * 255 = 149.7, 0.114 * 255 = 29.1 (Q15 rounding: 76, 150, 29).
   Image rgb = make(4, 1, 3, {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255});
-  expect_same(cv_ref::rgb_to_gray(rgb), make(4, 1, 1, {76, 150, 29, 255}), "ref");
+  expect_same_image(cv_ref::rgb_to_gray(rgb), make(4, 1, 1, {76, 150, 29, 255}), "ref");
   // RGBA: alpha ignored; gray copied.
   Image rgba = make(2, 1, 4, {255, 0, 0, 7, 10, 10, 10, 0});
-  expect_same(cv_ref::rgb_to_gray(rgba), make(2, 1, 1, {76, 10}), "rgba");
+  expect_same_image(cv_ref::rgb_to_gray(rgba), make(2, 1, 1, {76, 10}), "rgba");
   Image g = make(3, 1, 1, {0, 128, 255});
-  expect_same(cv_ref::rgb_to_gray(g), g, "gray copy");
+  expect_same_image(cv_ref::rgb_to_gray(g), g, "gray copy");
 }
 
 TEST(CvMaths, YuvPrimaries) {
   // Red: Y = 76, U = (0 - 76) * 0.492 + 128 = 90.6 -> 91, V = (255 - 76) * 0.877 + 128 = 285 ->
   // saturated 255. White: 255, 128, 128 (no colour).
   Image rgb = make(4, 1, 3, {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255});
-  expect_same(cv_ref::rgb_to_yuv(rgb),
-              make(4, 1, 3, {76, 91, 255, 150, 54, 0, 29, 239, 103, 255, 128, 128}), "ref");
+  expect_same_image(cv_ref::rgb_to_yuv(rgb),
+                    make(4, 1, 3, {76, 91, 255, 150, 54, 0, 29, 239, 103, 255, 128, 128}), "ref");
   // Grays survive the round trip exactly (U = V = 128).
   Image grays(256, 1, 3);
   for (int i = 0; i < 256; ++i)
     grays.pixels[3 * i] = grays.pixels[3 * i + 1] = grays.pixels[3 * i + 2] = uint8_t(i);
-  expect_same(cv_ref::yuv_to_rgb(cv_ref::rgb_to_yuv(grays)), grays, "gray round trip");
+  expect_same_image(cv_ref::yuv_to_rgb(cv_ref::rgb_to_yuv(grays)), grays, "gray round trip");
 }
 
 TEST(CvMaths, BorderMaps) {
@@ -115,12 +106,12 @@ TEST(CvMaths, BoxBlur3x3) {
   // 1..9 with reflected borders: row 0 windows see rows {1, 0, 1}: (4+5+6)*2 + (1+2+3) = 36 / 9
   // = 4 for every column; the centre is the mean 5; row 2 gives 6.
   Image a = make(3, 3, 1, {1, 2, 3, 4, 5, 6, 7, 8, 9});
-  expect_same(cv_ref::box_blur(a, 3), make(3, 3, 1, {4, 4, 4, 5, 5, 5, 6, 6, 6}), "ref");
+  expect_same_image(cv_ref::box_blur(a, 3), make(3, 3, 1, {4, 4, 4, 5, 5, 5, 6, 6, 6}), "ref");
   auto fast = box_blur(a, 3);
   ASSERT_TRUE(fast.ok());
-  expect_same(*fast, make(3, 3, 1, {4, 4, 4, 5, 5, 5, 6, 6, 6}), "dispatch");
+  expect_same_image(*fast, make(3, 3, 1, {4, 4, 4, 5, 5, 5, 6, 6, 6}), "dispatch");
   // ksize 1 is the identity.
-  expect_same(cv_ref::box_blur(a, 1), a, "k1");
+  expect_same_image(cv_ref::box_blur(a, 1), a, "k1");
 }
 
 TEST(CvMaths, GaussianKernelSumsToOne) {
@@ -167,15 +158,16 @@ TEST(CvMaths, GaussianImpulseAndConstant) {
   const int v[3][3] = {{16, 32, 16}, {32, 64, 32}, {16, 32, 16}};
   for (int y = 0; y < 3; ++y)
     for (int x = 0; x < 3; ++x) want.at(x + 1, y + 1, 0) = uint8_t(v[y][x]);
-  expect_same(*out, want, "impulse");
-  expect_same(cv_ref::gaussian_blur(imp, gaussian_kernel_q8(3, 0).value()), want, "impulse ref");
+  expect_same_image(*out, want, "impulse");
+  expect_same_image(cv_ref::gaussian_blur(imp, gaussian_kernel_q8(3, 0).value()), want,
+                    "impulse ref");
   // A constant image stays constant for every size (the Q8 taps sum to exactly 256).
   for (int k : {3, 5, 7, 9, 15, 31}) {
     Image c(11, 6, 3);
     std::fill(c.pixels.begin(), c.pixels.end(), uint8_t(201));
     auto o = gaussian_blur(c, k, 0);
     ASSERT_TRUE(o.ok());
-    expect_same(*o, c, "constant k" + std::to_string(k));
+    expect_same_image(*o, c, "constant k" + std::to_string(k));
   }
 }
 
@@ -212,8 +204,8 @@ TEST(CvMaths, CannyStepEdge) {
     ASSERT_TRUE(e.ok());
     Image want(16, 16, 1);
     for (int y = 0; y < 16; ++y) want.at(7, y, 0) = 255;
-    expect_same(*e, want, l2 ? "L2" : "L1");
-    expect_same(cv_ref::canny(step, p), want, l2 ? "ref L2" : "ref L1");
+    expect_same_image(*e, want, l2 ? "L2" : "L1");
+    expect_same_image(cv_ref::canny(step, p), want, l2 ? "ref L2" : "ref L1");
     // Above the gradient magnitude: nothing.
     p.low = 1100, p.high = 1200;
     auto none = canny(step, p);
@@ -232,7 +224,7 @@ TEST(CvMaths, CannyHysteresis) {
   p.low = 100, p.high = 500;  // weak edge |gx| = 240 > low, strong 800 > high
   auto e = canny(img, p);
   ASSERT_TRUE(e.ok());
-  expect_same(*e, cv_ref::canny(img, p), "fast vs ref");
+  expect_same_image(*e, cv_ref::canny(img, p), "fast vs ref");
   EXPECT_EQ(e->at(5, 10, 0), 255);  // weak, but 8-connected down the line to the strong part
   p.low = 300;                      // now the weak part is below low: cut off
   auto e2 = canny(img, p);
@@ -277,10 +269,10 @@ TEST(CvFast, ColourMatchesReference) {
         Image img = random_image(w, h, c, uint32_t(w * 131 + h * 7 + c));
         const std::string what =
             cfg + " " + std::to_string(w) + "x" + std::to_string(h) + "c" + std::to_string(c);
-        expect_same(rgb_to_gray(img), cv_ref::rgb_to_gray(img), "gray " + what);
+        expect_same_image(rgb_to_gray(img), cv_ref::rgb_to_gray(img), "gray " + what);
         if (c == 1) continue;
-        expect_same(rgb_to_yuv(img), cv_ref::rgb_to_yuv(img), "yuv " + what);
-        if (c == 3) expect_same(yuv_to_rgb(img), cv_ref::yuv_to_rgb(img), "yuv2rgb " + what);
+        expect_same_image(rgb_to_yuv(img), cv_ref::rgb_to_yuv(img), "yuv " + what);
+        if (c == 3) expect_same_image(yuv_to_rgb(img), cv_ref::yuv_to_rgb(img), "yuv2rgb " + what);
       }
   });
 }
@@ -295,12 +287,12 @@ TEST(CvFast, FiltersMatchReference) {
                                    std::to_string(c) + " k" + std::to_string(k);
           auto b = box_blur(img, k);
           ASSERT_TRUE(b.ok());
-          expect_same(*b, cv_ref::box_blur(img, k), "box " + what);
+          expect_same_image(*b, cv_ref::box_blur(img, k), "box " + what);
           for (double sigma : {0.0, 2.5}) {
             auto g = gaussian_blur(img, k, sigma);
             ASSERT_TRUE(g.ok());
             const std::vector<uint16_t> q = gaussian_kernel_q8(k, sigma).value();
-            expect_same(*g, cv_ref::gaussian_blur(img, q), "gaussian " + what);
+            expect_same_image(*g, cv_ref::gaussian_blur(img, q), "gaussian " + what);
           }
         }
   });
@@ -319,11 +311,12 @@ TEST(CvFast, CannyAndOtsuMatchReference) {
             p.low = lo, p.high = hi, p.l2 = l2;
             auto e = canny(img, p);
             ASSERT_TRUE(e.ok());
-            expect_same(*e, cv_ref::canny(img, p), "canny " + what);
+            expect_same_image(*e, cv_ref::canny(img, p), "canny " + what);
           }
         const int t = otsu_threshold(img);
         EXPECT_EQ(t, cv_ref::otsu_from_histogram(cv_ref::histogram(img))) << what;
-        expect_same(threshold_binary(img, t), cv_ref::threshold_binary(img, t), "bin " + what);
+        expect_same_image(threshold_binary(img, t), cv_ref::threshold_binary(img, t),
+                          "bin " + what);
       }
     }
   });
@@ -343,36 +336,36 @@ TEST(CvFast, IntoVariantsReuseAndAlias) {
     Image wrong = random_image(3, 2, 4, 1);
     Image d = wrong;
     rgb_to_gray(rgb, &d);
-    expect_same(d, rgb_to_gray(rgb), "gray into");
+    expect_same_image(d, rgb_to_gray(rgb), "gray into");
     rgb_to_yuv(rgb, &d);
-    expect_same(d, rgb_to_yuv(rgb), "yuv into");
+    expect_same_image(d, rgb_to_yuv(rgb), "yuv into");
     yuv_to_rgb(rgb, &d);
     yuv_to_rgb(rgb, &d);  // reused, right size
-    expect_same(d, yuv_to_rgb(rgb), "yuv2rgb into");
+    expect_same_image(d, yuv_to_rgb(rgb), "yuv2rgb into");
     ASSERT_TRUE(box_blur(rgb, 5, &d).ok());
-    expect_same(d, box_blur(rgb, 5).value(), "box into");
+    expect_same_image(d, box_blur(rgb, 5).value(), "box into");
     ASSERT_TRUE(gaussian_blur(rgb, 7, 0, &d).ok());
-    expect_same(d, gaussian_blur(rgb, 7, 0).value(), "gaussian into");
+    expect_same_image(d, gaussian_blur(rgb, 7, 0).value(), "gaussian into");
     ASSERT_TRUE(canny(gray, cp, &d).ok());
-    expect_same(d, canny(gray, cp).value(), "canny into");
+    expect_same_image(d, canny(gray, cp).value(), "canny into");
     threshold_binary(gray, 100, &d);
-    expect_same(d, threshold_binary(gray, 100), "threshold into");
+    expect_same_image(d, threshold_binary(gray, 100), "threshold into");
     // In place.
     Image a = rgb;
     ASSERT_TRUE(gaussian_blur(a, 5, 0, &a).ok());
-    expect_same(a, gaussian_blur(rgb, 5, 0).value(), "gaussian in place");
+    expect_same_image(a, gaussian_blur(rgb, 5, 0).value(), "gaussian in place");
     a = rgb;
     ASSERT_TRUE(box_blur(a, 3, &a).ok());
-    expect_same(a, box_blur(rgb, 3).value(), "box in place");
+    expect_same_image(a, box_blur(rgb, 3).value(), "box in place");
     a = rgb;
     rgb_to_gray(a, &a);
-    expect_same(a, rgb_to_gray(rgb), "gray in place");
+    expect_same_image(a, rgb_to_gray(rgb), "gray in place");
     a = rgb;
     rgb_to_yuv(a, &a);
-    expect_same(a, rgb_to_yuv(rgb), "yuv in place");
+    expect_same_image(a, rgb_to_yuv(rgb), "yuv in place");
     Image g2 = gray;
     ASSERT_TRUE(canny(g2, cp, &g2).ok());
-    expect_same(g2, canny(gray, cp).value(), "canny in place");
+    expect_same_image(g2, canny(gray, cp).value(), "canny in place");
   }
   set_active_isa(saved);
 }

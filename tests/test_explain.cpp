@@ -5,24 +5,20 @@
 
 #include <cmath>
 #include <limits>
-#include <random>
 
 #include "ops/op.h"
 #include "scratchcv/explain.h"
 #include "scratchcv/model.h"
+#include "session_test_util.h"
 
 using namespace scv;
 using namespace scv::explain;
+using scv::testing::add_op;
+using scv::testing::random_resnet;
+using scv::testing::random_tensor;
+using scv::testing::window_attrs;
 
 namespace {
-
-Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  Tensor t(std::move(s));
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = u(rng);
-  return t;
-}
 
 double dot(const Tensor& a, const Tensor& b) {
   double s = 0;
@@ -128,18 +124,7 @@ Graph small_net(uint32_t seed) {
                   int64_t pad) {
     const int w =
         g.add_constant(name + ".weight", random_tensor({cout, cin, k, k}, seed++, -.5f, .5f));
-    Attrs a;
-    a.kernel_shape = {k, k};
-    a.strides = {s, s};
-    a.pads = {pad, pad, pad, pad};
-    const int y = g.add_value(name);
-    g.add_node(OpType::Conv, name, {in, w}, {y}, a);
-    return y;
-  };
-  auto unary = [&](OpType op, const std::string& name, std::vector<int> in, Attrs a = {}) {
-    const int y = g.add_value(name);
-    g.add_node(op, name, std::move(in), {y}, a);
-    return y;
+    return add_op(g, OpType::Conv, name, {in, w}, window_attrs(k, s, pad));
   };
   int c1 = conv("conv1", x, 3, 6, 3, 1, 1);
   std::vector<int> bn = {c1};
@@ -147,25 +132,21 @@ Graph small_net(uint32_t seed) {
   bn.push_back(g.add_constant("bn.b", random_tensor({6}, seed++, -.2f, .2f)));
   bn.push_back(g.add_constant("bn.m", random_tensor({6}, seed++, -.2f, .2f)));
   bn.push_back(g.add_constant("bn.v", random_tensor({6}, seed++, 0.5f, 1.5f)));
-  int b1 = unary(OpType::BatchNorm, "bn1", bn);
-  int r1 = unary(OpType::Relu, "conv1.relu", {b1});
-  Attrs mp;
-  mp.kernel_shape = {3, 3};
-  mp.strides = {2, 2};
-  mp.pads = {1, 1, 1, 1};
-  int p1 = unary(OpType::MaxPool, "maxpool", {r1}, mp);  // 8x8
-  int c2 = conv("layer1.0.conv1", p1, 6, 8, 3, 2, 1);    // 4x4
-  int r2 = unary(OpType::Relu, "layer1.0.relu1", {c2});
+  int b1 = add_op(g, OpType::BatchNorm, "bn1", bn);
+  int r1 = add_op(g, OpType::Relu, "conv1.relu", {b1});
+  int p1 = add_op(g, OpType::MaxPool, "maxpool", {r1}, window_attrs(3, 2, 1));  // 8x8
+  int c2 = conv("layer1.0.conv1", p1, 6, 8, 3, 2, 1);                           // 4x4
+  int r2 = add_op(g, OpType::Relu, "layer1.0.relu1", {c2});
   int ds = conv("layer1.0.downsample", p1, 6, 8, 1, 2, 0);
-  int add = unary(OpType::Add, "layer1.0.add", {r2, ds});
-  int r3 = unary(OpType::Relu, "layer1.0.relu", {add});
-  int gap = unary(OpType::GlobalAveragePool, "avgpool", {r3});
-  int fl = unary(OpType::Flatten, "flatten", {gap});
+  int add = add_op(g, OpType::Add, "layer1.0.add", {r2, ds});
+  int r3 = add_op(g, OpType::Relu, "layer1.0.relu", {add});
+  int gap = add_op(g, OpType::GlobalAveragePool, "avgpool", {r3});
+  int fl = add_op(g, OpType::Flatten, "flatten", {gap});
   const int fw = g.add_constant("fc.weight", random_tensor({5, 8}, seed++));
   const int fb = g.add_constant("fc.bias", random_tensor({5}, seed++));
   Attrs fc;
   fc.trans_b = true;
-  int logits = unary(OpType::Gemm, "fc", {fl, fw, fb}, fc);
+  int logits = add_op(g, OpType::Gemm, "fc", {fl, fw, fb}, fc);
   g.outputs = {logits};
   return g;
 }
@@ -322,13 +303,10 @@ TEST(Explain, DeconvnetMatchesDirectComputation) {
 
 // Layer names resolve as PyTorch module names do; the table groups a ResNet by module.
 TEST(Explain, LayerNamesAndTable) {
-  auto cfg = resnet_config("resnet18");
-  ASSERT_TRUE(cfg.ok());
-  auto g = build_resnet(random_resnet_weights(*cfg, 1), *cfg);
-  ASSERT_TRUE(g.ok());
+  const Graph g = random_resnet("resnet18", 1);
   auto name_of = [&](const std::string& n) {
-    auto v = resolve_layer(*g, n);
-    return v.ok() ? g->values[*v].name : "error: " + v.status().message();
+    auto v = resolve_layer(g, n);
+    return v.ok() ? g.values[*v].name : "error: " + v.status().message();
   };
   EXPECT_EQ(name_of("layer4"), "layer4.1.relu");
   EXPECT_EQ(name_of("layer1.0"), "layer1.0.relu");
@@ -336,12 +314,12 @@ TEST(Explain, LayerNamesAndTable) {
   EXPECT_EQ(name_of("input"), "input");
   EXPECT_NE(name_of("layer9").find("no layer named 'layer9'"), std::string::npos);
   EXPECT_NE(name_of("fc.weight").find("constant"), std::string::npos);
-  auto head = find_classifier_head(*g);
+  auto head = find_classifier_head(g);
   ASSERT_TRUE(head.ok());
-  EXPECT_EQ(g->values[head->features].name, "layer4.1.relu");
+  EXPECT_EQ(g.values[head->features].name, "layer4.1.relu");
 
   ThreadPool pool(2);
-  auto t = run_trace(*g, random_tensor({1, 3, 64, 64}, 3), pool);
+  auto t = run_trace(g, random_tensor({1, 3, 64, 64}, 3), pool);
   ASSERT_TRUE(t.ok());
   const auto rows = layer_table(*t);
   std::vector<std::string> names;

@@ -147,11 +147,7 @@ TEST(Int8, CloseToFloatForEveryMethod) {
 }
 
 TEST(Int8, RandomResnet18FastKernelsMatchReference) {
-  auto cfg = resnet_config("resnet18");
-  ASSERT_TRUE(cfg.ok());
-  auto g = build_resnet(random_resnet_weights(*cfg, 5), *cfg);
-  ASSERT_TRUE(g.ok()) << g.status().message();
-  const std::string model = quantize(*g, {1, 3, 40, 40}, 2);
+  const std::string model = quantize(scv::testing::random_resnet("resnet18", 5), {1, 3, 40, 40}, 2);
   const Tensor x = random_tensor({2, 3, 40, 40}, 9, -2.0f, 2.0f);
   expect_all_isas_match_reference(model, x, false);
 }

@@ -16,9 +16,11 @@ namespace scv {
 namespace {
 
 using testing::add_conv;
+using testing::add_op;
 using testing::all_option_sets;
 using testing::expect_session_matches;
 using testing::random_tensor;
+using testing::window_attrs;
 
 struct ConvCase {
   int64_t cin, cout, k, stride, pad, h, w;
@@ -87,11 +89,8 @@ TEST(KernelsDiff, FusedConvBnAddRelu) {
       int a = add_conv(g, x, c, 24, 3, 1, 1, true, true, 1, "a");
       int b = add_conv(g, a, 24, 24, kb, 1, kb / 2, true, false, 2, "b", false);
       int sc = add_conv(g, x, c, 24, 1, 1, 0, true, false, 3, "sc");
-      int s = g.add_value("sum");
-      g.add_node(OpType::Add, "add", {b, sc}, {s});
-      int r = g.add_value("out");
-      g.add_node(OpType::Relu, "relu", {s}, {r});
-      g.outputs = {r};
+      int s = add_op(g, OpType::Add, "add", {b, sc});
+      g.outputs = {add_op(g, OpType::Relu, "relu", {s})};
       const Tensor in = random_tensor({2, c, hw, hw}, 5);
       auto ref = run_reference(g, {in});
       ASSERT_TRUE(ref.ok());
@@ -115,11 +114,8 @@ TEST(KernelsDiff, WinogradShapes) {
     g.inputs = {x};
     int a = add_conv(g, x, 8, k.c, 1, 1, 0, true, true, 1, "a");
     int b = add_conv(g, a, k.c, k.c, 3, 1, 1, true, false, 2, "b");
-    int s = g.add_value("sum");
-    g.add_node(OpType::Add, "add", {b, a}, {s});
-    int r = g.add_value("out");
-    g.add_node(OpType::Relu, "relu", {s}, {r});
-    g.outputs = {r};
+    int s = add_op(g, OpType::Add, "add", {b, a});
+    g.outputs = {add_op(g, OpType::Relu, "relu", {s})};
     const Tensor in = random_tensor({2, 8, k.h, k.w}, 6);
     auto ref = run_reference(g, {in});
     ASSERT_TRUE(ref.ok());
@@ -138,23 +134,14 @@ TEST(KernelsDiff, PoolsAndFc) {
       int x = g.add_value("x", {-1, 3, -1, -1});
       g.inputs = {x};
       int a = add_conv(g, x, 3, cout, 7, 2, 3, true, true, 9, "stem");
-      Attrs mp;
-      mp.kernel_shape = {3, 3};
-      mp.strides = {2, 2};
-      mp.pads = {1, 1, 1, 1};
-      int p = g.add_value("pool");
-      g.add_node(OpType::MaxPool, "pool", {a}, {p}, mp);
-      int gp = g.add_value("gap");
-      g.add_node(OpType::GlobalAveragePool, "gap", {p}, {gp});
-      int f = g.add_value("flat");
-      g.add_node(OpType::Flatten, "flat", {gp}, {f});
+      int p = add_op(g, OpType::MaxPool, "pool", {a}, window_attrs(3, 2, 1));
+      int gp = add_op(g, OpType::GlobalAveragePool, "gap", {p});
+      int f = add_op(g, OpType::Flatten, "flat", {gp});
       int w = g.add_constant("fc.w", random_tensor({classes, cout}, 3));
       int b = g.add_constant("fc.b", random_tensor({classes}, 4));
       Attrs fa;
       fa.trans_b = true;
-      int y = g.add_value("y");
-      g.add_node(OpType::Gemm, "fc", {f, w, b}, {y}, fa);
-      g.outputs = {y};
+      g.outputs = {add_op(g, OpType::Gemm, "fc", {f, w, b}, fa)};
       for (int64_t n : {1, 3}) {
         const Tensor in = random_tensor({n, 3, 29, 23}, 8);
         auto ref = run_reference(g, {in});

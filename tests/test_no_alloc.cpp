@@ -82,12 +82,7 @@ namespace scv {
 namespace {
 
 long allocations_during_run(const SessionOptions& o, const Shape& shape) {
-  static const Graph g = [] {
-    auto cfg = resnet_config("resnet18");
-    auto built = build_resnet(random_resnet_weights(*cfg, 1), *cfg);
-    EXPECT_TRUE(built.ok());
-    return std::move(built).value();
-  }();
+  static const Graph g = testing::random_resnet("resnet18", 1);
   auto s = Session::create(g, shape, o);
   EXPECT_TRUE(s.ok()) << s.status().message();
   const Tensor in = testing::random_tensor(shape, 1);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "scratchcv/model.h"
+#include "session_test_util.h"
 
 using namespace scv;
 
@@ -42,13 +43,10 @@ TEST(ResNet, Resnet50GraphAndParameterCount) {
 }
 
 TEST(ResNet, Resnet18RunsOnASmallImage) {
-  auto cfg = resnet_config("resnet18");
-  ASSERT_TRUE(cfg.ok());
-  auto g = build_resnet(random_resnet_weights(*cfg, 3), *cfg);
-  ASSERT_TRUE(g.ok());
+  const Graph g = scv::testing::random_resnet("resnet18", 3);
   Tensor x({2, 3, 32, 32});
   for (int64_t i = 0; i < x.numel(); ++i) x[i] = float((i * 7919) % 255) / 255.0f - 0.5f;
-  auto y = run_reference(*g, {x});
+  auto y = run_reference(g, {x});
   ASSERT_TRUE(y.ok()) << y.status().message();
   ASSERT_EQ(y->at(0).shape(), (Shape{2, 1000}));
   for (int64_t i = 0; i < y->at(0).numel(); ++i) ASSERT_TRUE(std::isfinite(y->at(0)[i]));

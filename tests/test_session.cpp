@@ -14,11 +14,7 @@ using testing::expect_session_matches;
 using testing::random_tensor;
 
 Graph resnet(const std::string& name) {
-  auto cfg = resnet_config(name);
-  EXPECT_TRUE(cfg.ok());
-  auto g = build_resnet(random_resnet_weights(*cfg, 3), *cfg);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return std::move(g).value();
+  return testing::random_resnet(name, 3);
 }
 
 // The ladder of `scratchcv bench --ladder`, plus the fully optimised session on 2 threads.

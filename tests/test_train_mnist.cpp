@@ -74,13 +74,9 @@ TEST(TrainMnist, CliTrainTestResumeAndErrors) {
   std::remove(ck.c_str());
   std::string out;
   const std::string data = std::string(" --data ") + kFashion;
-  ASSERT_EQ(cli("mnist train" + data +
-                    " --epochs 1 --limit 600 --test-limit 300 --threads 2 "
-                    "--quiet --out " +
-                    ck,
-                &out),
-            0)
-      << out;
+  // A short run: 600 training and 300 test images.
+  const std::string train = "mnist train" + data + " --limit 600 --test-limit 300 --quiet";
+  ASSERT_EQ(cli(train + " --epochs 1 --threads 2 --out " + ck, &out), 0) << out;
   EXPECT_NE(out.find("epoch 1/1"), std::string::npos) << out;
   EXPECT_NE(out.find("test loss"), std::string::npos) << out;
   auto loaded = load_checkpoint(ck);
@@ -111,13 +107,7 @@ TEST(TrainMnist, CliTrainTestResumeAndErrors) {
   }
 
   // Resume continues with epoch 2 and rewrites the same file.
-  ASSERT_EQ(cli("mnist train" + data +
-                    " --epochs 2 --limit 600 --test-limit 300 --quiet "
-                    "--resume " +
-                    ck,
-                &out),
-            0)
-      << out;
+  ASSERT_EQ(cli(train + " --epochs 2 --resume " + ck, &out), 0) << out;
   EXPECT_NE(out.find("epoch 2/2"), std::string::npos) << out;
   EXPECT_EQ(out.find("epoch 1/2"), std::string::npos) << out;
   EXPECT_EQ(load_checkpoint(ck)->state.epochs_done, 2);

@@ -28,6 +28,32 @@ std::string version_string() {
   return std::string("scratchcv ") + SCV_VERSION;
 }
 
+int run_subcommand(const std::string& command, const std::string& what, const std::string& synopsis,
+                   const std::vector<Subcommand>& subs, const std::string& notes,
+                   const std::vector<std::string>& args) {
+  size_t width = 0;
+  for (const Subcommand& s : subs)
+    if (s.summary) width = std::max(width, std::string(s.name).size() + 2);
+  std::string usage = "usage: scratchcv " + synopsis + "\n\n", names;
+  for (const Subcommand& s : subs) {
+    if (!s.summary) continue;
+    std::string name = s.name;
+    name.resize(width, ' ');
+    usage += "  " + name + s.summary + "\n";
+    names += (names.empty() ? "" : ", ") + std::string(s.name);
+  }
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << usage << "\n" << notes;
+    return args.empty() ? kUsageError : 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  for (const Subcommand& s : subs)
+    if (args[0] == s.name) return s.fn(rest);
+  std::cerr << "scratchcv " << command << ": unknown " << what << " '" << args[0] << "' (" << names
+            << ")\n";
+  return kUsageError;
+}
+
 namespace {
 
 // The one table of short names: the same letter means the same thing on every command. A
@@ -56,31 +82,29 @@ ArgParser::ArgParser(std::string command, std::string summary, std::string posit
       summary_(std::move(summary)),
       positional_usage_(std::move(positional_usage)) {}
 
+ArgParser::Opt& ArgParser::add_opt(const std::string& name, const std::string& meta,
+                                   const std::string& help) {
+  Opt& o = opts_.emplace_back();
+  o.name = name, o.meta = meta, o.help = help;
+  return o;
+}
 ArgParser& ArgParser::flag(const std::string& name, bool* out, const std::string& help) {
-  Opt o;
-  o.name = name, o.help = help, o.b = out;
-  opts_.push_back(o);
+  add_opt(name, "", help).b = out;
   return *this;
 }
 ArgParser& ArgParser::option(const std::string& name, std::string* out, const std::string& meta,
                              const std::string& help) {
-  Opt o;
-  o.name = name, o.meta = meta, o.help = help, o.s = out;
-  opts_.push_back(o);
+  add_opt(name, meta, help).s = out;
   return *this;
 }
 ArgParser& ArgParser::option(const std::string& name, int* out, const std::string& meta,
                              const std::string& help) {
-  Opt o;
-  o.name = name, o.meta = meta, o.help = help, o.i = out;
-  opts_.push_back(o);
+  add_opt(name, meta, help).i = out;
   return *this;
 }
 ArgParser& ArgParser::option(const std::string& name, double* out, const std::string& meta,
                              const std::string& help) {
-  Opt o;
-  o.name = name, o.meta = meta, o.help = help, o.d = out;
-  opts_.push_back(o);
+  add_opt(name, meta, help).d = out;
   return *this;
 }
 ArgParser& ArgParser::range(double lo, double hi) {

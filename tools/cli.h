@@ -36,6 +36,22 @@ std::map<std::string, CommandInfo>& registry();
 // "scratchcv 0.1.0" (the project version from CMake).
 std::string version_string();
 
+// One subcommand of a command that has several (`scratchcv mnist train ...`). A null summary
+// keeps it out of the usage and of the "unknown subcommand" message (a testing aid).
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  CommandFn fn;
+};
+// Runs the subcommand args[0] names with the arguments after it. The usage is
+// "usage: scratchcv <synopsis>", a line per subcommand with its summary, then `notes`. No
+// arguments: prints the usage to stdout and returns 2; --help/-h: prints it and returns 0; an
+// unknown name: prints "scratchcv <command>: unknown <what> 'NAME' (<names>)" to stderr and
+// returns 2.
+int run_subcommand(const std::string& command, const std::string& what, const std::string& synopsis,
+                   const std::vector<Subcommand>& subs, const std::string& notes,
+                   const std::vector<std::string>& args);
+
 // Exit status of a usage error (bad option, bad value, missing argument).
 constexpr int kUsageError = 2;
 // Exit status of a runtime failure (unreadable file, corrupt model, ...).
@@ -83,6 +99,8 @@ class ArgParser {
     double lo = 0, hi = 0;
     bool given = false;
   };
+  // Appends an option (the pointer to its value is set by the caller) and returns it.
+  Opt& add_opt(const std::string& name, const std::string& meta, const std::string& help);
   // The option that owns short name `s` here (the first declared with it), or nullptr.
   const Opt* given_short_owner(const char* s) const;
   // The steps of parse(): --help/--version (true: printed), "a value is never another option"

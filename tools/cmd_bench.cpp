@@ -202,30 +202,32 @@ struct Rung {
   SessionOptions o;
 };
 
-// The optimisation ladder: each rung turns one more optimisation on.
+// The optimisation ladder: from scalar reference loops on one thread, each rung turns one more
+// optimisation on (tiles and Winograd act only with the blocked layout).
 std::vector<Rung> ladder_rungs(Isa isa, int threads) {
-  std::vector<Rung> rungs;
+  static const struct {
+    const char* name;
+    bool SessionOptions::*on;
+  } kSteps[] = {
+      {"+SIMD (im2col + GEMM microkernel)", &SessionOptions::simd},
+      {"+pre-packed weights, no malloc", &SessionOptions::prepack},
+      {"+fusion (BN fold, ReLU, Add)", &SessionOptions::fuse},
+      {"+blocked NCHWc direct conv", &SessionOptions::blocked},
+      {"+cache blocking (pixel tiles)", &SessionOptions::tiles},
+      {"+Winograd F(4,3)/F(2,3) for 3x3", &SessionOptions::winograd},
+  };
   SessionOptions o;
   o.isa = isa;
   o.threads = 1;
-  o.simd = o.prepack = o.fuse = o.blocked = false;
-  rungs.push_back({"reference loops (scalar, NCHW)", o});
-  o.simd = true;
-  rungs.push_back({"+SIMD (im2col + GEMM microkernel)", o});
-  o.prepack = true;
-  rungs.push_back({"+pre-packed weights, no malloc", o});
-  o.fuse = true;
-  rungs.push_back({"+fusion (BN fold, ReLU, Add)", o});
-  o.blocked = true;
-  o.tiles = o.winograd = false;
-  rungs.push_back({"+blocked NCHWc direct conv", o});
-  o.tiles = true;
-  rungs.push_back({"+cache blocking (pixel tiles)", o});
-  o.winograd = true;
-  rungs.push_back({"+Winograd F(4,3)/F(2,3) for 3x3", o});
+  o.simd = o.prepack = o.fuse = o.blocked = o.tiles = o.winograd = false;
+  std::vector<Rung> rungs = {{"reference loops (scalar, NCHW)", o}};
+  if (isa == Isa::ref) return rungs;
+  for (const auto& step : kSteps) {
+    o.*step.on = true;
+    rungs.push_back({step.name, o});
+  }
   o.threads = threads;
   rungs.push_back({"+threads", o});
-  if (isa == Isa::ref) rungs.resize(1);
   return rungs;
 }
 

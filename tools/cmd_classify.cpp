@@ -55,10 +55,10 @@ class LineAppender {
 
 // Everything the command line sets.
 struct ClassifyArgs {
-  std::string model, arch, isa, weights = "V1", resume, labels, annotate_dir, threads_s,
-                                precision = "fp32";
-  int topk = 5, threads = 0, resize = 0, crop = 224;
-  bool json = false, jsonl = false, recursive = false, reference = false;
+  std::string model, arch, weights = "V1", resume, labels, annotate_dir;
+  int topk = 5, resize = 0, crop = 224;
+  bool json = false, jsonl = false, recursive = false;
+  RunnerArgs run;
 };
 
 void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
@@ -86,22 +86,17 @@ void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
               "continue FILE, the JSONL of an earlier (maybe interrupted) run: skip the photos "
               "already in it and append the others' lines to it (implies --jsonl)")
       .option("annotate", &a.annotate_dir, "DIR",
-              "write each photo with its top-3 labels drawn on it")
-      .option("threads", &a.threads_s, "N", "worker threads (default: the usable CPUs)")
-      .option("isa", &a.isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
-      .flag("reference", &a.reference, "use the plain reference executor (slow; for checking)")
-      .option("precision", &a.precision, "P",
-              "fp32 (default), int8 (a QDQ .onnx from `scratchcv quantize` always runs in int8; a "
-              "float model is quantized with the built-in calibration) or bf16 (AVX-512 BF16)")
-      .epilog(
-          "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
-          "progress bar.\n"
-          "JSON schema (--json: an array of these; --jsonl: one per line):\n"
-          "  {\"file\": str, \"top\": [{\"index\": int, \"label\": str, \"probability\": float}],\n"
-          "   \"ms\": float}   or, when the image cannot be read: {\"file\": str, \"error\": str}\n"
-          "Exit status: 0 if every image was classified, 1 otherwise, 2 on usage errors.\n"
-          "Examples: scratchcv classify data/sample.jpg\n"
-          "          scratchcv classify photos/ --recursive --resume results.jsonl");
+              "write each photo with its top-3 labels drawn on it");
+  declare_runner_options(ap, &a.run);
+  ap.epilog(
+      "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
+      "progress bar.\n"
+      "JSON schema (--json: an array of these; --jsonl: one per line):\n"
+      "  {\"file\": str, \"top\": [{\"index\": int, \"label\": str, \"probability\": float}],\n"
+      "   \"ms\": float}   or, when the image cannot be read: {\"file\": str, \"error\": str}\n"
+      "Exit status: 0 if every image was classified, 1 otherwise, 2 on usage errors.\n"
+      "Examples: scratchcv classify data/sample.jpg\n"
+      "          scratchcv classify photos/ --recursive --resume results.jsonl");
 }
 
 // Parses and checks the command line. Returns -1 to go on, else the exit code.
@@ -109,8 +104,7 @@ int parse_classify_args(ArgParser& ap, const std::vector<std::string>& args, Cla
                         std::vector<std::string>* pos) {
   declare_classify_options(ap, a);
   if (!ap.parse(args, pos)) return ap.exit_code();
-  if (int rc = resolve_threads_option(ap, a.threads_s, &a.threads)) return rc;
-  if (Status st = check_precision(a.precision); !st.ok()) return ap.usage_error(st.message());
+  if (int rc = check_runner_options(ap, &a.run)) return rc;
   if (pos->empty()) {
     ap.fail("no image given (see --help)");
     return 2;
@@ -145,11 +139,11 @@ Result<std::unique_ptr<Classifier>> create_classifier(const ArgParser& ap, Class
   opt.model = a.model;
   opt.arch = a.arch;
   opt.weights = a.weights;
-  opt.threads = a.threads;
-  opt.isa = a.isa;
-  opt.reference = a.reference;
-  opt.precision = a.precision;
-  if (a.precision == "int8") {
+  opt.threads = a.run.opt.threads;
+  opt.isa = a.run.opt.isa;
+  opt.reference = a.run.opt.reference;
+  opt.precision = a.run.opt.precision;
+  if (opt.precision == "int8") {
     bool qdq = false;
     if (a.model.size() > 5 && a.model.compare(a.model.size() - 5, 5, ".onnx") == 0)
       if (auto bytes = read_file(a.model); bytes.ok())

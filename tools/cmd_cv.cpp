@@ -11,6 +11,7 @@
 #include <ctime>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,14 @@ struct Common {
   std::string compare, isa;
   std::string threads;
   int bench = 0, quality = 95;
+};
+
+// The common options and the IN OUT paths of one command.
+struct Io {
+  Common c;
+  std::vector<std::string> pos;
+  const std::string& in() const { return pos[0]; }
+  const std::string& out() const { return pos[1]; }
 };
 
 void add_common(scv::cli::ArgParser& p, Common* c) {
@@ -97,11 +106,13 @@ void time_it(const std::string& name, const char* mode, int n, const std::functi
       scv::ThreadPool::global().num_threads(), scv::isa_name(scv::active_isa()));
 }
 
-// --bench: the plain API (a new output image per call) and the dst-reusing overload.
-void run_bench(const std::string& name, int n, const std::function<void()>& alloc,
+// --bench N (nothing without it): the plain API (a new output image per call) and the
+// dst-reusing overload.
+void run_bench(const Common& c, const std::string& name, const std::function<void()>& alloc,
                const std::function<void()>& reuse) {
-  time_it(name, "alloc", n, alloc);
-  time_it(name, "reuse", n, reuse);
+  if (!c.bench) return;
+  time_it(name, "alloc", c.bench, alloc);
+  time_it(name, "reuse", c.bench, reuse);
 }
 
 // input | output side by side, both converted to the larger channel count.
@@ -117,67 +128,61 @@ Image side_by_side(const Image& a, const Image& b) {
 }
 
 // The shared tail of every command: write OUT (and --compare), or print one error line.
-int write_outputs(const scv::cli::ArgParser& p, const Common& c, const std::string& in,
-                  const Image& input, const Image& output, const std::string& out) {
-  Status st = scv::save_image(out, output, c.quality);
+int write_outputs(const scv::cli::ArgParser& p, const Io& io, const Image& input,
+                  const Image& output) {
+  Status st = scv::save_image(io.out(), output, io.c.quality);
   if (!st.ok()) return p.fail(st.message());
-  if (!c.compare.empty()) {
-    st = scv::save_image(c.compare, side_by_side(input, output), c.quality);
+  if (!io.c.compare.empty()) {
+    st = scv::save_image(io.c.compare, side_by_side(input, output), io.c.quality);
     if (!st.ok()) {
-      std::remove(out.c_str());
+      std::remove(io.out().c_str());
       return p.fail(st.message());
     }
   }
-  (void)in;
   return 0;
 }
 
 // blur, gaussian, canny: an operation that can fail, as op() -> Result<Image> and
 // into(&dst) -> Status. Timed with --bench (both forms), then run once and written.
 template <class Op, class Into>
-int run_and_write(const scv::cli::ArgParser& p, const Common& c, const std::string& name,
-                  const std::vector<std::string>& pos, const Image& input, Op op, Into into) {
+int run_and_write(const scv::cli::ArgParser& p, const Io& io, const std::string& name,
+                  const Image& input, Op op, Into into) {
   Image tmp;
-  if (c.bench)
-    run_bench(
-        name, c.bench, [&] { (void)op(); }, [&] { (void)into(&tmp); });
+  run_bench(
+      io.c, name, [&] { (void)op(); }, [&] { (void)into(&tmp); });
   auto out = op();
   if (!out.ok()) return p.fail(out.status().message());
-  return write_outputs(p, c, pos[0], input, *out, pos[1]);
+  return write_outputs(p, io, input, *out);
 }
 
-// Parses, checks paths and loads IN. On failure returns false with *rc set.
-bool begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Common* c,
-           std::vector<std::string>* pos, size_t npos, int* rc) {
-  add_common(p, c);
-  if (!p.parse(args, pos)) {
-    *rc = p.exit_code();
-    return false;
-  }
-  if (pos->size() != npos) {
-    p.fail("expected IN and OUT paths, got " + std::to_string(pos->size()) +
+// Checks the IN OUT count, applies the common options and refuses an OUT (or --compare) that
+// would overwrite IN or cannot be written. Returns the exit code on failure, nullopt to go on.
+std::optional<int> check_io(const scv::cli::ArgParser& p, const Io& io) {
+  if (io.pos.size() != 2) {
+    p.fail("expected IN and OUT paths, got " + std::to_string(io.pos.size()) +
            " positional arguments (see --help)");
-    *rc = 2;
-    return false;
+    return 2;
   }
-  if ((*rc = apply_threads(p, *c)) != 0) return false;
-  std::string msg = apply_common(*c);
-  if (!msg.empty()) {
-    *rc = p.usage_error(msg);
-    return false;
-  }
-  if (npos == 2) msg = check_not_input((*pos)[0], (*pos)[1]);
-  if (msg.empty() && npos == 2) msg = scv::check_output((*pos)[1]).message();
-  if (msg.empty() && npos == 2 && !c->compare.empty()) {
-    msg = check_not_input((*pos)[0], c->compare);
-    if (msg.empty() && (c->compare == (*pos)[1] || scv::same_file(c->compare, (*pos)[1])))
+  if (int rc = apply_threads(p, io.c)) return rc;
+  std::string msg = apply_common(io.c);
+  if (!msg.empty()) return p.usage_error(msg);
+  msg = check_not_input(io.in(), io.out());
+  if (msg.empty()) msg = scv::check_output(io.out()).message();
+  if (msg.empty() && !io.c.compare.empty()) {
+    msg = check_not_input(io.in(), io.c.compare);
+    if (msg.empty() && (io.c.compare == io.out() || scv::same_file(io.c.compare, io.out())))
       msg = "--compare must name a different file than OUT";
   }
-  if (!msg.empty()) {
-    *rc = p.fail(msg);
-    return false;
-  }
-  return true;
+  if (!msg.empty()) return p.fail(msg);
+  return std::nullopt;
+}
+
+// Declares the common options, parses and runs check_io. Returns the exit code when the command
+// ends here (--help, an error), nullopt to go on.
+std::optional<int> begin(scv::cli::ArgParser& p, const std::vector<std::string>& args, Io* io) {
+  add_common(p, &io->c);
+  if (!p.parse(args, &io->pos)) return p.exit_code();
+  return check_io(p, *io);
 }
 
 constexpr int kNoKsize = -1000000;
@@ -199,18 +204,14 @@ int cmd_gray(const std::vector<std::string>& args) {
   p.epilog(
       "Input: JPEG/PNG/BMP/WebP/TIFF; gray is copied, alpha ignored. Output: 1 channel, in the\n"
       "format of OUT's extension (.png default, .jpg, .bmp, .webp, .tif).");
-  Common c;
-  std::vector<std::string> pos;
-  int rc = 0;
-  if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
-  auto img = load(pos[0]);
+  Io io;
+  if (auto rc = begin(p, args, &io)) return *rc;
+  auto img = load(io.in());
   if (!img.ok()) return p.fail(img.status().message());
   Image tmp;
-  if (c.bench)
-    run_bench(
-        "gray", c.bench, [&] { (void)scv::rgb_to_gray(*img); },
-        [&] { scv::rgb_to_gray(*img, &tmp); });
-  return write_outputs(p, c, pos[0], *img, scv::rgb_to_gray(*img), pos[1]);
+  run_bench(
+      io.c, "gray", [&] { (void)scv::rgb_to_gray(*img); }, [&] { scv::rgb_to_gray(*img, &tmp); });
+  return write_outputs(p, io, *img, scv::rgb_to_gray(*img));
 }
 
 // ---- yuv --------------------------------------------------------------------------------------
@@ -233,17 +234,15 @@ int cmd_yuv(const std::vector<std::string>& args) {
           "the R, G, B channels. --planes writes OUT_y.png, OUT_u.png, OUT_v.png instead\n"
           "(OUT=a.png -> a_y.png ...). --inverse reads a 3-channel YUV PNG (or, with --planes,\n"
           "IN_y/IN_u/IN_v) and writes RGB.");
-  Common c;
-  std::vector<std::string> pos;
-  int rc = 0;
-  if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
+  Io io;
+  if (auto rc = begin(p, args, &io)) return *rc;
   const char* names[3] = {"y", "u", "v"};
   Image in;
   if (inverse && planes) {
     in = Image();
     for (int k = 0; k < 3; ++k) {
-      const std::string path = plane_path(pos[0], names[k]);
-      std::string msg = check_not_input(path, pos[1]);
+      const std::string path = plane_path(io.in(), names[k]);
+      std::string msg = check_not_input(path, io.out());
       if (!msg.empty()) return p.fail(msg);
       auto pl = scv::load_image(path, scv::ColorMode::gray);
       if (!pl.ok()) return p.fail(pl.status().message());
@@ -255,30 +254,29 @@ int cmd_yuv(const std::vector<std::string>& args) {
       for (size_t i = 0; i < pl->pixels.size(); ++i) in.pixels[i * 3 + k] = pl->pixels[i];
     }
   } else {
-    auto img = load(pos[0]);
+    auto img = load(io.in());
     if (!img.ok()) return p.fail(img.status().message());
     in = std::move(*img);
     if (inverse && in.channels == 1)
-      return p.fail(pos[0] + ": --inverse expects a 3-channel YUV image, got 1 channel");
+      return p.fail(io.in() + ": --inverse expects a 3-channel YUV image, got 1 channel");
     if (in.channels == 1 || (inverse && in.channels == 4)) in = scv::convert_channels(in, 3);
   }
   auto run = [&] { return inverse ? scv::yuv_to_rgb(in) : scv::rgb_to_yuv(in); };
   Image tmp;
-  if (c.bench)
-    run_bench(
-        inverse ? "yuv-inverse" : "yuv", c.bench, [&] { (void)run(); },
-        [&] { inverse ? scv::yuv_to_rgb(in, &tmp) : scv::rgb_to_yuv(in, &tmp); });
+  run_bench(
+      io.c, inverse ? "yuv-inverse" : "yuv", [&] { (void)run(); },
+      [&] { inverse ? scv::yuv_to_rgb(in, &tmp) : scv::rgb_to_yuv(in, &tmp); });
   Image out = run();
-  if (!planes || inverse) return write_outputs(p, c, pos[0], in, out, pos[1]);
+  if (!planes || inverse) return write_outputs(p, io, in, out);
   std::vector<std::string> written;
   for (int k = 0; k < 3; ++k) {
-    const std::string path = plane_path(pos[1], names[k]);
-    std::string msg = check_not_input(pos[0], path);
+    const std::string path = plane_path(io.out(), names[k]);
+    std::string msg = check_not_input(io.in(), path);
     Status st;
     if (msg.empty()) {
       Image pl(out.width, out.height, 1);
       for (size_t i = 0; i < pl.pixels.size(); ++i) pl.pixels[i] = out.pixels[i * 3 + k];
-      st = scv::save_image(path, pl, c.quality);
+      st = scv::save_image(path, pl, io.c.quality);
       if (!st.ok()) msg = st.message();
     }
     if (!msg.empty()) {
@@ -287,8 +285,8 @@ int cmd_yuv(const std::vector<std::string>& args) {
     }
     written.push_back(path);
   }
-  if (!c.compare.empty()) {
-    Status st = scv::save_image(c.compare, side_by_side(in, out), c.quality);
+  if (!io.c.compare.empty()) {
+    Status st = scv::save_image(io.c.compare, side_by_side(in, out), io.c.quality);
     if (!st.ok()) {
       for (const auto& w : written) std::remove(w.c_str());
       return p.fail(st.message());
@@ -304,15 +302,13 @@ int cmd_blur(const std::vector<std::string>& args) {
   int ksize = kNoKsize;
   p.option("ksize", &ksize, "K", "window size, odd, 1..255 (required)")
       .epilog("Every channel is filtered (gray, RGB, RGBA kept as read).");
-  Common c;
-  std::vector<std::string> pos;
-  int rc = 0;
-  if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
+  Io io;
+  if (auto rc = begin(p, args, &io)) return *rc;
   if (std::string m = check_ksize(ksize); !m.empty()) return p.usage_error(m);
-  auto img = load(pos[0]);
+  auto img = load(io.in());
   if (!img.ok()) return p.fail(img.status().message());
   return run_and_write(
-      p, c, "blur", pos, *img, [&] { return scv::box_blur(*img, ksize); },
+      p, io, "blur", *img, [&] { return scv::box_blur(*img, ksize); },
       [&](Image* dst) { return scv::box_blur(*img, ksize, dst); });
 }
 
@@ -328,10 +324,9 @@ int cmd_gaussian(const std::vector<std::string>& args) {
       .option("sigma", &sigma, "S", "standard deviation (default: 0.3*((K-1)/2 - 1) + 0.8)")
       .flag("show-kernel", &show, "print the 2-D kernel (IN OUT optional then)")
       .epilog("Every channel is filtered (gray, RGB, RGBA kept as read).");
-  Common c;
-  add_common(p, &c);
-  std::vector<std::string> pos;
-  if (!p.parse(args, &pos)) return p.exit_code();
+  Io io;
+  add_common(p, &io.c);
+  if (!p.parse(args, &io.pos)) return p.exit_code();
   if (std::string m = check_ksize(ksize); !m.empty()) return p.usage_error(m);
   if (sigma < 0) return p.usage_error(scv::str("--sigma must be >= 0, got ", sigma));
   if (show) {
@@ -348,27 +343,13 @@ int cmd_gaussian(const std::vector<std::string>& args) {
       for (uint16_t v : *q) std::printf(" %u", unsigned(v));
       std::printf("\n");
     }
-    if (pos.empty()) return 0;
+    if (io.pos.empty()) return 0;
   }
-  if (pos.size() != 2) {
-    p.fail("expected IN and OUT paths, got " + std::to_string(pos.size()) +
-           " positional arguments (see --help)");
-    return 2;
-  }
-  if (int rc = apply_threads(p, c)) return rc;
-  std::string msg = apply_common(c);
-  if (!msg.empty()) return p.usage_error(msg);
-  msg = check_not_input(pos[0], pos[1]);
-  if (msg.empty()) msg = scv::check_output(pos[1]).message();
-  if (msg.empty() && !c.compare.empty()) msg = check_not_input(pos[0], c.compare);
-  if (msg.empty() && !c.compare.empty() &&
-      (c.compare == pos[1] || scv::same_file(c.compare, pos[1])))
-    msg = "--compare must name a different file than OUT";
-  if (!msg.empty()) return p.fail(msg);
-  auto img = load(pos[0]);
+  if (auto rc = check_io(p, io)) return *rc;
+  auto img = load(io.in());
   if (!img.ok()) return p.fail(img.status().message());
   return run_and_write(
-      p, c, "gaussian", pos, *img, [&] { return scv::gaussian_blur(*img, ksize, sigma); },
+      p, io, "gaussian", *img, [&] { return scv::gaussian_blur(*img, ksize, sigma); },
       [&](Image* dst) { return scv::gaussian_blur(*img, ksize, sigma, dst); });
 }
 
@@ -385,22 +366,20 @@ int cmd_canny(const std::vector<std::string>& args) {
       .flag("l2", &l2, "use the L2 gradient magnitude (default L1: |gx| + |gy|)")
       .epilog(
           "Colour input is converted to gray first (as the gray command). Output: 255 on edges.");
-  Common c;
-  std::vector<std::string> pos;
-  int rc = 0;
-  if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
+  Io io;
+  if (auto rc = begin(p, args, &io)) return *rc;
   if (low < 0 || high < 0) return p.usage_error("--low and --high are required and must be >= 0");
   if (low > high)
     return p.usage_error(scv::str("--low (", low, ") must not exceed --high (", high, ")"));
   if (aperture != 3 && aperture != 5 && aperture != 7)
     return p.usage_error("--aperture must be 3, 5 or 7, got " + std::to_string(aperture));
-  auto img = load(pos[0]);
+  auto img = load(io.in());
   if (!img.ok()) return p.fail(img.status().message());
   const Image gray = scv::rgb_to_gray(*img);
   scv::CannyParams cp;
   cp.low = low, cp.high = high, cp.aperture = aperture, cp.l2 = l2;
   return run_and_write(
-      p, c, "canny", pos, *img, [&] { return scv::canny(gray, cp); },
+      p, io, "canny", *img, [&] { return scv::canny(gray, cp); },
       [&](Image* dst) { return scv::canny(gray, cp, dst); });
 }
 
@@ -410,21 +389,18 @@ int cmd_otsu(const std::vector<std::string>& args) {
                         "prints it and writes the binary image.",
                         "IN OUT");
   p.epilog("Colour input is converted to gray first. Output: 255 where gray > threshold.");
-  Common c;
-  std::vector<std::string> pos;
-  int rc = 0;
-  if (!begin(p, args, &c, &pos, 2, &rc)) return rc;
-  auto img = load(pos[0]);
+  Io io;
+  if (auto rc = begin(p, args, &io)) return *rc;
+  auto img = load(io.in());
   if (!img.ok()) return p.fail(img.status().message());
   const Image gray = scv::rgb_to_gray(*img);
   Image tmp;
-  if (c.bench)
-    run_bench(
-        "otsu", c.bench, [&] { (void)scv::threshold_binary(gray, scv::otsu_threshold(gray)); },
-        [&] { scv::threshold_binary(gray, scv::otsu_threshold(gray), &tmp); });
+  run_bench(
+      io.c, "otsu", [&] { (void)scv::threshold_binary(gray, scv::otsu_threshold(gray)); },
+      [&] { scv::threshold_binary(gray, scv::otsu_threshold(gray), &tmp); });
   const int t = scv::otsu_threshold(gray);
   std::printf("threshold: %d\n", t);
-  return write_outputs(p, c, pos[0], *img, scv::threshold_binary(gray, t), pos[1]);
+  return write_outputs(p, io, *img, scv::threshold_binary(gray, t));
 }
 
 const scv::cli::Command reg_gray("gray", "grayscale (BT.601 luma), as OpenCV RGB2GRAY", cmd_gray);

@@ -29,10 +29,8 @@ Result<Shape> parse_shape(const std::string& s) {
 }
 
 int cmd_infer(const std::vector<std::string>& args) {
-  std::string model, arch, input, output, shape_s = "1,3,224,224", isa, precision = "fp32";
-  int threads = 0;
-  std::string threads_s;
-  bool reference = false;
+  std::string model, arch, input, output, shape_s = "1,3,224,224";
+  RunnerArgs run;
   ArgParser ap("infer",
                "Run a model on a raw float32 NCHW tensor and write the raw float32 output.\n"
                "A testing aid: compare against another framework on exactly the same input.");
@@ -40,22 +38,16 @@ int cmd_infer(const std::vector<std::string>& args) {
       .option("arch", &arch, "NAME", "ResNet architecture of a .pth (default: recognised)")
       .option("input", &input, "FILE", "raw little-endian float32 input tensor")
       .option("shape", &shape_s, "N,C,H,W", "input shape (default 1,3,224,224)")
-      .option("output", &output, "FILE", "where to write the raw float32 output")
-      .option("threads", &threads_s, "N", "worker threads (default: the usable CPUs)")
-      .option("isa", &isa, "ISA", "force kernels: ref, avx2 or avx512")
-      .flag("reference", &reference, "use the plain reference executor")
-      .option("precision", &precision, "P",
-              "fp32 (default), int8 (a QDQ .onnx always runs in int8; a float model is quantized "
-              "with the built-in calibration) or bf16 (AVX-512 BF16 only)")
-      .epilog("ONNX operators: " + onnx_supported_ops() +
-              " (torchvision ResNets load from .pth as well).");
+      .option("output", &output, "FILE", "where to write the raw float32 output");
+  declare_runner_options(ap, &run);
+  ap.epilog("ONNX operators: " + onnx_supported_ops() +
+            " (torchvision ResNets load from .pth as well).");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
-  if (int rc = resolve_threads_option(ap, threads_s, &threads)) return rc;
+  if (int rc = check_runner_options(ap, &run)) return rc;
   if (!pos.empty()) return ap.usage_error("unexpected argument '" + pos[0] + "'");
   if (model.empty() || input.empty() || output.empty())
     return ap.usage_error("--model, --input and --output are required");
-  if (Status st = check_precision(precision); !st.ok()) return ap.usage_error(st.message());
   auto shape = parse_shape(shape_s);
   if (!shape.ok()) return ap.usage_error(shape.status().message());
   if (Status st = check_output(output); !st.ok()) return ap.fail(st.message());
@@ -67,9 +59,7 @@ int cmd_infer(const std::vector<std::string>& args) {
   Tensor x = Tensor::from_data(*shape, reinterpret_cast<const float*>(bytes->data()));
   Runner runner;
   std::string warning;
-  if (Status st =
-          runner.load(model, arch, RunnerOptions{threads, isa, reference, precision}, &warning);
-      !st.ok())
+  if (Status st = runner.load(model, arch, run.opt, &warning); !st.ok())
     return ap.fail(st.message());
   if (!warning.empty()) ap.fail("warning: " + warning);
   auto y = runner.run(x);

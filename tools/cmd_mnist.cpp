@@ -448,23 +448,13 @@ int cmd_dump_step(const std::vector<std::string>& args) {
 }
 
 int cmd_mnist(const std::vector<std::string>& args) {
-  const char* usage =
-      "usage: scratchcv mnist <train|test|predict> [options]\n\n"
-      "  train    train a CNN (lenet) or MLP on MNIST-format IDX files\n"
-      "  test     accuracy and confusion matrix of a checkpoint\n"
-      "  predict  classify one image (any size; resized to the model input)\n\n"
-      "Run 'scratchcv mnist <sub> --help' for options.\n";
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << usage;
-    return args.empty() ? 2 : 0;
-  }
-  const std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "train") return cmd_train(rest);
-  if (args[0] == "test") return cmd_test(rest);
-  if (args[0] == "predict") return cmd_predict(rest);
-  if (args[0] == "dump-step") return cmd_dump_step(rest);
-  std::cerr << "scratchcv mnist: unknown subcommand '" << args[0] << "' (train, test, predict)\n";
-  return 2;
+  return cli::run_subcommand(
+      "mnist", "subcommand", "mnist <train|test|predict> [options]",
+      {{"train", "train a CNN (lenet) or MLP on MNIST-format IDX files", cmd_train},
+       {"test", "accuracy and confusion matrix of a checkpoint", cmd_test},
+       {"predict", "classify one image (any size; resized to the model input)", cmd_predict},
+       {"dump-step", nullptr, cmd_dump_step}},
+      "Run 'scratchcv mnist <sub> --help' for options.\n", args);
 }
 
 }  // namespace

@@ -80,19 +80,13 @@ int cmd_plot_activations(const std::vector<std::string>& args) {
 }
 
 int cmd_plot(const std::vector<std::string>& args) {
-  const char* usage =
-      "usage: scratchcv plot <figure> OUT.png [options]\n\n"
-      "  activations  sigmoid, tanh, ReLU, leaky ReLU and their derivatives\n\n"
+  return run_subcommand(
+      "plot", "figure", "plot <figure> OUT.png [options]",
+      {{"activations", "sigmoid, tanh, ReLU, leaky ReLU and their derivatives",
+        cmd_plot_activations}},
       "The optimisation ladder is `scratchcv bench --ladder --plot OUT.png`; training curves\n"
-      "are `scratchcv mnist train --plot OUT.png`.\n";
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << usage;
-    return args.empty() ? 2 : 0;
-  }
-  const std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "activations") return cmd_plot_activations(rest);
-  std::cerr << "scratchcv plot: unknown figure '" << args[0] << "' (activations)\n";
-  return 2;
+      "are `scratchcv mnist train --plot OUT.png`.\n",
+      args);
 }
 
 Command reg("plot", "the book's figures: activation functions and their derivatives", cmd_plot);

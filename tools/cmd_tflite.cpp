@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "ops/quant/qplan.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/model_zoo.h"
 #include "scratchcv/qsession.h"
@@ -19,15 +20,6 @@
 
 namespace scv::cli {
 namespace {
-
-std::string shape_text(const std::vector<int32_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i) r += ",";
-    r += std::to_string(s[i]);
-  }
-  return r + "]";
-}
 
 int info(const std::string& path) {
   auto m = tflite::load_tflite(path);
@@ -44,7 +36,7 @@ int info(const std::string& path) {
       q = str(" per-channel(", t.q.scale.size(), ", axis ", t.q.axis, ")");
     else if (t.q.present())
       q = str(" scale ", t.q.scale[0], " zp ", t.q.zero_point[0]);
-    return str("#", id, " ", tflite::dtype_name(t.type), shape_text(t.shape), q,
+    return str("#", id, " ", tflite::dtype_name(t.type), quant::shape_str(t.shape), q,
                t.data ? " const" : "");
   };
   for (int i : m->inputs)
@@ -172,7 +164,8 @@ int cmd_tflite(const std::vector<std::string>& args) {
     for (size_t i = 1; i < y.size(); ++i)
       if (y[i] > y[best]) best = i;
     std::printf("%s; output %s, argmax %zu (%.4f)\n", sess.describe().c_str(),
-                shape_text(sess.output_info().shape).c_str(), best, y.empty() ? 0.0 : y[best]);
+                quant::shape_str(sess.output_info().shape).c_str(), best,
+                y.empty() ? 0.0 : y[best]);
   }
   return 0;
 }

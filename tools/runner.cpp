@@ -36,6 +36,21 @@ Status check_precision(const std::string& p) {
   return error("--precision must be fp32, int8 or bf16, got '", p, "'");
 }
 
+void declare_runner_options(ArgParser& ap, RunnerArgs* r) {
+  ap.option("threads", &r->threads, "N", "worker threads (default: the usable CPUs)")
+      .option("isa", &r->opt.isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
+      .flag("reference", &r->opt.reference, "use the plain reference executor (slow; for checking)")
+      .option("precision", &r->opt.precision, "P",
+              "fp32 (default), int8 (a QDQ .onnx from `scratchcv quantize` always runs in int8; a "
+              "float model is quantized with the built-in calibration) or bf16 (AVX-512 BF16)");
+}
+
+int check_runner_options(const ArgParser& ap, RunnerArgs* r) {
+  if (int rc = resolve_threads_option(ap, r->threads, &r->opt.threads)) return rc;
+  if (Status st = check_precision(r->opt.precision); !st.ok()) return ap.usage_error(st.message());
+  return 0;
+}
+
 Status Runner::load(const std::string& path, const std::string& arch, const RunnerOptions& opt,
                     std::string* warning) {
   SCV_TRY(check_precision(opt.precision));

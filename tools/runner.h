@@ -27,6 +27,17 @@ Status check_precision(const std::string& p);
 // usable CPUs is clamped with one warning line on stderr. Returns 0, or 2 after the error.
 int resolve_threads_option(const ArgParser& p, const std::string& text, int* threads);
 
+// The executor switches of classify and infer: --threads, --isa, --reference, --precision.
+struct RunnerArgs {
+  std::string threads;  // the --threads text, resolved into opt.threads
+  RunnerOptions opt;
+};
+// Declares the four options on `ap` (in that order), storing into *r.
+void declare_runner_options(ArgParser& ap, RunnerArgs* r);
+// After parse(): resolves --threads into r->opt.threads and checks --precision. Returns 0, or 2
+// after a usage error (printed).
+int check_runner_options(const ArgParser& ap, RunnerArgs* r);
+
 class Runner {
  public:
   Runner();

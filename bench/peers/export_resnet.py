@@ -12,21 +12,16 @@ import os
 import sys
 
 import torch
-import torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "py"))
+from torch_models import draw_batchnorm, seeded_torchvision  # noqa: E402
 
 
 def build(arch, seed):
-    torch.manual_seed(seed)
-    model = getattr(torchvision.models, arch)(weights=None)
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=g) * 0.5 + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
+    model, g = seeded_torchvision(arch, seed)
+    draw_batchnorm(model, g, [("weight", "rand", 0.5, 0.5), ("bias", "randn", 0.1, 0),
+                              ("running_mean", "randn", 0.1, 0),
+                              ("running_var", "rand", 0.5, 0.75)])
     return model.eval()
 
 

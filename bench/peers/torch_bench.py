@@ -11,17 +11,15 @@ import argparse
 import json
 import statistics
 import sys
-import time
+
+from timing import add_run_args, timed_calls
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--arch", default="resnet50")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--iters", type=int, default=10)
+    add_run_args(ap)
     ap.add_argument("--no-optimize", action="store_true", help="plain traced module")
     a = ap.parse_args()
     if min(a.threads, a.batch, a.iters) < 1:
@@ -47,11 +45,7 @@ def main():
         err = float((y - ref).abs().max() / ref.abs().max())
         if err > 1e-3:
             sys.exit("torch_bench.py: optimized module disagrees with eager (rel err %.2e)" % err)
-        times = []
-        for _ in range(a.iters):
-            t0 = time.perf_counter()
-            m(x)
-            times.append((time.perf_counter() - t0) * 1e3)
+        times, _ = timed_calls(lambda: m(x), a.iters)
     med = statistics.median(times)
     print(json.dumps({"runtime": "torch-jit" + ("" if a.no_optimize else "-optimized"),
                       "version": torch.__version__, "threads": a.threads, "batch": a.batch,

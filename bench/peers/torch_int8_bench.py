@@ -10,10 +10,11 @@ Usage: torch_int8_bench.py --threads T [--iters K] [--warmup W] [--size 224] [--
 """
 import argparse
 import json
-import time
 
 import torch
 import torchvision
+
+from timing import add_run_args, timed_calls
 
 
 def build(engine, size, model="mobilenet_v2"):
@@ -33,28 +34,18 @@ def build(engine, size, model="mobilenet_v2"):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5)
+    add_run_args(ap, warmup=5, iters=30)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--engine", default="onednn")
     ap.add_argument("--model", default="mobilenet_v2")
-    ap.add_argument("--batch", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = build(a.engine, a.size, a.model)
     x = torch.randn(a.batch, 3, a.size, a.size)
-    t, c = [], []
     with torch.no_grad():
         for _ in range(a.warmup):
             m(x)
-        for _ in range(a.iters):
-            t0, c0 = time.perf_counter(), time.process_time()
-            m(x)
-            t.append((time.perf_counter() - t0) * 1e3)
-            c.append((time.process_time() - c0) * 1e3)
-    t.sort()
-    c.sort()
+        t, c = timed_calls(lambda: m(x), a.iters)
     print(json.dumps({"runtime": "torch-int8-" + a.engine, "model": a.model, "batch": a.batch,
                       "threads": a.threads,
                       "median_ms": t[len(t) // 2], "min_ms": t[0], "cpu_ms": c[len(c) // 2],

@@ -88,13 +88,19 @@ def command(model, photo_dir, out, scheduler, *extra):
             str(photo_dir), "--out", str(out), "--model", model, "--batch", "8", *OPTS, *extra]
 
 
-def wait_lines(path, n, proc, timeout=60):
+def start_run(model, photo_dir, out, scheduler, lines, timeout=60):
+    """Starts a cluster run in the background; returns its Popen once `out` holds `lines` lines
+    (the test fails, and the run is stopped, when it ends or stalls before)."""
+    proc = subprocess.Popen(command(model, photo_dir, out, scheduler),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
     while time.time() - t0 < timeout and proc.poll() is None:
-        if os.path.exists(path) and open(path).read().count("\n") >= n:
-            return True
+        if os.path.exists(out) and open(out).read().count("\n") >= lines:
+            return proc
         time.sleep(0.05)
-    return False
+    proc.kill()
+    proc.wait()
+    pytest.fail(f"no progress: fewer than {lines} lines in {out}")
 
 
 def test_local_cluster_matches_cli(model, photo_dir, reference, tmp_path):
@@ -111,9 +117,7 @@ def test_local_cluster_matches_cli(model, photo_dir, reference, tmp_path):
 def test_killed_worker_no_duplicates_no_gaps(model, photo_dir, reference, cluster, tmp_path):
     c, client = cluster
     out = tmp_path / "killed.jsonl"
-    proc = subprocess.Popen(command(model, photo_dir, out, c.scheduler_address),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert wait_lines(out, 40, proc), "no progress before the kill"
+    proc = start_run(model, photo_dir, out, c.scheduler_address, 40)
     pids = client.run(os.getpid)
     victim = sorted(pids.values())[0]
     os.kill(victim, signal.SIGKILL)
@@ -127,9 +131,7 @@ def test_killed_worker_no_duplicates_no_gaps(model, photo_dir, reference, cluste
 def test_resume_after_interruption(model, photo_dir, reference, cluster, tmp_path):
     c, _ = cluster
     out = tmp_path / "resumed.jsonl"
-    proc = subprocess.Popen(command(model, photo_dir, out, c.scheduler_address),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert wait_lines(out, 100, proc), "no progress before the interruption"
+    proc = start_run(model, photo_dir, out, c.scheduler_address, 100)
     proc.kill()  # the client dies mid-way (its tasks are released by the scheduler)
     proc.wait()
     done = open(out).read().count("\n")

@@ -134,6 +134,19 @@ def torch_maps(model, x, layer, classes):
     return out, [int(i) for i in torch.argsort(-logits[0])[:len(classes)]]
 
 
+def run_explain(cli, label, dump, *args):
+    """Runs `scratchcv explain ARGS --dump DUMP`; returns (manifest, the dumped arrays by name), or
+    None after printing a FAIL line."""
+    r = subprocess.run([cli, "explain", *args, "--dump", dump], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL {label}: scratchcv explain exited {r.returncode}: {r.stderr}")
+        return None
+    man = json.load(open(os.path.join(dump, "manifest.json")))
+    ours = {name: np.fromfile(os.path.join(dump, name + ".bin"), dtype="<f4").reshape(shape)
+            for name, shape in man["arrays"].items()}
+    return man, ours
+
+
 def check(cli, arch, layer, tmp):
     x = photo_batch()
     model = randomised_model(arch, 4321, x).eval()
@@ -142,15 +155,12 @@ def check(cli, arch, layer, tmp):
     xin = os.path.join(tmp, "x.bin")
     x.numpy().astype("<f4").tofile(xin)
     dump = os.path.join(tmp, "dump_" + arch)
-    cmd = [cli, "explain", "--tensor", xin, "--crop", str(CROP), "--resize", str(CROP), "--model",
-           pth, "--dump", dump, "--classes", "3", "--layer", layer, "--layers=", "--threads", "2"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"FAIL {arch}: scratchcv explain exited {r.returncode}: {r.stderr}")
+    got = run_explain(cli, arch, dump, "--tensor", xin, "--crop", str(CROP), "--resize", str(CROP),
+                      "--model", pth, "--classes", "3", "--layer", layer, "--layers=",
+                      "--threads", "2")
+    if got is None:
         return 1
-    man = json.load(open(os.path.join(dump, "manifest.json")))
-    ours = {name: np.fromfile(os.path.join(dump, name + ".bin"), dtype="<f4").reshape(shape)
-            for name, shape in man["arrays"].items()}
+    man, ours = got
     masks = np.fromfile(os.path.join(dump, "relu_masks.u8"), dtype=np.uint8)
     switches = np.fromfile(os.path.join(dump, "maxpool_switches.i32"), dtype="<i4")
 
@@ -329,15 +339,11 @@ def check_tflite(cli, tmp):
     xin = os.path.join(tmp, "x_tflite.bin")
     x.numpy().astype("<f4").tofile(xin)
     dump = os.path.join(tmp, "dump_tflite")
-    r = subprocess.run([cli, "explain", "--tensor", xin, "--model", TFLITE_MODEL, "--dump", dump,
-                        "--classes", "2", "--layers=", "--threads", "2"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        print(f"FAIL tflite: scratchcv explain exited {r.returncode}: {r.stderr}")
+    got = run_explain(cli, "tflite", dump, "--tensor", xin, "--model", TFLITE_MODEL,
+                      "--classes", "2", "--layers=", "--threads", "2")
+    if got is None:
         return 1
-    man = json.load(open(os.path.join(dump, "manifest.json")))
-    ours = {name: np.fromfile(os.path.join(dump, name + ".bin"), dtype="<f4").reshape(shape)
-            for name, shape in man["arrays"].items()}
+    man, ours = got
     want = tflite_maps(net, x, man["classes"])
     if man["classes"] != want["top"]:
         print(f"FAIL tflite: top classes {man['classes']} vs PyTorch {want['top']}")

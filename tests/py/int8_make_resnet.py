@@ -17,47 +17,35 @@ deviation across classes is about 4: different photos get different top-1 classe
 import sys
 
 import torch
-import torchvision
+
+from torch_models import batchnorms, draw_batchnorm, seeded_torchvision
 
 
 def make_plain(arch, seed):
-    torch.manual_seed(seed)
-    m = getattr(torchvision.models, arch)(weights=None)
-    g = torch.Generator().manual_seed(seed + 1)
+    m, g = seeded_torchvision(arch, seed)
+    draw_batchnorm(m, g, [("running_mean", "randn", 0.2, 0), ("running_var", "rand", 1.5, 0.5),
+                          ("weight", "rand", 0.8, 0.6), ("bias", "randn", 0.2, 0)])
     with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                c = mod.num_features
-                mod.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
-                mod.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-                mod.weight.copy_(torch.rand(c, generator=g) * 0.8 + 0.6)
-                mod.bias.copy_(torch.randn(c, generator=g) * 0.2)
         m.fc.weight.mul_(8.0)
         m.fc.bias.copy_(torch.randn(m.fc.out_features, generator=g) * 0.5)
     return m.eval()
 
 
 def make(arch, seed):
-    torch.manual_seed(seed)
-    m = getattr(torchvision.models, arch)(weights=None)
-    g = torch.Generator().manual_seed(seed + 1)
+    m, g = seeded_torchvision(arch, seed)
     x = centring_inputs()
     with torch.no_grad():
         # Statistics: each BatchNorm's running mean / variance are those of its input on the
         # photos (one pass in training mode with a cumulative average), as in a trained network;
         # the affine scale and shift are random per channel.
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                c = mod.num_features
-                mod.reset_running_stats()
-                mod.momentum = None
-                mod.weight.copy_(torch.rand(c, generator=g) * 0.8 + 0.6)
-                mod.bias.copy_(torch.randn(c, generator=g) * 0.3)
+        for mod in batchnorms(m):
+            mod.reset_running_stats()
+            mod.momentum = None
+        draw_batchnorm(m, g, [("weight", "rand", 0.8, 0.6), ("bias", "randn", 0.3, 0)])
         m.train()
         m(x)
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.momentum = 0.1
+        for mod in batchnorms(m):
+            mod.momentum = 0.1
         m.eval()
         feats = features(m, x)
         mean = feats.mean(0)

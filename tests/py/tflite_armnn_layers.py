@@ -29,7 +29,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tflite_float_oracle as oracle  # noqa: E402  (conv, pool, pads)
+import tflite_float_oracle as oracle  # noqa: E402  (conv, pool, pads, dequantize)
 
 CHILD = r'''
 import sys, numpy as np, pyarmnn as ann
@@ -129,16 +129,7 @@ class Net:
 
 
 def deq(net, i, q):
-    t = net.t(i)
-    if t["type"] == "FLOAT32" or not t["scale"]:
-        return q.astype(np.float64)
-    s = np.array(t["scale"], dtype=np.float64)
-    z = np.array(t["zero_point"], dtype=np.float64)
-    if len(s) > 1:
-        shp = [1] * q.ndim
-        shp[t["axis"]] = len(s)
-        s, z = s.reshape(shp), z.reshape(shp)
-    return (q.astype(np.float64) - z) * s
+    return oracle.dequantize(net.t(i), q)
 
 
 def quant_round(net, i, real, act, dtype=np.float64):

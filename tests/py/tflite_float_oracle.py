@@ -27,10 +27,11 @@ def load(d, m, i):
     return a.reshape(t["shape"]) if t["shape"] else a
 
 
-def deq(d, m, i):
-    t = m["tensors"][i]
-    a = load(d, m, i).astype(np.float64)
-    if t["type"] in ("FLOAT32",) or not t["scale"]:
+def dequantize(t, q):
+    """The stored values q of tensor t (its model.json entry) as real values, in float64; per-axis
+    scales and zero points apply along t["axis"]."""
+    a = q.astype(np.float64)
+    if t["type"] == "FLOAT32" or not t["scale"]:
         return a
     s = np.array(t["scale"], dtype=np.float64)
     z = np.array(t["zero_point"], dtype=np.float64)
@@ -39,6 +40,10 @@ def deq(d, m, i):
         shp[t["axis"]] = len(s)
         s, z = s.reshape(shp), z.reshape(shp)
     return (a - z) * s
+
+
+def deq(d, m, i):
+    return dequantize(m["tensors"][i], load(d, m, i))
 
 
 def quant(m, i, x, act=0):
