@@ -67,9 +67,13 @@ const ConvCase kConvCases[] = {
     {8, 7, 7, 16, 1, 1, 0, 0, 0, 0, 1, 1},       // 1x1: the input is the col matrix
     {8, 14, 14, 4, 1, 2, 0, 0, 0, 0, 1, 1},      // 1x1 stride 2 (downsample)
     {3, 23, 23, 7, 7, 2, 3, 3, 3, 3, 1, 1},      // the ResNet stem
-    {6, 12, 9, 6, 3, 2, 0, 0, 1, 1, 1, 6},       // asymmetric pads, depthwise: reference path
-    {2, 11, 13, 3, 3, 1, 2, 2, 2, 2, 2, 1},      // dilated: reference path
+    {6, 12, 9, 6, 3, 2, 0, 0, 1, 1, 1, 6},       // asymmetric pads, depthwise (direct loops)
+    {2, 11, 13, 3, 3, 1, 2, 2, 2, 2, 2, 1},      // dilated (im2col)
     {128, 28, 28, 128, 3, 1, 1, 1, 1, 1, 1, 1},  // a ResNet layer2 3x3
+    {3, 15, 15, 8, 3, 2, 0, 0, 1, 1, 1, 1},      // TFLite's SAME stem: pads bottom/right
+    {5, 13, 11, 10, 3, 1, 1, 1, 1, 1, 1, 5},     // depthwise, channel multiplier 2
+    {4, 9, 10, 4, 3, 1, 2, 2, 2, 2, 2, 4},       // dilated depthwise
+    {3, 5, 6, 3, 3, 2, 3, 3, 3, 3, 1, 3},        // depthwise, windows wholly in the padding
 };
 
 }  // namespace

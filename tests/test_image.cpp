@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -324,4 +325,37 @@ TEST(ImageLoad, ClearErrors) {
   auto missing = load_image(dir + "/does_not_exist.png");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("does_not_exist.png"), std::string::npos);
+}
+
+// write_files_atomic: every file complete, no temporaries left; a bad path anywhere in the batch
+// is refused before anything is written.
+TEST(FileUtil, WriteFilesAtomicBatch) {
+  const std::string dir = temp_dir() + "/batch";
+  ASSERT_EQ(std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str()), 0);
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 20; ++i) bodies.push_back(std::string(size_t(1000 * i + 1), char('a' + i)));
+  std::vector<OutputFile> files;
+  for (int i = 0; i < 20; ++i)
+    files.push_back({dir + "/f" + std::to_string(i), bodies[i].data(), bodies[i].size()});
+  ASSERT_TRUE(write_files_atomic(files).ok());
+  for (int i = 0; i < 20; ++i) {
+    auto b = read_file(files[size_t(i)].path);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(std::string(b->begin(), b->end()), bodies[size_t(i)]);
+  }
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    ++entries;
+    EXPECT_NE(e.path().filename().string()[0], '.') << e.path();
+  }
+  EXPECT_EQ(entries, 20);
+  const std::string fresh = "new content";
+  std::vector<OutputFile> bad = {{files[0].path, fresh.data(), fresh.size()},
+                                 {dir, fresh.data(), fresh.size()}};  // a directory
+  auto st = write_files_atomic(bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("is a directory"), std::string::npos) << st.message();
+  auto b0 = read_file(files[0].path);
+  ASSERT_TRUE(b0.ok());
+  EXPECT_EQ(std::string(b0->begin(), b0->end()), bodies[0]);
 }

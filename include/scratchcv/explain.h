@@ -2,16 +2,17 @@
 // backward pass through it, and the pictures' raw material built on the two.
 //
 //  - run_trace(): runs the graph node by node in fp32 (convolutions through training's
-//    im2col + GEMM, everything else through the reference kernels), keeping every value,
+//    im2col + GEMM, depthwise ones through direct per-channel loops, everything else through
+//    the reference kernels), keeping every value,
 //    max-pool switches (the argmax of each window), and per-node time and FLOPs.
 //  - backward(): propagates a seed gradient from any value back towards the input through
 //    Conv (any groups: depthwise too), BatchNorm (inference), Relu, Clip (ReLU6), MaxPool,
 //    AveragePool, GlobalAveragePool, Flatten, Reshape, Identity, Gemm, MatMul, Add and Softmax.
 //    The ReLU rule (also applied by Clip) selects plain gradients, Zeiler and Fergus's
 //    deconvnet (rectify the backward signal) or guided backpropagation (both). Convolutions go
-//    back through training's col2im and GEMM (src/train), so the backward maths is the one
-//    training uses; shapes training's im2col does not handle (asymmetric pads, dilations) go
-//    through conv2d_backward_data_ref.
+//    back through training's col2im and GEMM (src/ops/gemm), so the backward maths is the one
+//    training uses; depthwise convolutions through the adjoint of their direct loops, and
+//    grouped ones with small groups through conv2d_backward_data_ref.
 //  - CAM (Zhou et al. 2016), Grad-CAM (Selvaraju et al. 2017), gradient saliency (Simonyan et
 //    al. 2014), deconvnet reconstructions (Zeiler and Fergus 2014) and a per-layer table.
 //

@@ -58,6 +58,17 @@ Status write_file_atomic(const std::string& path, const void* data, size_t size)
 Status write_file_atomic_with(const std::string& path,
                               const std::function<Status(const std::string& tmp_path)>& writer);
 
+// Several files, each written as write_file_atomic writes one, with their fsyncs and renames
+// run at once (one thread per file): the filesystem commits them together, which takes about
+// the time of one file instead of one per file. Every path is checked before anything is
+// written. On failure files already renamed stay complete; the others keep their old content.
+struct OutputFile {
+  std::string path;
+  const void* data = nullptr;
+  size_t size = 0;
+};
+Status write_files_atomic(const std::vector<OutputFile>& files);
+
 // Checks, before any work, that `path` can be written by write_file_atomic: not a directory,
 // its directory exists and is writable, not a protected input. Writes nothing.
 Status check_output(const std::string& path);

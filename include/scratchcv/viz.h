@@ -62,6 +62,7 @@ Image colour_bar(int width, int height);
 
 // Up to max_channels channels of act [1, C, h, w] as a grid of gray tiles, each channel scaled
 // by its own min..max (a constant channel is mid-gray), each tile `cell` pixels high, 1 px gaps.
+// A one-channel (gray) image.
 Image feature_grid(const Tensor& act, int max_channels, int cell);
 // First-layer filters w [Cout, 3, k, k] as RGB tiles, each filter scaled symmetrically around
 // gray by its largest |weight| (128 = 0), each tile `cell` pixels.

@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 
 namespace scv {
 
@@ -202,8 +205,14 @@ char g_temp_path[4096];
 volatile sig_atomic_t g_temp_live = 0;
 struct sigaction g_old_int, g_old_term;
 
+// The temporaries of a write_files_atomic batch (at most kBatchTemps at a time).
+constexpr int kBatchTemps = 16;
+char g_batch_path[kBatchTemps][4096];
+volatile sig_atomic_t g_batch_live = 0;
+
 void on_fatal_signal(int sig) {
   if (g_temp_live) ::unlink(g_temp_path);
+  for (int i = 0; i < g_batch_live; ++i) ::unlink(g_batch_path[i]);
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -233,6 +242,20 @@ class TempGuard {
  private:
   std::lock_guard<std::mutex> lock_;
   bool int_ = false, term_ = false;
+};
+
+// TempGuard for a batch: temporaries registered with add() are removed on SIGINT/SIGTERM.
+class BatchGuard {
+ public:
+  BatchGuard() : guard_("") { g_temp_live = 0; }
+  ~BatchGuard() { g_batch_live = 0; }
+  void add(const std::string& path) {
+    std::snprintf(g_batch_path[g_batch_live], sizeof g_batch_path[0], "%s", path.c_str());
+    g_batch_live = g_batch_live + 1;
+  }
+
+ private:
+  TempGuard guard_;  // holds the lock and the signal handlers
 };
 
 // Where and how an output goes, decided before writing.
@@ -323,6 +346,54 @@ Status commit_temp(const OutputPlan& plan, const std::string& path, int fd,
 }
 
 }  // namespace
+
+Status write_files_atomic(const std::vector<OutputFile>& files) {
+  std::vector<OutputPlan> plans;
+  for (const OutputFile& f : files) {
+    SCV_ASSIGN_OR_RETURN(OutputPlan plan, plan_output(f.path));
+    plans.push_back(std::move(plan));
+  }
+  std::vector<size_t> replace;
+  for (size_t i = 0; i < files.size(); ++i)
+    if (plans[i].kind == OutputPlan::kReplace)
+      replace.push_back(i);
+    else
+      SCV_TRY(write_through(plans[i], files[i].path, files[i].data, files[i].size));
+  for (size_t b = 0; b < replace.size(); b += kBatchTemps) {
+    const size_t e = std::min(replace.size(), b + size_t(kBatchTemps));
+    BatchGuard guard;
+    std::vector<int> fds;
+    std::vector<std::string> tmps;
+    Status st;
+    for (size_t k = b; k < e && st.ok(); ++k) {
+      const OutputFile& f = files[replace[k]];
+      std::string tmp;
+      auto fd = make_temp(plans[replace[k]], f.path, &tmp);
+      if (!fd.ok()) {
+        st = fd.status();
+        break;
+      }
+      guard.add(tmp);
+      fds.push_back(*fd);
+      tmps.push_back(tmp);
+      st = write_all(*fd, f.data, f.size, f.path);
+    }
+    if (!st.ok()) {
+      for (size_t k = 0; k < fds.size(); ++k) ::close(fds[k]), ::unlink(tmps[k].c_str());
+      return st;
+    }
+    // The fsyncs (and renames) of all files at once: the filesystem commits them together.
+    std::vector<Status> done(fds.size());
+    std::vector<std::thread> threads;
+    for (size_t k = 0; k < fds.size(); ++k)
+      threads.emplace_back([&, k] {
+        done[k] = commit_temp(plans[replace[b + k]], files[replace[b + k]].path, fds[k], tmps[k]);
+      });
+    for (std::thread& t : threads) t.join();
+    for (const Status& d : done) SCV_TRY(d);
+  }
+  return Status();
+}
 
 Status check_output(const std::string& path) {
   return plan_output(path).status();

@@ -1,7 +1,8 @@
 // The forward trace and the backward pass over the graph IR (see scratchcv/explain.h).
 //
 // Convolutions run as im2col + GEMM forward and GEMM + col2im backward, with the kernels
-// inference and training share (src/ops/conv/im2col.h, src/ops/gemm/sgemm.h); ReLU's gradient is
+// inference and training share (src/ops/conv/im2col.h, src/ops/gemm/sgemm.h), depthwise ones
+// through direct per-channel loops forward and backward; ReLU's gradient is
 // training's activation layer. Other ops run forward through the reference kernels and have their
 // backward written here, next to the forward they differentiate.
 #include <algorithm>
@@ -44,12 +45,156 @@ Status conv_params(const Node& node, const Tensor& x, const Tensor& w, ref::Conv
 // block through GEMM and ~3 ms through the direct reference loops (forward, 2 threads).
 constexpr int64_t kGroupGemmMinK = 64;
 
-// The GEMM path here takes square kernels, one stride, symmetric padding, no dilation; grouped
-// convolutions take it when each group's GEMM is big enough.
+// Below this many elements (or multiply-adds) a loop runs on the calling thread: waking the
+// pool costs more than it saves, and on a loaded machine every wake-up may wait for a core.
+constexpr int64_t kSerialWork = int64_t(1) << 16;
+
+// parallel_for, or f(0, n) on this thread when the work is small.
+template <typename F>
+void for_range(ThreadPool& pool, int64_t n, int64_t work, F&& f) {
+  if (work < kSerialWork || pool.num_threads() < 2)
+    f(int64_t(0), n);
+  else
+    pool.parallel_for(n, f);
+}
+
+// A depthwise convolution: one input channel per group (groups = input channels), each output
+// channel o reading input channel o / M (M = cout / cin, the channel multiplier). These take
+// the direct per-plane loops below, in any stride, pad and dilation.
+bool is_depthwise(const ref::Conv2dParams& p, int64_t cin, int64_t cout) {
+  return p.groups > 1 && p.groups == cin && cout % cin == 0;
+}
+
+// The GEMM path (im2col, any kernel, strides, pads and dilations) takes ungrouped convolutions,
+// and grouped ones when each group's GEMM is big enough.
 bool im2col_fits(const ref::Conv2dParams& p, int64_t cin) {
-  return p.kh == p.kw && p.sh == p.sw && p.pad_t == p.pad_l && p.pad_t == p.pad_b &&
-         p.pad_t == p.pad_r && p.dh == 1 && p.dw == 1 &&
-         (p.groups == 1 || cin / p.groups * p.kh * p.kw >= kGroupGemmMinK);
+  return p.groups == 1 || cin / p.groups * p.kh * p.kw >= kGroupGemmMinK;
+}
+
+// Output columns [lo, hi) whose tap at input column offset `off` (ix = ox * s + off) lies inside
+// [0, w).
+void tap_columns(int64_t w, int64_t ow, int64_t s, int64_t off, int64_t* lo, int64_t* hi) {
+  *lo = off >= 0 ? 0 : std::min(ow, (-off + s - 1) / s);
+  *hi = off >= w ? 0 : std::min(ow, (w - 1 - off) / s + 1);
+  *hi = std::max(*hi, *lo);
+}
+
+// One plane of a depthwise convolution: y [oh, ow] = b + sum over taps of wk[i, j] * x[h, w]
+// (padding reads zeros). The same order of operations as ref::conv2d (bias, then one tap at a
+// time along output rows) with the bounds taken out of the inner loop, so the results are
+// the reference's bit for bit.
+void depthwise_plane_forward(const float* x, int64_t h, int64_t w, const float* wk, float b,
+                             const ref::Conv2dParams& p, int64_t oh, int64_t ow, float* y) {
+  std::fill(y, y + oh * ow, b);
+  for (int64_t i = 0; i < p.kh; ++i)
+    for (int64_t j = 0; j < p.kw; ++j) {
+      const float wv = wk[i * p.kw + j];
+      const int64_t off = j * p.dw - p.pad_l;
+      int64_t lo, hi;
+      tap_columns(w, ow, p.sw, off, &lo, &hi);
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+        if (iy < 0 || iy >= h) continue;
+        const float* xr = x + iy * w;
+        float* yr = y + oy * ow;
+        if (p.sw == 1) {
+          for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox + off];
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * p.sw + off];
+        }
+      }
+    }
+}
+
+// The adjoint of depthwise_plane_forward (without the bias): dx [h, w] += wk[i, j] * dy[oh, ow]
+// scattered back to the pixels each tap read.
+void depthwise_plane_backward(const float* dy, int64_t oh, int64_t ow, const float* wk,
+                              const ref::Conv2dParams& p, int64_t h, int64_t w, float* dx) {
+  for (int64_t i = 0; i < p.kh; ++i)
+    for (int64_t j = 0; j < p.kw; ++j) {
+      const float wv = wk[i * p.kw + j];
+      const int64_t off = j * p.dw - p.pad_l;
+      int64_t lo, hi;
+      tap_columns(w, ow, p.sw, off, &lo, &hi);
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+        if (iy < 0 || iy >= h) continue;
+        float* xr = dx + iy * w;
+        const float* dr = dy + oy * ow;
+        if (p.sw == 1) {
+          for (int64_t ox = lo; ox < hi; ++ox) xr[ox + off] += wv * dr[ox];
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) xr[ox * p.sw + off] += wv * dr[ox];
+        }
+      }
+    }
+}
+
+// y = depthwise conv(x, w) + b, threads over output planes.
+void depthwise_forward(const Tensor& x, const Tensor& w, const float* bias,
+                       const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool) {
+  const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const int64_t cout = w.dim(0), M = cout / C, oh = y->dim(2), ow = y->dim(3);
+  for_range(pool, N * cout, y->numel() * p.kh * p.kw, [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      const int64_t n = pl / cout, o = pl % cout;
+      depthwise_plane_forward(x.data() + (n * C + o / M) * H * W, H, W, w.data() + o * p.kh * p.kw,
+                              bias ? bias[o] : 0.f, p, oh, ow, y->data() + pl * oh * ow);
+    }
+  });
+}
+
+// dx = the transposed depthwise conv of dy, threads over input planes (each sums its M outputs).
+void depthwise_backward(const Tensor& dy, const Tensor& w, const ref::Conv2dParams& p, Tensor* dx,
+                        ThreadPool& pool) {
+  const int64_t N = dx->dim(0), C = dx->dim(1), H = dx->dim(2), W = dx->dim(3);
+  const int64_t cout = w.dim(0), M = cout / C, oh = dy.dim(2), ow = dy.dim(3);
+  for_range(pool, N * C, dy.numel() * p.kh * p.kw, [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      const int64_t n = pl / C, c = pl % C;
+      float* d = dx->data() + pl * H * W;
+      std::fill(d, d + H * W, 0.f);
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t o = c * M + m;
+        depthwise_plane_backward(dy.data() + (n * cout + o) * oh * ow, oh, ow,
+                                 w.data() + o * p.kh * p.kw, p, H, W, d);
+      }
+    }
+  });
+}
+
+// Clip with scalar bounds (ReLU6) and Add of two same-shaped tensors (residuals), the
+// elementwise ops of MobileNets, run here on the pool; other shapes go to the reference.
+bool elementwise_fast(const Node& node, const std::vector<Tensor>& in) {
+  if (in.empty() || in[0].empty()) return false;
+  if (node.op == OpType::Clip) {
+    for (size_t k = 1; k < in.size(); ++k)
+      if (!in[k].empty() && in[k].numel() != 1) return false;
+    return true;
+  }
+  return node.op == OpType::Add && in.size() == 2 && in[1].shape() == in[0].shape();
+}
+
+// The reference's arithmetic: y = min(max(x, lo), hi); y = a + b.
+void elementwise_forward(const Node& node, const std::vector<Tensor>& in, Tensor* y,
+                         ThreadPool& pool) {
+  const float* a = in[0].data();
+  float* o = y->data();
+  if (node.op == OpType::Clip) {
+    const auto bound = [&](size_t k, float def) {
+      return k < in.size() && !in[k].empty() ? in[k][0] : def;
+    };
+    const float lo = bound(1, -std::numeric_limits<float>::infinity());
+    const float hi = bound(2, std::numeric_limits<float>::infinity());
+    for_range(pool, y->numel(), y->numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) o[i] = std::min(std::max(a[i], lo), hi);
+    });
+    return;
+  }
+  const float* c = in[1].data();
+  for_range(pool, y->numel(), y->numel(), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) o[i] = a[i] + c[i];
+  });
 }
 
 // Runs f(r0, r1) over [0, n) split into one chunk per thread, chunk sizes multiples of `align`
@@ -81,17 +226,23 @@ void gemm_threads(ThreadPool& pool, const GemmKernel& gk, bool ta, int m, int n,
   }
 }
 
+// A 1x1, stride-1, unpadded convolution: its input is the GEMM's column matrix as it is.
+bool unit_conv(const ref::Conv2dParams& p) {
+  return p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && p.pad_t == 0 && p.pad_l == 0 &&
+         p.pad_b == 0 && p.pad_r == 0;
+}
+
 // y = conv(x, w) + b through im2col and training's GEMM, threads over output columns (or rows
 // of the weight when the map is small).
 void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
                        const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool) {
   const GemmKernel& gk = gemm_kernel(active_isa());
   const int N = int(x.dim(0)), C = int(x.dim(1)), H = int(x.dim(2)), W = int(x.dim(3));
-  const int cout = int(w.dim(0)), k = int(p.kh), s = int(p.sh), pad = int(p.pad_t);
+  const int cout = int(w.dim(0)), kk = int(p.kh * p.kw);
   const int Ho = int(y->dim(2)), Wo = int(y->dim(3)), HWo = Ho * Wo;
-  const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * k * k;
-  const bool direct = k == 1 && s == 1 && pad == 0;  // the input already is the col matrix
-  std::vector<float> colbuf(direct ? 0 : size_t(C) * k * k * HWo);
+  const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * kk;
+  const bool direct = unit_conv(p);  // the input already is the col matrix
+  std::vector<float> colbuf(direct ? 0 : size_t(C) * kk * HWo);
   for (int n = 0; n < N; ++n) {
     const float* xn = x.data() + size_t(n) * C * H * W;
     float* yn = y->data() + size_t(n) * cout * HWo;
@@ -117,11 +268,11 @@ void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dPara
                         ThreadPool& pool) {
   const GemmKernel& gk = gemm_kernel(active_isa());
   const int N = int(dx->dim(0)), C = int(dx->dim(1)), H = int(dx->dim(2)), W = int(dx->dim(3));
-  const int cout = int(w.dim(0)), k = int(p.kh), s = int(p.sh), pad = int(p.pad_t);
+  const int cout = int(w.dim(0)), kk = int(p.kh * p.kw);
   const int Ho = int(dy.dim(2)), Wo = int(dy.dim(3)), HWo = Ho * Wo;
-  const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * k * k;
-  const bool direct = k == 1 && s == 1 && pad == 0;
-  std::vector<float> colbuf(direct ? 0 : size_t(C) * k * k * HWo);
+  const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * kk;
+  const bool direct = unit_conv(p);
+  std::vector<float> colbuf(direct ? 0 : size_t(C) * kk * HWo);
   for (int n = 0; n < N; ++n) {
     const float* dyn = dy.data() + size_t(n) * cout * HWo;
     float* dxn = dx->data() + size_t(n) * C * H * W;
@@ -267,7 +418,10 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
       if (bias && bias->numel() != in[1].dim(0))
         return error("node '", node.name, "': bias has ", bias->numel(), " elements, expected ",
                      in[1].dim(0));
-      if (im2col_fits(p, in[0].dim(1))) {
+      if (is_depthwise(p, in[0].dim(1), in[1].dim(0))) {
+        y = Tensor({in[0].dim(0), in[1].dim(0), oh, ow});
+        depthwise_forward(in[0], in[1], bias ? bias->data() : nullptr, p, &y, pool);
+      } else if (im2col_fits(p, in[0].dim(1))) {
         y = Tensor({in[0].dim(0), in[1].dim(0), oh, ow});
         conv_forward_gemm(in[0], in[1], bias ? bias->data() : nullptr, p, &y, pool);
       } else {
@@ -296,6 +450,10 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
                            y.data() + b * oplane, t.switches[ni].data() + b * oplane);
       });
       t.node_flops[ni] = y.numel() * p.kh * p.kw;
+    } else if (elementwise_fast(node, in)) {
+      y = Tensor(in[0].shape());
+      elementwise_forward(node, in, &y, pool);
+      t.node_flops[ni] = y.numel();
     } else {
       SCV_ASSIGN_OR_RETURN(auto out, run_node_reference(node, in));
       if (out.empty()) return error("node '", node.name, "' produced no output");
@@ -325,7 +483,9 @@ Result<Tensor> conv_backward(const Node& node, const Tensor& x, const Tensor& w,
   ref::Conv2dParams p;
   SCV_TRY(conv_params(node, x, w, &p));
   Tensor dx(x.shape());
-  if (im2col_fits(p, x.dim(1)))
+  if (is_depthwise(p, x.dim(1), w.dim(0)))
+    depthwise_backward(dy, w, p, &dx, pool);
+  else if (im2col_fits(p, x.dim(1)))
     conv_backward_gemm(dy, w, p, &dx, pool);
   else
     conv2d_backward_data_ref(dy.data(), dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3), w.data(), p,
@@ -457,19 +617,19 @@ Tensor clip_backward(const Trace& t, const Node& node, const Tensor& x, const Te
   // As an activation (ReLU6 = Clip(0, 6)) it follows the ReLU rule: the deconvnet
   // rectifies the backward signal, guided backpropagation also masks by the forward.
   Tensor dx(x.shape());
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    const bool pass = x[i] >= lo && x[i] <= hi;
-    switch (rule) {
-      case ReluRule::gradient:
-        dx[i] = pass ? dy[i] : 0.f;
-        break;
-      case ReluRule::deconvnet:
-        dx[i] = dy[i] > 0.f ? dy[i] : 0.f;
-        break;
-      case ReluRule::guided:
-        dx[i] = dy[i] > 0.f && pass ? dy[i] : 0.f;
-        break;
-    }
+  const float *xd = x.data(), *d = dy.data();
+  float* o = dx.data();
+  const int64_t n = x.numel();
+  switch (rule) {
+    case ReluRule::gradient:
+      for (int64_t i = 0; i < n; ++i) o[i] = xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
+      break;
+    case ReluRule::deconvnet:
+      for (int64_t i = 0; i < n; ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
+      break;
+    case ReluRule::guided:
+      for (int64_t i = 0; i < n; ++i) o[i] = d[i] > 0.f && xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
+      break;
   }
   return dx;
 }

@@ -39,14 +39,15 @@ std::string lower_op_name(int32_t code) {
 
 // The real values of a constant tensor: float32 as stored, uint8 / int8 dequantized per tensor
 // or per slice along the quantization axis.
-Result<std::vector<float>> real_values(const TensorInfo& t, const std::string& who) {
+// A flat [numel] tensor, so that weights already in the graph's layout are used as they are.
+Result<Tensor> real_values(const TensorInfo& t, const std::string& who) {
   if (!t.data) return error(who, ": tensor '", t.name, "' must be a constant");
   for (int32_t d : t.shape)
     if (d <= 0) return error(who, ": tensor '", t.name, "' has a dimension ", d);
   const int64_t n = t.numel();
-  std::vector<float> out(size_t(std::max<int64_t>(n, 0)));
+  Tensor out({n});
   if (t.type == DType::f32) {
-    std::memcpy(out.data(), t.data, out.size() * sizeof(float));
+    std::memcpy(out.data(), t.data, size_t(n) * sizeof(float));
     return out;
   }
   if (t.type != DType::u8 && t.type != DType::i8)
@@ -67,12 +68,23 @@ Result<std::vector<float>> real_values(const TensorInfo& t, const std::string& w
     ch = int64_t(q.scale.size());
     for (size_t d = size_t(q.axis) + 1; d < t.shape.size(); ++d) inner *= t.shape[d];
   }
+  // Runs of `inner` values share one (scale, zero point): per tensor, one run of n.
+  if (ch == 1) inner = n;
   const bool u8 = t.type == DType::u8;
-  for (int64_t i = 0; i < n; ++i) {
-    const size_t c = size_t(ch > 1 ? (i / inner) % ch : 0);
-    const int32_t v = u8 ? int32_t(t.data[i]) : int32_t(int8_t(t.data[i]));
-    const int64_t zp = q.zero_point[q.zero_point.size() == 1 ? 0 : c];
-    out[size_t(i)] = q.scale[c] * float(v - zp);
+  float* o = out.data();
+  for (int64_t r = 0; r < n / inner; ++r) {
+    const size_t c = size_t(r % ch);
+    const float s = q.scale[c];
+    // v - zp is exact in float (|v|, |zp| < 2^24): the same values as the integer difference.
+    const float zp = float(q.zero_point[q.zero_point.size() == 1 ? 0 : c]);
+    const int64_t base = r * inner;
+    if (u8) {
+      const uint8_t* d = t.data + base;
+      for (int64_t i = 0; i < inner; ++i) o[base + i] = s * (float(d[i]) - zp);
+    } else {
+      const int8_t* d = reinterpret_cast<const int8_t*>(t.data + base);
+      for (int64_t i = 0; i < inner; ++i) o[base + i] = s * (float(d[i]) - zp);
+    }
   }
   return out;
 }
@@ -365,27 +377,29 @@ class Builder {
     if (xs.size() != 4 || w.shape.size() != 4)
       return error(who_, ": expected NHWC input and 4-D weights, found ",
                    shape_str(graph_shape(xs)), " and ", shape_str(graph_shape(w.shape)));
-    SCV_ASSIGN_OR_RETURN(std::vector<float> wr, real_values(w, who_));
-    const int64_t ic = xs[3], kh = w.shape[1], kw = w.shape[2];
+    SCV_ASSIGN_OR_RETURN(Tensor wr, real_values(w, who_));
+    const int64_t ic = xs[3], kh = w.shape[1], kw = w.shape[2], khw = kh * kw;
     int64_t oc, group = 1;
-    std::vector<float> oihw(wr.size());
+    Tensor oihw;
     if (dw) {  // [1, kh, kw, C*M] -> [C*M, 1, kh, kw]; output o reads input channel o / M
       oc = w.shape[3];
       if (w.shape[0] != 1 || ic <= 0 || oc % ic != 0)
         return error(who_, ": weights ", shape_str(graph_shape(w.shape)), " do not fit ", ic,
                      " input channels");
       group = ic;
-      for (int64_t o = 0; o < oc; ++o)
-        for (int64_t k = 0; k < kh * kw; ++k)
-          oihw[size_t(o * kh * kw + k)] = wr[size_t(k * oc + o)];
-    } else {  // OHWI -> OIHW
+      oihw = Tensor({oc, 1, kh, kw});
+      float* d = oihw.data();
+      for (int64_t k = 0; k < khw; ++k)
+        for (int64_t o = 0; o < oc; ++o) d[o * khw + k] = wr[k * oc + o];
+    } else {  // OHWI -> OIHW (the same order for 1x1 kernels)
       oc = w.shape[0];
       if (w.shape[3] != ic)
         return error(who_, ": weights for ", w.shape[3], " input channels, the input has ", ic);
-      for (int64_t o = 0; o < oc; ++o)
-        for (int64_t i = 0; i < ic; ++i)
-          for (int64_t k = 0; k < kh * kw; ++k)
-            oihw[size_t((o * ic + i) * kh * kw + k)] = wr[size_t((o * kh * kw + k) * ic + i)];
+      oihw = khw == 1 ? wr.reshaped({oc, ic, 1, 1}) : Tensor({oc, ic, kh, kw});
+      float* d = oihw.data();
+      for (int64_t o = 0; o < oc && khw > 1; ++o)
+        for (int64_t k = 0; k < khw; ++k)
+          for (int64_t i = 0; i < ic; ++i) d[(o * ic + i) * khw + k] = wr[(o * khw + k) * ic + i];
     }
     Attrs a;
     SCV_TRY(window(op, xs[1], xs[2], kh, kw, tensor(op.outputs[0]).shape, &a));
@@ -394,7 +408,7 @@ class Builder {
     if (tensor(op.outputs[0]).shape[3] != oc)
       return error(who_, ": output has ", tensor(op.outputs[0]).shape[3], " channels, weights ",
                    oc);
-    std::vector<int> in = {x, constant(w.name, {oc, dw ? 1 : ic, kh, kw}, oihw)};
+    std::vector<int> in = {x, f_.graph.add_constant(unique(w.name), std::move(oihw))};
     if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
       SCV_ASSIGN_OR_RETURN(std::vector<float> b, bias_values(op, w, oc));
       in.push_back(constant(tensor(op.inputs[2]).name, {oc}, b));
@@ -414,14 +428,13 @@ class Builder {
     for (int32_t d : xs) numel *= d;
     if (k <= 0 || numel % k != 0 || xs.empty() || xs[0] * k != numel)
       return error(who_, ": input ", shape_str(graph_shape(xs)), " does not give rows of ", k);
-    SCV_ASSIGN_OR_RETURN(std::vector<float> wr, real_values(w, who_));
+    SCV_ASSIGN_OR_RETURN(Tensor wr, real_values(w, who_));
     if (xs.size() == 4) {  // columns in NHWC order (h, w, c) -> NCHW's (c, h, w)
       const int64_t h = xs[1], wd = xs[2], c = xs[3];
-      std::vector<float> p(wr.size());
+      Tensor p({wr.numel()});
       for (int64_t o = 0; o < oc; ++o)
         for (int64_t ci = 0; ci < c; ++ci)
-          for (int64_t s = 0; s < h * wd; ++s)
-            p[size_t(o * k + ci * h * wd + s)] = wr[size_t(o * k + s * c + ci)];
+          for (int64_t s = 0; s < h * wd; ++s) p[o * k + ci * h * wd + s] = wr[o * k + s * c + ci];
       wr = std::move(p);
     }
     if (xs.size() != 2) {
@@ -432,7 +445,7 @@ class Builder {
     if (tensor(op.outputs[0]).shape.size() != 2)
       return error(who_, ": output of rank ", tensor(op.outputs[0]).shape.size(),
                    " (keep_num_dims is not supported)");
-    std::vector<int> in = {x, constant(w.name, {oc, k}, wr)};
+    std::vector<int> in = {x, f_.graph.add_constant(unique(w.name), wr.reshaped({oc, k}))};
     if (op.inputs.size() > 2 && op.inputs[2] >= 0) {
       SCV_ASSIGN_OR_RETURN(std::vector<float> b, bias_values(op, w, oc));
       in.push_back(constant(tensor(op.inputs[2]).name, {oc}, b));

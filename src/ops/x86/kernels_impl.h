@@ -201,8 +201,12 @@ inline GroupView group_view(const scv::x86::ConvBlockedDesc& d, const float* x,
 void conv_blocked_row(const scv::x86::ConvBlockedDesc& d, const float* x, const float* residual,
                       float* y, int64_t n, int64_t g, int64_t oy) {
   const GroupView v = group_view(d, x, residual, y, n, g);
+  // Plain NCHW input (the 3-channel stem) is x_cb = 1: a compile-time 1 drops the per-channel
+  // loop of the tile kernel.
   if (d.x_cb == V::L)
     conv_row_cb<V::L>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
+  else if (d.x_cb == 1)
+    conv_row_cb<1>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
   else
     conv_row_cb<0>(d, v.xb, v.wg, v.bias, v.rb, v.yb, oy, v.ocb);
 }
@@ -219,7 +223,12 @@ void conv_blocked_row(const scv::x86::ConvBlockedDesc& d, const float* x, const 
 
 alignas(64) const float kZeros[V::L] = {};
 
-template <int OCB, int T>
+// Pointwise (PW): a 1x1 / stride-1 / unpadded conv whose pixels are contiguous (x_row = w *
+// x_pix, output map = input map), so pixel q of block blk is at xb + q*x_pix + blk*x_block: the
+// tile's T pixels sit at fixed offsets from one pointer and no per-step bounds or per-pixel
+// pointers are needed (this covers every 1x1 conv of ResNet50 but the strided downsamples, and
+// every Winograd position GEMM).
+template <int OCB, int T, bool PW>
 inline void conv_pix_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, const float* wg,
                           const float* bias, const float* rb, float* yb, int64_t q0, int64_t s0,
                           int64_t s1, bool first, bool last) {
@@ -237,30 +246,50 @@ inline void conv_pix_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, c
     for (int o = 0; o < OCB; ++o)
       acc[t][o] = first ? V::load(bias + o * L) : V::load(yb + yo[t] + o * d.y_block);
   const float* wp = wg + s0 * (L * OCB * L);
-  int64_t tap = s0 / nblk, blk = s0 - tap * nblk;
-  int64_t i = tap / d.kw, j = tap - i * d.kw;
-  for (int64_t s = s0; s < s1; ++s) {
-    const float* xp[T];
-    for (int t = 0; t < T; ++t) {
-      const int64_t iy = iy0[t] + i, ix = ix0[t] + j;
-      xp[t] = static_cast<uint64_t>(iy) < static_cast<uint64_t>(d.h) &&
-                      static_cast<uint64_t>(ix) < static_cast<uint64_t>(d.w)
-                  ? xb + iy * d.x_row + ix * d.x_pix + blk * d.x_block
-                  : kZeros;
-    }
+  if constexpr (PW) {
+    const float* xq = xb + q0 * L + s0 * d.x_block;
+    for (int64_t s = s0; s < s1; ++s, xq += d.x_block) {
 #pragma GCC unroll 1
-    for (int c = 0; c < L; ++c) {
-      typename V::R wv[OCB];
-      for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
-      wp += OCB * L;
-      for (int t = 0; t < T; ++t) {
-        const typename V::R xv = V::set1(xp[t][c]);
-        for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
+      for (int c = 0; c < L; ++c) {
+        typename V::R wv[OCB];
+        for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
+        wp += OCB * L;
+        for (int t = 0; t < T; ++t) {
+          const typename V::R xv = V::set1(xq[t * L + c]);
+          for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
+        }
       }
     }
-    if (++blk == nblk) {
-      blk = 0;
-      if (++j == d.kw) j = 0, ++i;
+  } else {
+    // Step s = tap * nblk + blk. Per tap, each pixel's pointer and its advance per input block
+    // (x_block, or 0 for a tap in the padding, which keeps reading kZeros) are set once; the
+    // blocks of the tap then only add the advances.
+    for (int64_t s = s0; s < s1;) {
+      const int64_t tap = s / nblk, blk = s - tap * nblk;
+      const int64_t i = tap / d.kw, j = tap - i * d.kw;
+      const int64_t se = imin(s1, (tap + 1) * nblk);
+      const float* xp[T];
+      int64_t inc[T];
+      for (int t = 0; t < T; ++t) {
+        const int64_t iy = iy0[t] + i, ix = ix0[t] + j;
+        const bool in = static_cast<uint64_t>(iy) < static_cast<uint64_t>(d.h) &&
+                        static_cast<uint64_t>(ix) < static_cast<uint64_t>(d.w);
+        xp[t] = in ? xb + iy * d.x_row + ix * d.x_pix + blk * d.x_block : kZeros;
+        inc[t] = in ? d.x_block : 0;
+      }
+      for (; s < se; ++s) {
+#pragma GCC unroll 1
+        for (int c = 0; c < L; ++c) {
+          typename V::R wv[OCB];
+          for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
+          wp += OCB * L;
+          for (int t = 0; t < T; ++t) {
+            const typename V::R xv = V::set1(xp[t][c]);
+            for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
+          }
+        }
+        for (int t = 0; t < T; ++t) xp[t] += inc[t];
+      }
     }
   }
   for (int t = 0; t < T; ++t)
@@ -275,8 +304,8 @@ inline void conv_pix_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, c
     }
 }
 
-template <int OCB>
-void conv_pix_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const float* wg,
+template <int OCB, bool PW>
+void conv_pix_run(const scv::x86::ConvBlockedDesc& d, const float* xb, const float* wg,
                   const float* bias, const float* rb, float* yb, int64_t p0, int64_t p1) {
   constexpr int L = V::L;
   const int64_t K = d.kh * d.kw * (d.cin_pad / L);
@@ -300,12 +329,24 @@ void conv_pix_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const flo
       for (int64_t t = 0; t < tiles; ++t) {
         const int64_t len = base + (t < extra ? 1 : 0);
         with_tile_len(len, [&](auto tt) {
-          conv_pix_tile<OCB, decltype(tt)::value>(d, xb, wg, bias, rb, yb, q, s0, s1, first, last);
+          conv_pix_tile<OCB, decltype(tt)::value, PW>(d, xb, wg, bias, rb, yb, q, s0, s1, first,
+                                                      last);
         });
         q += len;
       }
     }
   }
+}
+
+template <int OCB>
+void conv_pix_ocb(const scv::x86::ConvBlockedDesc& d, const float* xb, const float* wg,
+                  const float* bias, const float* rb, float* yb, int64_t p0, int64_t p1) {
+  const bool pw = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 && d.pl == 0 &&
+                  d.oh == d.h && d.ow == d.w && d.x_pix == V::L && d.x_row == d.w * V::L;
+  if (pw)
+    conv_pix_run<OCB, true>(d, xb, wg, bias, rb, yb, p0, p1);
+  else
+    conv_pix_run<OCB, false>(d, xb, wg, bias, rb, yb, p0, p1);
 }
 
 void conv_blocked_pixels(const scv::x86::ConvBlockedDesc& d, const float* x, const float* residual,
