@@ -79,6 +79,25 @@ void tap_columns(int64_t w, int64_t ow, int64_t s, int64_t off, int64_t* lo, int
   *hi = std::max(*hi, *lo);
 }
 
+// The taps of one depthwise plane in the reference's order: for each tap (i, j), each output row
+// `oy` whose input row `iy` lies inside [0, h) gets f(wv, off, lo, hi, iy, oy): the tap's weight,
+// its input column offset (ix = ox * sw + off) and the output columns [lo, hi) reading inside.
+template <class F>
+void for_each_tap_row(const float* wk, const ref::Conv2dParams& p, int64_t h, int64_t w, int64_t oh,
+                      int64_t ow, F&& f) {
+  for (int64_t i = 0; i < p.kh; ++i)
+    for (int64_t j = 0; j < p.kw; ++j) {
+      const float wv = wk[i * p.kw + j];
+      const int64_t off = j * p.dw - p.pad_l;
+      int64_t lo, hi;
+      tap_columns(w, ow, p.sw, off, &lo, &hi);
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
+        if (iy >= 0 && iy < h) f(wv, off, lo, hi, iy, oy);
+      }
+    }
+}
+
 // One plane of a depthwise convolution: y [oh, ow] = b + sum over taps of wk[i, j] * x[h, w]
 // (padding reads zeros). The same order of operations as ref::conv2d (bias, then one tap at a
 // time along output rows) with the bounds taken out of the inner loop, so the results are
@@ -86,48 +105,34 @@ void tap_columns(int64_t w, int64_t ow, int64_t s, int64_t off, int64_t* lo, int
 void depthwise_plane_forward(const float* x, int64_t h, int64_t w, const float* wk, float b,
                              const ref::Conv2dParams& p, int64_t oh, int64_t ow, float* y) {
   std::fill(y, y + oh * ow, b);
-  for (int64_t i = 0; i < p.kh; ++i)
-    for (int64_t j = 0; j < p.kw; ++j) {
-      const float wv = wk[i * p.kw + j];
-      const int64_t off = j * p.dw - p.pad_l;
-      int64_t lo, hi;
-      tap_columns(w, ow, p.sw, off, &lo, &hi);
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
-        if (iy < 0 || iy >= h) continue;
-        const float* xr = x + iy * w;
-        float* yr = y + oy * ow;
-        if (p.sw == 1) {
-          for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox + off];
-        } else {
-          for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * p.sw + off];
-        }
-      }
-    }
+  const int64_t sw = p.sw;
+  for_each_tap_row(wk, p, h, w, oh, ow,
+                   [&](float wv, int64_t off, int64_t lo, int64_t hi, int64_t iy, int64_t oy) {
+                     const float* xr = x + iy * w;
+                     float* yr = y + oy * ow;
+                     if (sw == 1) {
+                       for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox + off];
+                     } else {
+                       for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * sw + off];
+                     }
+                   });
 }
 
 // The adjoint of depthwise_plane_forward (without the bias): dx [h, w] += wk[i, j] * dy[oh, ow]
 // scattered back to the pixels each tap read.
 void depthwise_plane_backward(const float* dy, int64_t oh, int64_t ow, const float* wk,
                               const ref::Conv2dParams& p, int64_t h, int64_t w, float* dx) {
-  for (int64_t i = 0; i < p.kh; ++i)
-    for (int64_t j = 0; j < p.kw; ++j) {
-      const float wv = wk[i * p.kw + j];
-      const int64_t off = j * p.dw - p.pad_l;
-      int64_t lo, hi;
-      tap_columns(w, ow, p.sw, off, &lo, &hi);
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        const int64_t iy = oy * p.sh - p.pad_t + i * p.dh;
-        if (iy < 0 || iy >= h) continue;
-        float* xr = dx + iy * w;
-        const float* dr = dy + oy * ow;
-        if (p.sw == 1) {
-          for (int64_t ox = lo; ox < hi; ++ox) xr[ox + off] += wv * dr[ox];
-        } else {
-          for (int64_t ox = lo; ox < hi; ++ox) xr[ox * p.sw + off] += wv * dr[ox];
-        }
-      }
-    }
+  const int64_t sw = p.sw;
+  for_each_tap_row(wk, p, h, w, oh, ow,
+                   [&](float wv, int64_t off, int64_t lo, int64_t hi, int64_t iy, int64_t oy) {
+                     float* xr = dx + iy * w;
+                     const float* dr = dy + oy * ow;
+                     if (sw == 1) {
+                       for (int64_t ox = lo; ox < hi; ++ox) xr[ox + off] += wv * dr[ox];
+                     } else {
+                       for (int64_t ox = lo; ox < hi; ++ox) xr[ox * sw + off] += wv * dr[ox];
+                     }
+                   });
 }
 
 // y = depthwise conv(x, w) + b, threads over output planes.
