@@ -14,7 +14,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # Runs a command; prints "wall cpu" in seconds.
 t() {
-  /usr/bin/time -f "%e %U %S" -o "$out/time" "$@" >/dev/null
+  /usr/bin/time -f "%e %U %S" -o "$out/time" "$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }
   awk '{printf "%.3f %.3f\n", $1, $2 + $3}' "$out/time"
 }
 c=() x=() b=()

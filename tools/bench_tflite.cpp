@@ -7,9 +7,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <random>
-#include <ctime>
 
 #include "cli.h"
 #include "ops/quant/qkernels.h"
@@ -96,7 +96,7 @@ bool bench_wants_tflite(const std::vector<std::string>& args) {
       v = args[i].substr(8);
     else
       continue;
-    return v == kBundledModelName || is_tflite_file(v);
+    return is_bundled_model_name(v) || is_tflite_file(v);
   }
   return false;
 }
@@ -181,12 +181,12 @@ int bench_tflite(const std::vector<std::string>& args) {
                   k->name, 2 * peak / 1e9);
     std::printf("\n");
     char buf[512];
-    std::snprintf(
-        buf, sizeof buf,
-        "%s{\"rung\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"median_ms\":%.4f,\"min_ms\":%.4f,\"cpu_ms\":%.4f,"
-        "\"img_per_s\":%.2f,\"gops\":%.2f,\"peak_gops\":%.2f}",
-        r ? "," : "", rungs[r].name.c_str(), isa_name(sess.isa()), sess.num_threads(), t.median,
-        t.min, t.cpu, 1000.0 / t.median, 2 * rate / 1e9, 2 * peak / 1e9);
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"rung\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"median_ms\":%.4f,\"min_ms\":%"
+                  ".4f,\"cpu_ms\":%.4f,"
+                  "\"img_per_s\":%.2f,\"gops\":%.2f,\"peak_gops\":%.2f}",
+                  r ? "," : "", rungs[r].name.c_str(), isa_name(sess.isa()), sess.num_threads(),
+                  t.median, t.min, t.cpu, 1000.0 / t.median, 2 * rate / 1e9, 2 * peak / 1e9);
     json += buf;
   }
   json += "]}\n";

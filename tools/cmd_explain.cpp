@@ -256,7 +256,7 @@ Status tflite_subject(const std::string& path, Options& o, Subject* s) {
 // input. Errors are one line for the user.
 Status load_subject(const ArgParser& ap, Options& o, Subject* s) {
   std::string tfl;
-  if (o.model == "bundled" || o.model == kBundledModelName) {
+  if (is_bundled_model_name(o.model)) {
     SCV_ASSIGN_OR_RETURN(tfl, find_bundled_file(kBundledModelFile));
   } else if (!o.model.empty() && file_exists(o.model) && is_tflite_file(o.model)) {
     tfl = o.model;

@@ -29,6 +29,10 @@ struct Model;
 
 constexpr const char* kBundledModelName = "mobilenet_v2";
 constexpr const char* kBundledModelFile = "mobilenet_v2_1.0_224_quant.tflite";
+// The bundled model's names on the command line: "mobilenet_v2" or "bundled".
+inline bool is_bundled_model_name(const std::string& name) {
+  return name == kBundledModelName || name == "bundled";
+}
 constexpr const char* kBundledLabelsFile = "imagenet_labels.txt";  // 1001 names, background first
 constexpr const char* kBundledModelSha256 =
     "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776";

@@ -176,9 +176,10 @@ Status resolve_model(ClassifierOptions* opt) {
   if (!named) {
     if (opt->model.find('/') != std::string::npos || opt->model.find('.') != std::string::npos)
       return error(opt->model, ": no such model file");
-    std::string names;
-    for (const std::string& n : resnet_names()) names += (names.empty() ? "" : ", ") + n;
-    return error("unknown model '", opt->model, "': expected a .pth/.onnx file or one of ", names);
+    std::string names = kBundledModelName;
+    for (const std::string& n : resnet_names()) names += ", " + n;
+    return error("unknown model '", opt->model, "': expected a .pth/.onnx/.tflite file or one of ",
+                 names);
   }
   // No model: the cached weights of `arch` (default resnet50).
   const std::string arch = !opt->model.empty()  ? opt->model
@@ -329,7 +330,7 @@ Result<std::unique_ptr<Classifier>> Classifier::create(const ClassifierOptions& 
     if (!isa_supported(so.isa)) return error("isa ", opt.isa, ": this CPU does not support it");
   }
   // TFLite: "mobilenet_v2", a .tflite file, or the default when no ResNet50 is cached.
-  if (opt.arch.empty() && (opt.model.empty() || opt.model == kBundledModelName ||
+  if (opt.arch.empty() && (opt.model.empty() || is_bundled_model_name(opt.model) ||
                            (file_exists(opt.model) && is_tflite_file(opt.model)))) {
     SCV_ASSIGN_OR_RETURN(ModelChoice choice, scv::resolve_model(opt.model, opt.weights));
     if (choice.tflite) {

@@ -75,7 +75,7 @@ Result<ModelChoice> resolve_model(const std::string& model, const std::string& w
       return ModelChoice{"resnet50", cached, false, "cached"};
     return bundled();
   }
-  if (model == kBundledModelName) return bundled();
+  if (is_bundled_model_name(model)) return bundled();
   for (const std::string& n : resnet_names())
     if (model == n) {
       SCV_ASSIGN_OR_RETURN(ModelFile f, find_model_file(n, weights));
