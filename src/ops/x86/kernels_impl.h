@@ -52,6 +52,21 @@ inline void with_tile_len(int64_t len, const F& f) {
   }
 }
 
+// One input channel of a tile, the multiply-add step of every conv tile below: OCB weight
+// vectors at wp (then wp moves on) times each pixel t's broadcast input XT (an expression of t),
+// acc[t][o] += w[o] * x(t). A macro, not a function, so each kernel compiles exactly as if it
+// were written out.
+#define SCV_TILE_STEP(XT)                                                     \
+  do {                                                                        \
+    typename V::R wv[OCB];                                                    \
+    for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);                \
+    wp += OCB * L;                                                            \
+    for (int t = 0; t < T; ++t) {                                             \
+      const typename V::R xv = V::set1(XT);                                   \
+      for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]); \
+    }                                                                         \
+  } while (0)
+
 // One tile: T output pixels (ox0 .. ox0+T-1 of row oy) x OCB vectors of output channels.
 // Taps [kh0, kh1) x [kw0, kw1) are the in-bounds ones for every pixel of the tile.
 // CB > 0: the input channel block is the compile-time constant CB (lets the compiler unroll).
@@ -95,15 +110,7 @@ inline void conv_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, const
           }
           continue;
         }
-        for (int64_t c = 0; c < cb; ++c) {
-          typename V::R wv[OCB];
-          for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
-          wp += OCB * L;
-          for (int t = 0; t < T; ++t) {
-            const typename V::R xv = V::set1(xq[t * tstep + c]);
-            for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
-          }
-        }
+        for (int64_t c = 0; c < cb; ++c) SCV_TILE_STEP(xq[t * tstep + c]);
       }
     }
   }
@@ -250,15 +257,7 @@ inline void conv_pix_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, c
     const float* xq = xb + q0 * L + s0 * d.x_block;
     for (int64_t s = s0; s < s1; ++s, xq += d.x_block) {
 #pragma GCC unroll 1
-      for (int c = 0; c < L; ++c) {
-        typename V::R wv[OCB];
-        for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
-        wp += OCB * L;
-        for (int t = 0; t < T; ++t) {
-          const typename V::R xv = V::set1(xq[t * L + c]);
-          for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
-        }
-      }
+      for (int c = 0; c < L; ++c) SCV_TILE_STEP(xq[t * L + c]);
     }
   } else {
     // Step s = tap * nblk + blk. Per tap, each pixel's pointer and its advance per input block
@@ -279,15 +278,7 @@ inline void conv_pix_tile(const scv::x86::ConvBlockedDesc& d, const float* xb, c
       }
       for (; s < se; ++s) {
 #pragma GCC unroll 1
-        for (int c = 0; c < L; ++c) {
-          typename V::R wv[OCB];
-          for (int o = 0; o < OCB; ++o) wv[o] = V::load(wp + o * L);
-          wp += OCB * L;
-          for (int t = 0; t < T; ++t) {
-            const typename V::R xv = V::set1(xp[t][c]);
-            for (int o = 0; o < OCB; ++o) acc[t][o] = V::fma(wv[o], xv, acc[t][o]);
-          }
-        }
+        for (int c = 0; c < L; ++c) SCV_TILE_STEP(xp[t][c]);
         for (int t = 0; t < T; ++t) xp[t] += inc[t];
       }
     }
@@ -369,6 +360,8 @@ void conv_blocked_pixels(const scv::x86::ConvBlockedDesc& d, const float* x, con
       break;
   }
 }
+
+#undef SCV_TILE_STEP
 
 // ---- Winograd F(MxM, 3x3) transforms, M = 2 or 4 ---------------------------------------------
 // Each tile's (M+2)x(M+2) input patch d becomes B^T d B and each product tile m becomes
