@@ -1,0 +1,40 @@
+// Helpers of the explain pass (src/explain/trace.cpp): running a loop on the pool, and the
+// depthwise convolutions (src/explain/depthwise.cpp), forward and their adjoint, as direct
+// per-channel loops.
+#pragma once
+
+#include <cstdint>
+
+#include "scratchcv/ops_ref.h"
+#include "scratchcv/tensor.h"
+#include "scratchcv/thread_pool.h"
+
+namespace scv::explain {
+
+// Below this many elements (or multiply-adds) a loop runs on the calling thread: waking the
+// pool costs more than it saves, and on a loaded machine every wake-up may wait for a core.
+constexpr int64_t kSerialWork = int64_t(1) << 16;
+
+// parallel_for, or f(0, n) on this thread when the work is small.
+template <typename F>
+void for_range(ThreadPool& pool, int64_t n, int64_t work, F&& f) {
+  if (work < kSerialWork || pool.num_threads() < 2)
+    f(int64_t(0), n);
+  else
+    pool.parallel_for(n, f);
+}
+
+// A depthwise convolution: one input channel per group (groups = input channels), each output
+// channel o reading input channel o / M (M = cout / cin, the channel multiplier).
+bool is_depthwise(const ref::Conv2dParams& p, int64_t cin, int64_t cout);
+
+// y = depthwise conv(x, w) + b (bias may be null), threads over output planes; the same results
+// as the reference convolution, bit for bit.
+void depthwise_forward(const Tensor& x, const Tensor& w, const float* bias,
+                       const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool);
+
+// dx = the transposed depthwise conv of dy, threads over input planes.
+void depthwise_backward(const Tensor& dy, const Tensor& w, const ref::Conv2dParams& p, Tensor* dx,
+                        ThreadPool& pool);
+
+}  // namespace scv::explain
