@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@
 namespace scv::explain {
 
 // ---- forward ------------------------------------------------------------------------------------
+class Arena;  // where a trace's activations and its gradients live (src/explain/arena.h)
+
 struct Trace {
   const Graph* graph = nullptr;  // not owned; must outlive the trace
   std::vector<Tensor> values;    // by value id: constants and every computed activation
@@ -43,6 +46,9 @@ struct Trace {
   std::vector<double> node_ms;      // wall time of each node's forward
   std::vector<int64_t> node_flops;  // multiply-adds count 2; elementwise ops count 1 per output
   std::vector<int> producer;        // by value id: the node that computes it, -1 for inputs
+  // The memory of the computed values and of backward()'s gradients (tensors from it keep it
+  // alive).
+  std::shared_ptr<Arena> arena;
 };
 
 // Runs g on one input ([N, C, H, W], the graph's only input), keeping everything backward()

@@ -3,6 +3,7 @@
 // per-channel loops.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "scratchcv/ops_ref.h"
@@ -15,13 +16,19 @@ namespace scv::explain {
 // pool costs more than it saves, and on a loaded machine every wake-up may wait for a core.
 constexpr int64_t kSerialWork = int64_t(1) << 16;
 
-// parallel_for, or f(0, n) on this thread when the work is small.
+// f(begin, end) over [0, n): one chunk per thread (chunk sizes multiples of `align`, for GEMMs
+// split along a kernel's register tile), or f(0, n) on this thread when `work` is small.
 template <typename F>
-void for_range(ThreadPool& pool, int64_t n, int64_t work, F&& f) {
-  if (work < kSerialWork || pool.num_threads() < 2)
+void for_range(ThreadPool& pool, int64_t n, int64_t work, F&& f, int64_t align = 1) {
+  if (work < kSerialWork || pool.num_threads() < 2 || n <= align) {
     f(int64_t(0), n);
-  else
-    pool.parallel_for(n, f);
+    return;
+  }
+  pool.run([&](int ith, int nth) {
+    const int64_t units = (n + align - 1) / align, per = (units + nth - 1) / nth;
+    const int64_t b = std::min(n, ith * per * align), e = std::min(n, b + per * align);
+    if (b < e) f(b, e);
+  });
 }
 
 // A depthwise convolution: one input channel per group (groups = input channels), each output

@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 
+#include "explain/arena.h"
 #include "explain/depthwise.h"
 #include "ops/conv/im2col.h"
 #include "ops/gemm/sgemm.h"
@@ -86,32 +87,35 @@ void elementwise_forward(const Node& node, const std::vector<Tensor>& in, Tensor
   });
 }
 
-// Runs f(r0, r1) over [0, n) split into one chunk per thread, chunk sizes multiples of `align`
-// (GEMM results do not depend on how rows or columns are split).
-template <typename F>
-void split(ThreadPool& pool, int64_t n, int64_t align, F&& f) {
-  pool.run([&](int ith, int nth) {
-    const int64_t units = (n + align - 1) / align;
-    const int64_t per = (units + nth - 1) / nth;
-    const int64_t r0 = std::min(n, ith * per * align), r1 = std::min(n, r0 + per * align);
-    if (r0 < r1) f(r0, r1);
-  });
-}
-
 // c [m x n] = op(a) b + beta c through training's GEMM, op(a) = a or a^T ([m x k], leading
-// dimension lda), b [k x n] and c row-major with n columns. Threads split the columns when the
-// map is wide, else the rows of c.
+// dimension lda), b [k x n] and c row-major with n columns; with `bias` ([m], then beta must be
+// 0), c = op(a) b + bias: each thread fills its own part of c with the bias before its GEMM
+// adds into it (the same additions, in the same order, as filling c first). Threads split the
+// columns when the map is wide, else the rows of c; small products run on this thread.
 void gemm_threads(ThreadPool& pool, const GemmKernel& gk, bool ta, int m, int n, int k,
-                  const float* a, int lda, const float* b, float beta, float* c) {
+                  const float* a, int lda, const float* b, float beta, float* c,
+                  const float* bias = nullptr) {
+  const int64_t work = int64_t(m) * n * k;
+  auto fill = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    for (int64_t r = r0; r < r1; ++r) std::fill(c + r * n + c0, c + r * n + c1, bias[r]);
+  };
   if (n >= 64 * pool.num_threads()) {
-    split(pool, n, gk.nr, [&](int64_t c0, int64_t c1) {
-      sgemm(gk, ta, false, m, int(c1 - c0), k, 1.f, a, lda, b + c0, n, beta, c + c0, n);
-    });
+    for_range(
+        pool, n, work,
+        [&](int64_t c0, int64_t c1) {
+          if (bias) fill(0, m, c0, c1);
+          sgemm(gk, ta, false, m, c1 - c0, k, 1.f, a, lda, b + c0, n, bias ? 1.f : beta, c + c0, n);
+        },
+        gk.nr);
   } else {
-    split(pool, m, gk.mr, [&](int64_t r0, int64_t r1) {
-      sgemm(gk, ta, false, int(r1 - r0), n, k, 1.f, a + (ta ? r0 : r0 * lda), lda, b, n, beta,
-            c + r0 * n, n);
-    });
+    for_range(
+        pool, m, work,
+        [&](int64_t r0, int64_t r1) {
+          if (bias) fill(r0, r1, 0, n);
+          sgemm(gk, ta, false, r1 - r0, n, k, 1.f, a + (ta ? r0 : r0 * lda), lda, b, n,
+                bias ? 1.f : beta, c + r0 * n, n);
+        },
+        gk.mr);
   }
 }
 
@@ -124,44 +128,44 @@ bool unit_conv(const ref::Conv2dParams& p) {
 // y = conv(x, w) + b through im2col and training's GEMM, threads over output columns (or rows
 // of the weight when the map is small).
 void conv_forward_gemm(const Tensor& x, const Tensor& w, const float* bias,
-                       const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool) {
+                       const ref::Conv2dParams& p, Tensor* y, Arena& arena, ThreadPool& pool) {
   const GemmKernel& gk = gemm_kernel(active_isa());
   const int N = int(x.dim(0)), C = int(x.dim(1)), H = int(x.dim(2)), W = int(x.dim(3));
   const int cout = int(w.dim(0)), kk = int(p.kh * p.kw);
   const int Ho = int(y->dim(2)), Wo = int(y->dim(3)), HWo = Ho * Wo;
   const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * kk;
   const bool direct = unit_conv(p);  // the input already is the col matrix
-  std::vector<float> colbuf(direct ? 0 : size_t(C) * kk * HWo);
+  Tensor colbuf = direct ? Tensor() : arena.tensor({int64_t(C) * kk * HWo}, false);
   for (int n = 0; n < N; ++n) {
     const float* xn = x.data() + size_t(n) * C * H * W;
     float* yn = y->data() + size_t(n) * cout * HWo;
     const float* col = xn;
     if (!direct) {
-      pool.parallel_for(
-          C, [&](int64_t c0, int64_t c1) { im2col(xn, H, W, p, Ho, Wo, c0, c1, colbuf.data()); });
+      for_range(pool, C, int64_t(C) * kk * HWo, [&](int64_t c0, int64_t c1) {
+        im2col(xn, H, W, p, Ho, Wo, c0, c1, colbuf.data());
+      });
       col = colbuf.data();
     }
-    for (int o = 0; o < cout; ++o)
-      std::fill(yn + size_t(o) * HWo, yn + size_t(o + 1) * HWo, bias ? bias[o] : 0.f);
     for (int g = 0; g < G; ++g) {
       const float* wg = w.data() + size_t(g) * cout_g * Kg;
       const float* cg = col + size_t(g) * Kg * HWo;
       float* yg = yn + size_t(g) * cout_g * HWo;
-      gemm_threads(pool, gk, false, cout_g, HWo, Kg, wg, Kg, cg, 1.f, yg);
+      gemm_threads(pool, gk, false, cout_g, HWo, Kg, wg, Kg, cg, 0.f, yg,
+                   bias ? bias + size_t(g) * cout_g : nullptr);
     }
   }
 }
 
 // dx = conv^T(dy) through training's GEMM (dcol = W^T dy) and col2im.
 void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dParams& p, Tensor* dx,
-                        ThreadPool& pool) {
+                        Arena& arena, ThreadPool& pool) {
   const GemmKernel& gk = gemm_kernel(active_isa());
   const int N = int(dx->dim(0)), C = int(dx->dim(1)), H = int(dx->dim(2)), W = int(dx->dim(3));
   const int cout = int(w.dim(0)), kk = int(p.kh * p.kw);
   const int Ho = int(dy.dim(2)), Wo = int(dy.dim(3)), HWo = Ho * Wo;
   const int G = int(p.groups), cin_g = C / G, cout_g = cout / G, Kg = cin_g * kk;
   const bool direct = unit_conv(p);
-  std::vector<float> colbuf(direct ? 0 : size_t(C) * kk * HWo);
+  Tensor colbuf = direct ? Tensor() : arena.tensor({int64_t(C) * kk * HWo}, false);
   for (int n = 0; n < N; ++n) {
     const float* dyn = dy.data() + size_t(n) * cout * HWo;
     float* dxn = dx->data() + size_t(n) * C * H * W;
@@ -173,8 +177,8 @@ void conv_backward_gemm(const Tensor& dy, const Tensor& w, const ref::Conv2dPara
       gemm_threads(pool, gk, true, Kg, HWo, cout_g, wg, Kg, dyg, 0.f, cg);
     }
     if (!direct) {
-      pool.parallel_for(
-          C, [&](int64_t c0, int64_t c1) { col2im(dcol, H, W, p, Ho, Wo, c0, c1, dxn); });
+      for_range(pool, C, int64_t(C) * kk * HWo,
+                [&](int64_t c0, int64_t c1) { col2im(dcol, H, W, p, Ho, Wo, c0, c1, dxn); });
     }
   }
 }
@@ -277,6 +281,8 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
     return error("explain needs a graph with one input, this one has ", g.inputs.size());
   Trace t;
   t.graph = &g;
+  t.arena = Arena::make();
+  Arena& arena = *t.arena;
   t.values.resize(g.values.size());
   t.producer.assign(g.values.size(), -1);
   t.switches.resize(g.nodes.size());
@@ -308,11 +314,11 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
         return error("node '", node.name, "': bias has ", bias->numel(), " elements, expected ",
                      in[1].dim(0));
       if (is_depthwise(p, in[0].dim(1), in[1].dim(0))) {
-        y = Tensor({in[0].dim(0), in[1].dim(0), oh, ow});
+        y = arena.tensor({in[0].dim(0), in[1].dim(0), oh, ow}, false);
         depthwise_forward(in[0], in[1], bias ? bias->data() : nullptr, p, &y, pool);
       } else if (im2col_fits(p, in[0].dim(1))) {
-        y = Tensor({in[0].dim(0), in[1].dim(0), oh, ow});
-        conv_forward_gemm(in[0], in[1], bias ? bias->data() : nullptr, p, &y, pool);
+        y = arena.tensor({in[0].dim(0), in[1].dim(0), oh, ow}, false);
+        conv_forward_gemm(in[0], in[1], bias ? bias->data() : nullptr, p, &y, arena, pool);
       } else {
         SCV_ASSIGN_OR_RETURN(auto out, run_node_reference(node, in));
         y = out[0];
@@ -331,7 +337,7 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
       if (oh <= 0 || ow <= 0)
         return error("node '", node.name, "': input ", shape_str(x.shape()),
                      " is smaller than the window");
-      y = Tensor({x.dim(0), x.dim(1), oh, ow});
+      y = arena.tensor({x.dim(0), x.dim(1), oh, ow}, false);
       t.switches[ni].resize(size_t(y.numel()));
       const int64_t plane = x.dim(2) * x.dim(3), oplane = oh * ow;
       pool.parallel_for(x.dim(0) * x.dim(1), [&](int64_t b, int64_t e) {
@@ -340,7 +346,7 @@ Result<Trace> run_trace(const Graph& g, const Tensor& input, ThreadPool& pool) {
       });
       t.node_flops[ni] = y.numel() * p.kh * p.kw;
     } else if (elementwise_fast(node, in)) {
-      y = Tensor(in[0].shape());
+      y = arena.tensor(in[0].shape(), false);
       elementwise_forward(node, in, &y, pool);
       t.node_flops[ni] = y.numel();
     } else {
@@ -367,15 +373,18 @@ namespace {
 
 // The backward step of each op kind: dx, the gradient of the node's data input, from dy.
 
+// Every backward step below writes its whole dx (fresh arena memory, not zero-filled) unless it
+// says otherwise.
+
 Result<Tensor> conv_backward(const Node& node, const Tensor& x, const Tensor& w, const Tensor& dy,
-                             ThreadPool& pool) {
+                             Arena& arena, ThreadPool& pool) {
   ref::Conv2dParams p;
   SCV_TRY(conv_params(node, x, w, &p));
-  Tensor dx(x.shape());
+  Tensor dx = arena.tensor(x.shape(), false);
   if (is_depthwise(p, x.dim(1), w.dim(0)))
     depthwise_backward(dy, w, p, &dx, pool);
   else if (im2col_fits(p, x.dim(1)))
-    conv_backward_gemm(dy, w, p, &dx, pool);
+    conv_backward_gemm(dy, w, p, &dx, arena, pool);
   else
     conv2d_backward_data_ref(dy.data(), dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3), w.data(), p,
                              x.dim(1), x.dim(2), x.dim(3), dx.data());
@@ -383,43 +392,43 @@ Result<Tensor> conv_backward(const Node& node, const Tensor& x, const Tensor& w,
 }
 
 Tensor batchnorm_backward(const Node& node, const Tensor& x, const Tensor& scale, const Tensor& var,
-                          const Tensor& dy) {
+                          const Tensor& dy, Arena& arena, ThreadPool& pool) {
   // Inference batch-norm is affine per channel: dx = dy * scale / sqrt(var + eps).
   const int64_t n = x.dim(0), c = x.dim(1), hw = x.numel() / (n * c);
-  Tensor dx(x.shape());
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t ch = 0; ch < c; ++ch) {
+  Tensor dx = arena.tensor(x.shape(), false);
+  for_range(pool, n * c, x.numel(), [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const int64_t ch = pl % c;
       const float a = scale[ch] / std::sqrt(var[ch] + node.attrs.epsilon);
-      const float* d = dy.data() + (b * c + ch) * hw;
-      float* o = dx.data() + (b * c + ch) * hw;
+      const float* d = dy.data() + pl * hw;
+      float* o = dx.data() + pl * hw;
       for (int64_t i = 0; i < hw; ++i) o[i] = d[i] * a;
     }
+  });
   return dx;
 }
 
 Tensor relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy, ReluRule rule,
-                     ThreadPool& pool) {
+                     Arena& arena, ThreadPool& pool) {
   static const std::unique_ptr<train::Layer> relu_layer = train::make_activation(train::Act::relu);
-  Tensor dx(x.shape());
+  Tensor dx = arena.tensor(x.shape(), false);
+  if (rule == ReluRule::gradient) {  // training's ReLU layer: dx = dy where x > 0
+    relu_layer->backward(x, y, dy, &dx, pool);
+    return dx;
+  }
   const float *xd = x.data(), *d = dy.data();
   float* o = dx.data();
-  switch (rule) {
-    case ReluRule::gradient:  // training's ReLU layer: dx = dy where x > 0
-      relu_layer->backward(x, y, dy, &dx, pool);
-      break;
-    case ReluRule::deconvnet:
-      for (int64_t i = 0; i < x.numel(); ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
-      break;
-    case ReluRule::guided:
-      for (int64_t i = 0; i < x.numel(); ++i) o[i] = (d[i] > 0.f && xd[i] > 0.f) ? d[i] : 0.f;
-      break;
-  }
+  const bool guided = rule == ReluRule::guided;
+  for_range(pool, x.numel(), x.numel(), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) o[i] = d[i] > 0.f && (!guided || xd[i] > 0.f) ? d[i] : 0.f;
+  });
   return dx;
 }
 
-Tensor maxpool_backward(const Tensor& x, const Tensor& dy, const std::vector<int32_t>& sw) {
-  // Unpooling: each output's gradient goes to the input cell its switch recorded.
-  Tensor dx(x.shape());
+Tensor maxpool_backward(const Tensor& x, const Tensor& dy, const std::vector<int32_t>& sw,
+                        Arena& arena) {
+  // Unpooling: each output's gradient goes to the input cell its switch recorded (dx zeroed).
+  Tensor dx = arena.tensor(x.shape(), true);
   const int64_t planes = x.dim(0) * x.dim(1), hw = x.dim(2) * x.dim(3);
   const int64_t ohw = dy.dim(2) * dy.dim(3);
   for (int64_t pl = 0; pl < planes; ++pl)
@@ -430,8 +439,9 @@ Tensor maxpool_backward(const Tensor& x, const Tensor& dy, const std::vector<int
   return dx;
 }
 
-Tensor avgpool_backward(const ref::Pool2dParams& p, const Tensor& x, const Tensor& dy) {
-  Tensor dx(x.shape());
+Tensor avgpool_backward(const ref::Pool2dParams& p, const Tensor& x, const Tensor& dy,
+                        Arena& arena) {
+  Tensor dx = arena.tensor(x.shape(), true);  // accumulated into
   const int64_t h = x.dim(2), w = x.dim(3), oh = dy.dim(2), ow = dy.dim(3);
   for (int64_t pl = 0; pl < x.dim(0) * x.dim(1); ++pl)
     for (int64_t oy = 0; oy < oh; ++oy)
@@ -459,8 +469,8 @@ Tensor avgpool_backward(const ref::Pool2dParams& p, const Tensor& x, const Tenso
   return dx;
 }
 
-Tensor global_avgpool_backward(const Tensor& x, const Tensor& dy) {
-  Tensor dx(x.shape());
+Tensor global_avgpool_backward(const Tensor& x, const Tensor& dy, Arena& arena) {
+  Tensor dx = arena.tensor(x.shape(), false);
   const int64_t planes = x.dim(0) * x.dim(1), hw = x.numel() / planes;
   for (int64_t pl = 0; pl < planes; ++pl) {
     const float gv = dy[pl] / float(hw);
@@ -470,10 +480,10 @@ Tensor global_avgpool_backward(const Tensor& x, const Tensor& dy) {
 }
 
 Tensor gemm_backward(const GemmKernel& gk, const Attrs& at, const Tensor& x, const Tensor& b,
-                     const Tensor& dy) {
+                     const Tensor& dy, Arena& arena) {
   const int M = int(dy.dim(0)), Nn = int(dy.dim(1));
   const int K = int(at.trans_a ? x.dim(0) : x.dim(1));
-  Tensor dx(x.shape());
+  Tensor dx = arena.tensor(x.shape(), false);
   if (!at.trans_a) {  // dA [M, K] = alpha * dY op(B)^T
     sgemm(gk, false, !at.trans_b, M, K, Nn, at.alpha, dy.data(), Nn, b.data(), at.trans_b ? K : Nn,
           0.f, dx.data(), K);
@@ -484,11 +494,12 @@ Tensor gemm_backward(const GemmKernel& gk, const Attrs& at, const Tensor& x, con
   return dx;
 }
 
-Tensor matmul_backward(const GemmKernel& gk, const Tensor& x, const Tensor& b, const Tensor& dy) {
+Tensor matmul_backward(const GemmKernel& gk, const Tensor& x, const Tensor& b, const Tensor& dy,
+                       Arena& arena) {
   const int M = int(x.dim(-2)), K = int(x.dim(-1)), Nn = int(b.dim(-1));
   const int64_t batch = x.numel() / (int64_t(M) * K);
   const bool bb = b.numel() != int64_t(K) * Nn;
-  Tensor dx(x.shape());
+  Tensor dx = arena.tensor(x.shape(), false);
   for (int64_t i = 0; i < batch; ++i)  // dA = dY B^T
     sgemm(gk, false, true, M, K, Nn, 1.f, dy.data() + i * M * Nn, Nn,
           b.data() + (bb ? i * K * Nn : 0), Nn, 0.f, dx.data() + i * M * K, K);
@@ -496,7 +507,7 @@ Tensor matmul_backward(const GemmKernel& gk, const Tensor& x, const Tensor& b, c
 }
 
 Tensor clip_backward(const Trace& t, const Node& node, const Tensor& x, const Tensor& dy,
-                     ReluRule rule) {
+                     ReluRule rule, ThreadPool& pool) {
   // dx = dy where lo <= x <= hi (as torch.clamp), 0 where the bound was taken.
   const auto bound = [&](size_t k, float def) {
     return k < node.inputs.size() && node.inputs[k] >= 0 ? t.values[node.inputs[k]][0] : def;
@@ -505,25 +516,29 @@ Tensor clip_backward(const Trace& t, const Node& node, const Tensor& x, const Te
   const float hi = bound(2, std::numeric_limits<float>::infinity());
   // As an activation (ReLU6 = Clip(0, 6)) it follows the ReLU rule: the deconvnet
   // rectifies the backward signal, guided backpropagation also masks by the forward.
-  Tensor dx(x.shape());
+  Tensor dx = t.arena->tensor(x.shape(), false);
   const float *xd = x.data(), *d = dy.data();
   float* o = dx.data();
   const int64_t n = x.numel();
-  switch (rule) {
-    case ReluRule::gradient:
-      for (int64_t i = 0; i < n; ++i) o[i] = xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
-      break;
-    case ReluRule::deconvnet:
-      for (int64_t i = 0; i < n; ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
-      break;
-    case ReluRule::guided:
-      for (int64_t i = 0; i < n; ++i) o[i] = d[i] > 0.f && xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
-      break;
-  }
+  for_range(pool, n, n, [&](int64_t b, int64_t e) {
+    switch (rule) {
+      case ReluRule::gradient:
+        for (int64_t i = b; i < e; ++i) o[i] = xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
+        break;
+      case ReluRule::deconvnet:
+        for (int64_t i = b; i < e; ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
+        break;
+      case ReluRule::guided:
+        for (int64_t i = b; i < e; ++i)
+          o[i] = d[i] > 0.f && xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
+        break;
+    }
+  });
   return dx;
 }
 
-Tensor softmax_backward(const Node& node, const Tensor& x, const Tensor& y, const Tensor& dy) {
+Tensor softmax_backward(const Node& node, const Tensor& x, const Tensor& y, const Tensor& dy,
+                        Arena& arena) {
   // dx = y * (dy - sum_j dy_j y_j) along the softmax axis.
   const int64_t r = x.rank();
   const int64_t axis = node.attrs.axis < 0 ? node.attrs.axis + r : node.attrs.axis;
@@ -537,7 +552,7 @@ Tensor softmax_backward(const Node& node, const Tensor& x, const Tensor& y, cons
     else
       inner *= d;
   }
-  Tensor dx(x.shape());
+  Tensor dx = arena.tensor(x.shape(), false);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t in_ = 0; in_ < inner; ++in_) {
       const int64_t base = o * len * inner + in_;
@@ -557,6 +572,8 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
   const Graph& g = *t.graph;
   const int nv = int(g.values.size());
   const GemmKernel& gk = gemm_kernel(active_isa());
+  if (!t.arena) return error("backward: the trace has no memory (not made by run_trace)");
+  Arena& arena = *t.arena;
   if (seed_value < 0 || seed_value >= nv) return error("backward: seed value out of range");
   if (seed_grad.shape() != t.values[seed_value].shape())
     return error("backward: seed gradient ", shape_str(seed_grad.shape()), " does not match ",
@@ -572,6 +589,8 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
   int stop = int(g.nodes.size());
   for (int v : want) stop = std::min(stop, t.producer[v] + 1);
 
+  // grad[v] += d. fresh: d is this pass's own buffer (not shared with another gradient), so
+  // the sum may go into it; owned[v]: the same for grad[v].
   auto accumulate = [&](int v, Tensor d, bool fresh) {
     if (v < 0 || g.values[v].is_constant()) return;
     if (grad[v].empty()) {
@@ -579,10 +598,14 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
       owned[v] = fresh;
       return;
     }
-    if (!owned[v]) grad[v] = grad[v].clone(), owned[v] = 1;
-    float* a = grad[v].data();
-    const float* b = d.data();
-    for (int64_t i = 0; i < grad[v].numel(); ++i) a[i] += b[i];
+    Tensor sum = owned[v] ? grad[v] : fresh ? d : arena.tensor(d.shape(), false);
+    const float *a = grad[v].data(), *b = d.data();
+    float* o = sum.data();
+    for_range(pool, sum.numel(), sum.numel(), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) o[i] = a[i] + b[i];
+    });
+    grad[v] = std::move(sum);
+    owned[v] = 1;
   };
 
   for (int ni = int(g.nodes.size()) - 1; ni >= stop; --ni) {
@@ -607,33 +630,34 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
     switch (node.op) {
       case OpType::Conv: {
         if (needs(node.inputs[1])) return not_constant(node, "weight");
-        SCV_ASSIGN_OR_RETURN(Tensor dx, conv_backward(node, x, t.values[node.inputs[1]], dy, pool));
+        SCV_ASSIGN_OR_RETURN(Tensor dx,
+                             conv_backward(node, x, t.values[node.inputs[1]], dy, arena, pool));
         accumulate(xin, dx, true);
         break;
       }
       case OpType::BatchNorm:
         for (int i = 1; i <= 4; ++i)
           if (needs(node.inputs[i])) return not_constant(node, "parameter");
-        accumulate(
-            xin,
-            batchnorm_backward(node, x, t.values[node.inputs[1]], t.values[node.inputs[4]], dy),
-            true);
+        accumulate(xin,
+                   batchnorm_backward(node, x, t.values[node.inputs[1]], t.values[node.inputs[4]],
+                                      dy, arena, pool),
+                   true);
         break;
       case OpType::Relu:
-        accumulate(xin, relu_backward(x, t.values[out], dy, rule, pool), true);
+        accumulate(xin, relu_backward(x, t.values[out], dy, rule, arena, pool), true);
         break;
       case OpType::MaxPool:
-        accumulate(xin, maxpool_backward(x, dy, t.switches[ni]), true);
+        accumulate(xin, maxpool_backward(x, dy, t.switches[ni], arena), true);
         break;
       case OpType::AveragePool: {
         ref::Pool2dParams p;
         SCV_TRY(window_params(node, x.dim(2), x.dim(3), node.attrs.kernel_shape[0],
                               node.attrs.kernel_shape[1], &p));
-        accumulate(xin, avgpool_backward(p, x, dy), true);
+        accumulate(xin, avgpool_backward(p, x, dy, arena), true);
         break;
       }
       case OpType::GlobalAveragePool:
-        accumulate(xin, global_avgpool_backward(x, dy), true);
+        accumulate(xin, global_avgpool_backward(x, dy, arena), true);
         break;
       case OpType::Flatten:
       case OpType::Reshape:
@@ -642,17 +666,18 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
         break;
       case OpType::Gemm:
         if (needs(node.inputs[1])) return not_constant(node, "B");
-        accumulate(xin, gemm_backward(gk, node.attrs, x, t.values[node.inputs[1]], dy), true);
+        accumulate(xin, gemm_backward(gk, node.attrs, x, t.values[node.inputs[1]], dy, arena),
+                   true);
         break;
       case OpType::MatMul:
         if (needs(node.inputs[1])) return not_constant(node, "B");
-        accumulate(xin, matmul_backward(gk, x, t.values[node.inputs[1]], dy), true);
+        accumulate(xin, matmul_backward(gk, x, t.values[node.inputs[1]], dy, arena), true);
         break;
       case OpType::Clip:
-        accumulate(xin, clip_backward(t, node, x, dy, rule), true);
+        accumulate(xin, clip_backward(t, node, x, dy, rule, pool), true);
         break;
       case OpType::Softmax:
-        accumulate(xin, softmax_backward(node, x, t.values[out], dy), true);
+        accumulate(xin, softmax_backward(node, x, t.values[out], dy, arena), true);
         break;
       case OpType::Add:
         break;  // handled above
