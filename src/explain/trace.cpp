@@ -87,6 +87,37 @@ void elementwise_forward(const Node& node, const std::vector<Tensor>& in, Tensor
   });
 }
 
+// c [m] = op(a) b + beta c (+ bias) for one column b [k]: a matrix-vector product (a classifier
+// on pooled features). The GEMM would pack all of a for 1 useful column in 16: on MobileNetV2's
+// 1001 x 1280 classifier that took 11 ms forward and as much per backward pass, this ~1 ms.
+// Sums in a different order than the GEMM: the same results up to float rounding.
+void gemv_threads(ThreadPool& pool, bool ta, int m, int k, const float* a, int lda, const float* b,
+                  float beta, float* c, const float* bias) {
+  for_range(pool, m, int64_t(m) * k, [&](int64_t r0, int64_t r1) {
+    if (!ta) {  // rows of a: dot products, 8 partial sums each
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* ar = a + r * lda;
+        float part[8] = {};
+        int64_t j = 0;
+        for (; j + 8 <= k; j += 8)
+          for (int u = 0; u < 8; ++u) part[u] += ar[j + u] * b[j + u];
+        float sum = 0.f;
+        for (; j < k; ++j) sum += ar[j] * b[j];
+        for (float v : part) sum += v;
+        c[r] = (bias ? bias[r] : beta == 0.f ? 0.f : beta * c[r]) + sum;
+      }
+      return;
+    }
+    // columns of a (op(a) = a^T): c[r] = sum over j of a[j, r] b[j], row by row of a
+    for (int64_t r = r0; r < r1; ++r) c[r] = bias ? bias[r] : beta == 0.f ? 0.f : beta * c[r];
+    for (int64_t j = 0; j < k; ++j) {
+      const float* aj = a + j * lda;
+      const float bj = b[j];
+      for (int64_t r = r0; r < r1; ++r) c[r] += aj[r] * bj;
+    }
+  });
+}
+
 // c [m x n] = op(a) b + beta c through training's GEMM, op(a) = a or a^T ([m x k], leading
 // dimension lda), b [k x n] and c row-major with n columns; with `bias` ([m], then beta must be
 // 0), c = op(a) b + bias: each thread fills its own part of c with the bias before its GEMM
@@ -96,6 +127,7 @@ void gemm_threads(ThreadPool& pool, const GemmKernel& gk, bool ta, int m, int n,
                   const float* a, int lda, const float* b, float beta, float* c,
                   const float* bias = nullptr) {
   const int64_t work = int64_t(m) * n * k;
+  if (n == 1) return gemv_threads(pool, ta, m, k, a, lda, b, beta, c, bias);
   auto fill = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
     for (int64_t r = r0; r < r1; ++r) std::fill(c + r * n + c0, c + r * n + c1, bias[r]);
   };
@@ -520,18 +552,17 @@ Tensor clip_backward(const Trace& t, const Node& node, const Tensor& x, const Te
   const float *xd = x.data(), *d = dy.data();
   float* o = dx.data();
   const int64_t n = x.numel();
-  for_range(pool, n, n, [&](int64_t b, int64_t e) {
-    switch (rule) {
-      case ReluRule::gradient:
-        for (int64_t i = b; i < e; ++i) o[i] = xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
-        break;
-      case ReluRule::deconvnet:
-        for (int64_t i = b; i < e; ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
-        break;
-      case ReluRule::guided:
-        for (int64_t i = b; i < e; ++i)
-          o[i] = d[i] > 0.f && xd[i] >= lo && xd[i] <= hi ? d[i] : 0.f;
-        break;
+  // Masks combined with & (not &&): no branches, so the loops vectorize (the branchy ones
+  // mispredicted on every other element).
+  const bool rectify = rule != ReluRule::gradient, mask = rule != ReluRule::deconvnet;
+  for_range(pool, n, n, [&, lo, hi](int64_t b, int64_t e) {
+    if (rectify && mask) {
+      for (int64_t i = b; i < e; ++i)
+        o[i] = (d[i] > 0.f) & (xd[i] >= lo) & (xd[i] <= hi) ? d[i] : 0.f;
+    } else if (mask) {
+      for (int64_t i = b; i < e; ++i) o[i] = (xd[i] >= lo) & (xd[i] <= hi) ? d[i] : 0.f;
+    } else {
+      for (int64_t i = b; i < e; ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
     }
   });
   return dx;
