@@ -62,7 +62,7 @@ Result<ClassifierHead> find_classifier_head(const Graph& g) {
       if (w.rank() != 4 || w.dim(2) != 1 || w.dim(3) != 1) break;
       ClassifierHead h;
       h.features = g.nodes[gap].inputs[0];
-      h.weight = Tensor::from_data({w.dim(0), w.dim(1)}, w.data());
+      h.weight = w.reshaped({w.dim(0), w.dim(1)});  // shares the weights (no 5 MB copy)
       return h;
     }
     const bool gemm = n.op == OpType::Gemm && !n.attrs.trans_a;
@@ -74,6 +74,10 @@ Result<ClassifierHead> find_classifier_head(const Graph& g) {
       const int64_t classes = tb ? b.dim(0) : b.dim(1), c = tb ? b.dim(1) : b.dim(0);
       ClassifierHead h;
       h.features = g.nodes[gap].inputs[0];
+      if (tb && alpha == 1.f) {  // already [classes, C]: share it
+        h.weight = b;
+        return h;
+      }
       h.weight = Tensor({classes, c});
       for (int64_t k = 0; k < classes; ++k)
         for (int64_t j = 0; j < c; ++j)

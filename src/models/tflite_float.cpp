@@ -45,7 +45,7 @@ Result<Tensor> real_values(const TensorInfo& t, const std::string& who) {
   for (int32_t d : t.shape)
     if (d <= 0) return error(who, ": tensor '", t.name, "' has a dimension ", d);
   const int64_t n = t.numel();
-  Tensor out({n});
+  Tensor out = Tensor::uninitialized({n});  // every element is written below
   if (t.type == DType::f32) {
     std::memcpy(out.data(), t.data, size_t(n) * sizeof(float));
     return out;
@@ -387,7 +387,7 @@ class Builder {
         return error(who_, ": weights ", shape_str(graph_shape(w.shape)), " do not fit ", ic,
                      " input channels");
       group = ic;
-      oihw = Tensor({oc, 1, kh, kw});
+      oihw = Tensor::uninitialized({oc, 1, kh, kw});
       float* d = oihw.data();
       for (int64_t k = 0; k < khw; ++k)
         for (int64_t o = 0; o < oc; ++o) d[o * khw + k] = wr[k * oc + o];
@@ -395,7 +395,7 @@ class Builder {
       oc = w.shape[0];
       if (w.shape[3] != ic)
         return error(who_, ": weights for ", w.shape[3], " input channels, the input has ", ic);
-      oihw = khw == 1 ? wr.reshaped({oc, ic, 1, 1}) : Tensor({oc, ic, kh, kw});
+      oihw = khw == 1 ? wr.reshaped({oc, ic, 1, 1}) : Tensor::uninitialized({oc, ic, kh, kw});
       float* d = oihw.data();
       for (int64_t o = 0; o < oc && khw > 1; ++o)
         for (int64_t k = 0; k < khw; ++k)
