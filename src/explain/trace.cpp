@@ -76,14 +76,18 @@ void elementwise_forward(const Node& node, const std::vector<Tensor>& in, Tensor
     };
     const float lo = bound(1, -std::numeric_limits<float>::infinity());
     const float hi = bound(2, std::numeric_limits<float>::infinity());
-    for_range(pool, y->numel(), y->numel(), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) o[i] = std::min(std::max(a[i], lo), hi);
+    for_range(pool, y->numel(), y->numel(), [a, o, lo, hi](int64_t b, int64_t e) {
+      const float* __restrict as = a;
+      float* __restrict os = o;
+      for (int64_t i = b; i < e; ++i) os[i] = std::min(std::max(as[i], lo), hi);
     });
     return;
   }
   const float* c = in[1].data();
-  for_range(pool, y->numel(), y->numel(), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) o[i] = a[i] + c[i];
+  for_range(pool, y->numel(), y->numel(), [a, c, o](int64_t b, int64_t e) {
+    const float* __restrict as = a, * __restrict cs = c;
+    float* __restrict os = o;
+    for (int64_t i = b; i < e; ++i) os[i] = as[i] + cs[i];
   });
 }
 
@@ -552,17 +556,26 @@ Tensor clip_backward(const Trace& t, const Node& node, const Tensor& x, const Te
   const float *xd = x.data(), *d = dy.data();
   float* o = dx.data();
   const int64_t n = x.numel();
-  // Masks combined with & (not &&): no branches, so the loops vectorize (the branchy ones
-  // mispredicted on every other element).
+  // Branch-free (masks combined with &, every load unconditional) over local restrict pointers,
+  // so the loops vectorize: the branchy ones mispredicted on every other element and took 8% of
+  // explain's time.
   const bool rectify = rule != ReluRule::gradient, mask = rule != ReluRule::deconvnet;
-  for_range(pool, n, n, [&, lo, hi](int64_t b, int64_t e) {
-    if (rectify && mask) {
-      for (int64_t i = b; i < e; ++i)
-        o[i] = (d[i] > 0.f) & (xd[i] >= lo) & (xd[i] <= hi) ? d[i] : 0.f;
-    } else if (mask) {
-      for (int64_t i = b; i < e; ++i) o[i] = (xd[i] >= lo) & (xd[i] <= hi) ? d[i] : 0.f;
-    } else {
-      for (int64_t i = b; i < e; ++i) o[i] = d[i] > 0.f ? d[i] : 0.f;
+  for_range(pool, n, n, [xd, d, o, lo, hi, rectify, mask](int64_t b, int64_t e) {
+    const float* __restrict xs = xd;
+    const float* __restrict ds = d;
+    float* __restrict os = o;
+    if (!rectify) {  // the gradient: dy where lo <= x <= hi
+      for (int64_t i = b; i < e; ++i) {
+        const float g = ds[i], v = xs[i];
+        os[i] = (v >= lo) & (v <= hi) ? g : 0.f;
+      }
+    } else if (!mask) {  // deconvnet: max(dy, 0)
+      for (int64_t i = b; i < e; ++i) os[i] = ds[i] > 0.f ? ds[i] : 0.f;
+    } else {  // guided: both
+      for (int64_t i = b; i < e; ++i) {
+        const float g = ds[i], v = xs[i];
+        os[i] = (g > 0.f) & (v >= lo) & (v <= hi) ? g : 0.f;
+      }
     }
   });
   return dx;
@@ -632,8 +645,8 @@ Result<std::vector<Tensor>> backward(const Trace& t, int seed_value, const Tenso
     Tensor sum = owned[v] ? grad[v] : fresh ? d : arena.tensor(d.shape(), false);
     const float *a = grad[v].data(), *b = d.data();
     float* o = sum.data();
-    for_range(pool, sum.numel(), sum.numel(), [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) o[i] = a[i] + b[i];
+    for_range(pool, sum.numel(), sum.numel(), [a, b, o](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) o[i] = a[i] + b[i];  // o may be a or b
     });
     grad[v] = std::move(sum);
     owned[v] = 1;
