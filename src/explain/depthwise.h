@@ -16,19 +16,22 @@ namespace scv::explain {
 // pool costs more than it saves, and on a loaded machine every wake-up may wait for a core.
 constexpr int64_t kSerialWork = int64_t(1) << 16;
 
-// f(begin, end) over [0, n): one chunk per thread (chunk sizes multiples of `align`, for GEMMs
-// split along a kernel's register tile), or f(0, n) on this thread when `work` is small.
+// f(begin, end) over [0, n) on the pool (parallel_for's chunks; with `align` > 1, one chunk per
+// thread whose size is a multiple of `align`: GEMMs split along a kernel's register tile, each
+// chunk packing its own operands), or f(0, n) on this thread when `work` is small.
 template <typename F>
 void for_range(ThreadPool& pool, int64_t n, int64_t work, F&& f, int64_t align = 1) {
   if (work < kSerialWork || pool.num_threads() < 2 || n <= align) {
     f(int64_t(0), n);
-    return;
+  } else if (align == 1) {
+    pool.parallel_for(n, f);
+  } else {
+    pool.run([&](int ith, int nth) {
+      const int64_t units = (n + align - 1) / align, per = (units + nth - 1) / nth;
+      const int64_t b = std::min(n, ith * per * align), e = std::min(n, b + per * align);
+      if (b < e) f(b, e);
+    });
   }
-  pool.run([&](int ith, int nth) {
-    const int64_t units = (n + align - 1) / align, per = (units + nth - 1) / nth;
-    const int64_t b = std::min(n, ith * per * align), e = std::min(n, b + per * align);
-    if (b < e) f(b, e);
-  });
 }
 
 // A depthwise convolution: one input channel per group (groups = input channels), each output
