@@ -120,6 +120,12 @@ struct Q {
     t = _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm256_castsi256_si128(t));
   }
+  static void widen_over(A* dst, const uint8_t* src, int n) {
+    for (int i = 0; i < n; i += 16)
+      _mm256_storeu_si256(
+          reinterpret_cast<__m256i*>(dst + i),
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  }
   static void widen(A* dst, const uint8_t* src, int n) {
     int i = 0;
     for (; i + 16 <= n; i += 16)

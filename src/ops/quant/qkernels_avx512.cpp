@@ -89,6 +89,7 @@ struct Q {
     _mm_mask_storeu_epi8(dst, tail_mask(n), _mm512_cvtusepi32_epi8(v));
   }
   static void widen(A* dst, const uint8_t* src, int n) { std::memcpy(dst, src, size_t(n)); }
+  static void widen_over(A* dst, const uint8_t* src, int n) { widen(dst, src, n); }
 };
 
 }  // namespace

@@ -17,6 +17,8 @@
 //   store_u8(dst, v, zp, lo, hi, n)  + zero point, clamp, the low byte of n lanes
 //   kPairStore, store2_u8(dst, v0, v1, rq)  2 L lanes at once (when kPairStore)
 //   widen(dst, src, n)       n input bytes into the im2col row
+//   widen_over(dst, src, n)  the same, free to read and write up to 15 elements past n (the
+//                            arena and the scratch are padded; later writes cover the excess)
 //
 // Layouts (qkernels.h): GEMM weights [ocpad/L][kpad/kStep][L][kStep]; the input zero point is
 // folded into the bias (bias - zp * sum w), so the inner loop is broadcast + multiply-add; an
@@ -167,8 +169,15 @@ void im2col_row(const FastConv& p, const uint8_t* in, int64_t r, Q::A* col) {
   const int b = int(r / g.oh), y = int(r % g.oh);
   for (int x = 0; x < g.ow; ++x) {
     Q::A* dst = col + size_t(x) * p.kpad;
+    const int ix0 = x * g.sw - g.pad_l;
+    const bool row_in = g.dw == 1 && ix0 >= 0 && ix0 + g.kw <= g.iw;
     for (int ky = 0; ky < g.kh; ++ky) {
       const int iy = y * g.sh - g.pad_t + ky * g.dh;
+      if (row_in && iy >= 0 && iy < g.ih) {  // the kw taps are kw * ic contiguous bytes
+        Q::widen_over(dst, in + ((int64_t(b) * g.ih + iy) * g.iw + ix0) * g.ic, g.kw * g.ic);
+        dst += g.kw * g.ic;
+        continue;
+      }
       for (int kx = 0; kx < g.kw; ++kx) {
         const int ix = x * g.sw - g.pad_l + kx * g.dw;
         if (iy < 0 || iy >= g.ih || ix < 0 || ix >= g.iw) {
@@ -199,7 +208,10 @@ void conv(const FastConv& p, const uint8_t* in, uint8_t* out, uint8_t* scratch, 
   const size_t row = size_t(g.ow) * p.kpad;
   for (int64_t r = r0; r < r1; r += chunk) {
     const int64_t n = std::min(chunk, r1 - r);
-    for (int64_t i = 0; i < n; ++i) im2col_row(p, in, r + i, col + size_t(i) * row);
+    if (p.direct)  // 1x1 stride 1 unpadded, kpad == ic: the rows are contiguous
+      Q::widen_over(col, in + r * g.ow * g.ic, int(n * g.ow * g.ic));
+    else
+      for (int64_t i = 0; i < n; ++i) im2col_row(p, in, r + i, col + size_t(i) * row);
     gemm(col, size_t(p.kpad), n * g.ow, p, out + r * g.ow * g.oc);
   }
 }
