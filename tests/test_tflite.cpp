@@ -310,6 +310,10 @@ TEST(QuantOps, ConvAndDepthwiseMatchTheFloatOracle) {
        true, -3, 2},
       {"depthwise multiplier 2", true, 1, 7, 7, 6, 12, 3, 1, 1, true, 1, U8, false, 120, 7},
       {"depthwise 5x5 VALID", true, 2, 9, 9, 17, 17, 5, 1, 1, false, 0, I8, true, 0, 0},
+      {"depthwise 3x3 on an image narrower than the window", true, 1, 2, 1, 12, 12, 3, 1, 1, true,
+       2, U8, false, 200, 5},
+      {"depthwise 3x3 s2 VALID even sizes", true, 1, 10, 12, 24, 24, 3, 2, 1, false, 3, U8, false,
+       37, 0},
   };
   for (const ConvCase& c : cases) run_conv_case(c);
 }
@@ -335,6 +339,11 @@ TEST(QuantOps, Conv1x1HandComputed) {
   opt6->set<int8_t>(0, 1).set<int32_t>(1, 1).set<int32_t>(2, 1).set<int8_t>(3, 3);
   b.ops[0].options = opt6;
   EXPECT_EQ(run_everywhere(b.build(), {168, 88}), (std::vector<uint8_t>{22}));
+  // A multiplier above 1 (input 0.5 x weight 0.25 / output 0.0625 = 2: a left shift), no clamp:
+  // 1.75 / 0.0625 = 28 -> 28 + 10 = 38.
+  b.ops[0].options = opt;
+  b.tensors[size_t(to)].scale = {0.0625f};
+  EXPECT_EQ(run_everywhere(b.build(), {130, 126}), (std::vector<uint8_t>{38}));
 }
 
 // Elementwise / pooling / reshaping operators on [1, h, w, c].

@@ -1,6 +1,7 @@
 // ThreadPool: every index covered exactly once, for any thread count; thousands of back-to-back
 // hand-offs (the spinning path) and hand-offs after the workers went to sleep (the condition
-// variable path) lose nothing; nested calls run serially.
+// variable path) lose nothing; a slow worker takes fewer chunks, and workers that only cost the
+// caller are left out for a while; nested calls run serially.
 #include "scratchcv/thread_pool.h"
 
 #include <gtest/gtest.h>
@@ -66,6 +67,56 @@ TEST(ThreadPool, WakesSleepingWorkers) {
     pool.run([&](int ith, int) { mask.fetch_or(1 << ith); });
     EXPECT_EQ(mask.load(), 0b11);
   }
+}
+
+// Chunks are claimed one at a time: a worker that is slow (here: it sleeps in every chunk, as a
+// thread on a core taken by another process would stall) takes few of them, the caller the rest.
+TEST(ThreadPool, SlowWorkerTakesFewerChunks) {
+  scv::ThreadPool pool(2);
+  const auto caller = std::this_thread::get_id();
+  const int64_t n = 2 * scv::ThreadPool::kChunksPerThread;
+  std::atomic<int> by_caller{0};
+  pool.parallel_for(n, [&](int64_t b, int64_t e) {
+    if (std::this_thread::get_id() == caller)
+      by_caller += static_cast<int>(e - b);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  });
+  EXPECT_GE(by_caller.load(), n - 2);
+}
+
+// When waiting for the workers costs the caller more than they save it over a window of jobs,
+// the following jobs run on the calling thread alone; later the workers are tried again.
+TEST(ThreadPool, WorkersThatOnlyCostAreLeftOutForAWhile) {
+  scv::ThreadPool pool(2);
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> by_workers{0};
+  auto job = [&] {
+    by_workers = 0;
+    pool.parallel_for(8, [&](int64_t b, int64_t e) {
+      const bool worker = std::this_thread::get_id() != caller;
+      if (worker) by_workers += static_cast<int>(e - b);
+      std::this_thread::sleep_for(std::chrono::microseconds(worker ? 2000 : 20));
+    });
+  };
+  int first = 0;
+  for (int j = 0; j < scv::ThreadPool::kWindowJobs; ++j) {
+    job();
+    first += by_workers;
+  }
+  if (first == 0) GTEST_SKIP() << "the worker never got the CPU during the first window";
+  int worker_items = 0;
+  for (int j = 0; j < scv::ThreadPool::kSoloJobs; ++j) {
+    job();
+    worker_items += by_workers;
+  }
+  EXPECT_EQ(worker_items, 0);
+  int later = 0;
+  for (int j = 0; j < scv::ThreadPool::kWindowJobs; ++j) {
+    job();
+    later += by_workers;
+  }
+  EXPECT_GT(later, 0);  // tried again after the solo stretch
 }
 
 TEST(ThreadPool, NestedCallRunsSerially) {
@@ -134,7 +185,7 @@ TEST(ThreadsRule, EveryCommandRejectsZeroThreadsAsAUsageError) {
                                              "mnist train --data d",
                                              "mnist test --data d --model m.scv",
                                              "mnist dump-step --out o",
-      "explain x.jpg --model m.pth"};
+                                             "explain x.jpg --model m.pth"};
   for (const std::string& c : commands) {
     const std::string cmd = std::string(SCV_CLI) + " " + c + " --threads 0 2>&1";
     std::FILE* f = popen(cmd.c_str(), "r");

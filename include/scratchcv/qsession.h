@@ -60,6 +60,10 @@ class QSession {
   // The input buffer, input_info().bytes bytes in the model's input type: fill, then run().
   uint8_t* input_data();
   void run();
+  // run() timing each step: ms[i] is step i's wall time (for profiles; see step_name).
+  void run_profiled(std::vector<double>* ms);
+  // "operator 3 (CONV_2D) 1x1 56x56x24->144" for step i < num_steps().
+  std::string step_name(int i) const;
   const uint8_t* output_data() const;
   // The output as real numbers (scale * (q - zero_point)); allocates.
   std::vector<float> output_float() const;

@@ -1,9 +1,12 @@
 // ThreadPool: one persistent pool of worker threads; kernels never start threads.
 //
-// parallel_for(n, fn) splits [0, n) into contiguous chunks, calls fn(begin, end) on the workers
-// (the calling thread takes part) and returns when all are done. run(nth, fn) calls fn(ith, nth)
-// for ith in [0, nth). Neither allocates after construction. Not re-entrant: a task must not
-// call back into the same pool (it runs the nested call serially instead).
+// parallel_for(n, fn) splits [0, n) into contiguous chunks (up to kChunksPerThread per thread)
+// and calls fn(begin, end) for each; run(fn) calls fn(ith, nth) for every ith in [0, nth). The
+// chunks (or ith values) are claimed one at a time by the calling thread and the workers, so a
+// thread slowed down by another process on its core takes fewer of them; each is run exactly
+// once, by one thread. Both return when all are done and never allocate after construction.
+// Not re-entrant: a task must not call back into the same pool (it runs the nested call
+// serially instead).
 //
 // Who owns a pool: whoever runs (a Session, the trainer, the CV calls through global()); the
 // thread count comes from the one rule below (choose_threads), which every command's
@@ -43,7 +46,8 @@ class ThreadPool {
 
   // fn(ith, nth) for every ith in [0, nth), nth = num_threads().
   void run(const std::function<void(int ith, int nth)>& fn);
-  // fn(begin, end) over contiguous chunks covering [0, n); at most num_threads() chunks.
+  // fn(begin, end) over contiguous chunks covering [0, n), at most num_threads() *
+  // kChunksPerThread of them.
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
   // The process-wide pool of the CV calls (src/cv); set_global_threads() resizes it (not while
@@ -54,9 +58,20 @@ class ThreadPool {
   // How long an idle worker spins without yielding, then in all before it sleeps.
   static constexpr int kPureSpinMicros = 50;
   static constexpr int kSpinMicros = 2000;
+  // parallel_for cuts [0, n) into up to this many chunks per thread.
+  static constexpr int kChunksPerThread = 4;
+  // Adaptive hand-off (see account()): jobs per measuring window, jobs then run alone.
+  static constexpr int kWindowJobs = 32;
+  static constexpr int kSoloJobs = 512;
 
  private:
   void worker(int ith);
+  // Runs fn(i, n) for every i in [0, n), the items claimed one by one by the caller and the
+  // workers.
+  void run_items(int n, const std::function<void(int, int)>& fn);
+  int claim_items();  // returns how many items this thread ran
+  void account(int n, int mine, double busy_ns, double wait_ns);
+  static constexpr int kClosed = 1 << 30;  // bit of inside_: the job takes no more workers
 
   int num_threads_;
   std::vector<std::thread> workers_;
@@ -64,7 +79,14 @@ class ThreadPool {
   std::condition_variable cv_start_;
   const std::function<void(int, int)>* task_ = nullptr;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  int items_ = 0;
+  std::atomic<int> next_{0};          // next item to claim
+  std::atomic<int> done_{0};          // items finished
+  std::atomic<int> inside_{kClosed};  // workers inside the job, | kClosed once it is closed
+  // Caller-side measures of the adaptive hand-off (touched only by the thread holding busy_).
+  double window_net_ns_ = 0;
+  int window_jobs_ = 0;
+  int solo_jobs_ = 0;
   std::atomic<bool> stop_{false};
   int sleepers_ = 0;  // guarded by mu_
   std::atomic<bool> busy_{false};

@@ -99,7 +99,7 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::worker(int ith) {
+void ThreadPool::worker(int) {
   using Clock = std::chrono::steady_clock;
   uint64_t seen = 0;
   for (;;) {
@@ -130,20 +130,61 @@ void ThreadPool::worker(int ith) {
     }
     seen = g;
     if (stop_.load(std::memory_order_acquire)) return;
-    (*task_)(ith, num_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Enter the job unless the caller has closed it (all items done): a worker that wakes late
+    // must not touch a task that has returned.
+    int in = inside_.load(std::memory_order_relaxed);
+    do {
+      if (in & kClosed) break;
+    } while (!inside_.compare_exchange_weak(in, in + 1, std::memory_order_acquire,
+                                            std::memory_order_relaxed));
+    if (in & kClosed) continue;
+    claim_items();
+    inside_.fetch_sub(1, std::memory_order_release);
   }
 }
 
-void ThreadPool::run(const std::function<void(int, int)>& fn) {
+int ThreadPool::claim_items() {
+  const int n = items_;
+  int count = 0;
+  for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < n; ++count) {
+    (*task_)(i, n);
+    done_.fetch_add(1, std::memory_order_release);
+  }
+  return count;
+}
+
+void ThreadPool::account(int n, int mine, double busy_ns, double wait_ns) {
+  // What the workers saved the caller (their items at the caller's pace) minus what waiting for
+  // them cost. A worker on a core shared with a busy process can be descheduled holding an
+  // item; when that costs more than the workers give over a window of jobs, the next kSoloJobs
+  // jobs run on the calling thread alone (the idle workers go to sleep, which also lets the
+  // scheduler move the caller to a free core), then the workers are tried again.
+  const double gain = mine > 0 ? busy_ns * (n - mine) / mine : 0.0;
+  window_net_ns_ += gain - wait_ns;
+  if (++window_jobs_ < kWindowJobs) return;
+  if (window_net_ns_ < 0) solo_jobs_ = kSoloJobs;
+  window_net_ns_ = 0;
+  window_jobs_ = 0;
+}
+
+void ThreadPool::run_items(int n, const std::function<void(int, int)>& fn) {
   bool expected = false;
-  if (num_threads_ == 1 || !busy_.compare_exchange_strong(expected, true)) {
+  if (num_threads_ == 1 || n == 1 || !busy_.compare_exchange_strong(expected, true)) {
     // Single thread, or a nested call from inside a task: run serially on this thread.
-    for (int i = 0; i < num_threads_; ++i) fn(i, num_threads_);
+    for (int i = 0; i < n; ++i) fn(i, n);
+    return;
+  }
+  if (solo_jobs_ > 0) {
+    --solo_jobs_;
+    for (int i = 0; i < n; ++i) fn(i, n);
+    busy_.store(false);
     return;
   }
   task_ = &fn;
-  pending_.store(num_threads_ - 1, std::memory_order_relaxed);
+  items_ = n;
+  next_.store(0, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  inside_.store(0, std::memory_order_release);  // open the job
   bool wake = false;
   {
     // Publishing under the lock means a worker about to sleep either sees the new generation
@@ -153,22 +194,37 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     wake = sleepers_ > 0;
   }
   if (wake) cv_start_.notify_all();
-  fn(0, num_threads_);
-  // Wait for the last worker: a pure spin, then yield on every check (a descheduled worker
-  // may need this core back).
-  const auto pure_end =
-      std::chrono::steady_clock::now() + std::chrono::microseconds(kPureSpinMicros);
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  const int mine = claim_items();
+  const auto t1 = Clock::now();
+  // Wait for the items other threads claimed: a pure spin, then yield on every check (a
+  // descheduled worker may need this core back). Then close the job and wait for the workers
+  // still inside it (they find nothing left to claim).
+  const auto pure_end = t1 + std::chrono::microseconds(kPureSpinMicros);
   bool yielding = false;
-  for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
-    if (yielding) {
-      sched_yield();
-      continue;
+  auto wait_until = [&](auto&& ready) {
+    for (int i = 0; !ready(); ++i) {
+      if (yielding) {
+        sched_yield();
+        continue;
+      }
+      SCV_CPU_RELAX();
+      if ((i & 63) == 63) yielding = Clock::now() > pure_end;
     }
-    SCV_CPU_RELAX();
-    if ((i & 63) == 63) yielding = std::chrono::steady_clock::now() > pure_end;
-  }
+  };
+  wait_until([&] { return done_.load(std::memory_order_acquire) == n; });
+  const auto t2 = Clock::now();
+  inside_.fetch_or(kClosed, std::memory_order_acq_rel);
+  wait_until([&] { return (inside_.load(std::memory_order_acquire) & ~kClosed) == 0; });
   task_ = nullptr;
+  using ns = std::chrono::duration<double, std::nano>;
+  account(n, mine, ns(t1 - t0).count(), ns(t2 - t1).count());
   busy_.store(false);
+}
+
+void ThreadPool::run(const std::function<void(int, int)>& fn) {
+  run_items(num_threads_, fn);
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -177,9 +233,11 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
-  run([&](int ith, int nth) {
-    const int64_t chunk = (n + nth - 1) / nth;
-    const int64_t b = std::min<int64_t>(n, ith * chunk), e = std::min<int64_t>(n, b + chunk);
+  // More chunks than threads, claimed one at a time: a thread that runs slower (a core shared
+  // with another process) takes fewer of them instead of holding everyone up.
+  const int64_t chunks = std::min<int64_t>(n, int64_t{num_threads_} * kChunksPerThread);
+  run_items(static_cast<int>(chunks), [&](int i, int nc) {
+    const int64_t b = n * i / nc, e = n * (i + 1) / nc;
     if (b < e) fn(b, e);
   });
 }

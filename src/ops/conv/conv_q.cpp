@@ -27,7 +27,9 @@ struct ConvStep : QStep {
   FastConv fc;
   FastDw fdw;
   std::vector<int8_t> wpack;
-  std::vector<int32_t> fbias, fmult, fshift, w32;
+  std::vector<int32_t> fbias, fmult, fshift, w32, bias_zp;
+  std::vector<int16_t> wpair;
+  std::vector<uint8_t> zrow;
   void run(const Exec& e) const override {
     const uint8_t* src = at(e, in);
     uint8_t* dst = at(e, out);
@@ -102,6 +104,7 @@ void pad_requant(ConvStep& st, int ocpad, Requant* rq) {
   *rq = st.ref.rq;
   rq->mult = st.fmult.data();
   rq->shift = st.fshift.data();
+  rq->rshift = std::all_of(st.shift.begin(), st.shift.end(), [](int32_t v) { return v < 0; });
 }
 
 // Depthwise 3x3 and friends (multiplier 1): weights as int32 [kh*kw][ocpad].
@@ -119,6 +122,25 @@ void bind_dw(const QKernels* k, ConvStep& st) {
   st.fdw.w = st.w32.data();
   st.fdw.bias = st.fbias.data();
   pad_requant(st, ocpad, &st.fdw.rq);
+  if (g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1) {
+    // Pairs of taps for vpmaddwd (qkernels.h, FastDw::wpair); out-of-image taps read zp bytes,
+    // so the bias takes - zp * sum w over all 9 taps.
+    st.wpair.assign(size_t(ocpad) * 10, 0);
+    st.bias_zp.assign(size_t(ocpad), 0);
+    for (int o = 0; o < oc; ++o) {
+      int32_t sw = 0;
+      for (int t = 0; t < 9; ++t) {
+        const int16_t v = st.w16[size_t(t) * oc + o];
+        sw += v;
+        st.wpair[size_t(o / 8) * 80 + size_t(t / 2) * 16 + size_t(o % 8) * 2 + size_t(t % 2)] = v;
+      }
+      st.bias_zp[size_t(o)] = st.bias[size_t(o)] - st.ref.in_zp * sw;
+    }
+    st.zrow.assign(size_t(g.iw) * g.ic + 64, uint8_t(st.ref.in_zp));
+    st.fdw.wpair = st.wpair.data();
+    st.fdw.bias_zp = st.bias_zp.data();
+    st.fdw.zrow = st.zrow.data();
+  }
   st.k = k;
 }
 
@@ -226,6 +248,9 @@ Status plan_conv_step(QPlanner& p, const OpInfo& op, const ConvGeom& g, bool dep
     const QKernels* kc = k->int8_weights && !fits ? qkernels_avx2() : k;
     if (kc) p.need_scratch(bind_gemm(kc, *st));
   }
+  st->detail = str(depthwise ? "dw " : "", g.kh, "x", g.kw, "/", g.sh, " ", g.ih, "x", g.iw, "x",
+                   g.ic, "->", g.oc, st->k ? "" : " (ref)",
+                   st->fc.rq.rshift || st->fdw.rq.rshift ? "" : " (shift >= 0)");
   return p.emit(std::move(st), {op.inputs[0]}, op.outputs[0], std::move(y));
 }
 

@@ -20,6 +20,7 @@ struct Requant {
   int32_t out_zp = 0;              // stored-domain zero point
   int32_t lo = 0, hi = 255;        // fused activation clamp, stored domain
   bool single = true;              // single rounding (TFLITE_SINGLE_ROUNDING) or TFLite's double
+  bool rshift = false;  // every shift < 0 (multipliers < 1/2): the kernels' cheaper requantization
 };
 
 struct ConvGeom {
@@ -82,6 +83,12 @@ struct FastDw {
   const int32_t* bias = nullptr;  // [ocpad]
   Requant rq;
   int ocpad = 0;
+  // 3x3, dilation 1 (null otherwise): (w - wz) as int16 pairs of taps [ocpad/8][5][8][2] (the
+  // 10th tap 0), bias - in_zp * sum w [ocpad], and in_zp bytes for taps outside the image
+  // (iw * ic + 64 bytes).
+  const int16_t* wpair = nullptr;
+  const int32_t* bias_zp = nullptr;
+  const uint8_t* zrow = nullptr;
 };
 struct QKernels {
   const char* name;

@@ -76,12 +76,20 @@ struct Q {
     return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail_mask(n), p));
   }
   static I requant(I acc, I m, I s) { return requant_single(acc, m, s); }
+  static I requant_r(I acc, I m, I s) { return requant_single(acc, m, s); }
+  static constexpr bool kPairStore = false;  // store2_u8 is not used
+  static void store2_u8(uint8_t* dst, I v0, I v1, const scv::quant::Requant& rq) {
+    const I zp = set1(rq.out_zp), lo = set1(rq.lo), hi = set1(rq.hi);
+    store_u8(dst, v0, zp, lo, hi, L);
+    store_u8(dst + L, v1, zp, lo, hi, L);
+  }
   static void store_u8(uint8_t* dst, I v, I zp, I lo, I hi, int n) {
     v = _mm512_add_epi32(v, zp);
     v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
     _mm_mask_storeu_epi8(dst, tail_mask(n), _mm512_cvtusepi32_epi8(v));
   }
   static void widen(A* dst, const uint8_t* src, int n) { std::memcpy(dst, src, size_t(n)); }
+  static void widen_over(A* dst, const uint8_t* src, int n) { widen(dst, src, n); }
 };
 
 }  // namespace

@@ -151,6 +151,7 @@ Status QPlanner::define(int act, Act a) {
 Status QPlanner::emit(std::unique_ptr<QStep> step, std::initializer_list<int> ins, int out, Act y) {
   for (int i : ins) SCV_TRY(use(i));
   if (ins.size()) step->in = *ins.begin();
+  if (step->name.empty()) step->name = who_;
   step->out = out;
   if (out >= 0) SCV_TRY(define(out, std::move(y)));
   steps_.push_back(std::move(step));

@@ -47,6 +47,8 @@ struct Exec {
 // One step of the plan: in / out are activation ids (set by QPlanner::emit).
 struct QStep {
   int in = -1, out = -1;
+  std::string name;    // "operator 3 (CONV_2D)" (set by QPlanner::emit), for profiles
+  std::string detail;  // optional: the kernel and shape a plan chose, for profiles
   virtual ~QStep() = default;
   virtual void run(const Exec& e) const = 0;
 };

@@ -6,6 +6,7 @@
 #include "scratchcv/qsession.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -158,6 +159,7 @@ Status QSession::Impl::build(const Model& model) {
   SCV_ASSIGN_OR_RETURN(Act x, p.make_act(in_t));
   in_info = {x.shape, model.tensors[size_t(in_t)].type, x.scale, x.zp - (x.s8 ? 128 : 0), x.bytes};
   auto in_step = std::make_unique<InputStep>();
+  in_step->name = "input";
   in_step->bytes = x.bytes;
   in_step->flip = x.s8;
   SCV_TRY(p.emit(std::move(in_step), {}, in_t, x));
@@ -172,6 +174,7 @@ Status QSession::Impl::build(const Model& model) {
   out_info = {y.shape, model.tensors[size_t(out_t)].type, y.scale, y.zp - (y.s8 ? 128 : 0),
               y.bytes};
   auto out_step = std::make_unique<OutputStep>();
+  out_step->name = "output";
   out_step->bytes = y.bytes;
   out_step->flip = y.s8;
   SCV_TRY(p.emit(std::move(out_step), {out_t}, -1, Act{}));
@@ -231,6 +234,24 @@ void QSession::run() {
   Exec e{im.arena.get(),   im.act_off.data(), im.pool.get(),        im.in_buf.get(),
          im.out_buf.get(), im.scratch_off,    im.scratch_per_thread};
   for (const auto& st : im.steps) st->run(e);
+}
+
+void QSession::run_profiled(std::vector<double>* ms) {
+  Impl& im = *impl_;
+  Exec e{im.arena.get(),   im.act_off.data(), im.pool.get(),        im.in_buf.get(),
+         im.out_buf.get(), im.scratch_off,    im.scratch_per_thread};
+  ms->resize(im.steps.size());
+  for (size_t i = 0; i < im.steps.size(); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    im.steps[i]->run(e);
+    (*ms)[i] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+}
+
+std::string QSession::step_name(int i) const {
+  const q::QStep& s = *impl_->steps[size_t(i)];
+  return s.detail.empty() ? s.name : s.name + " " + s.detail;
 }
 
 std::vector<float> QSession::output_float() const {
