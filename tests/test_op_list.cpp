@@ -100,8 +100,8 @@ TEST(OpList, EveryQuantizedOpHasACompleteDefinition) {
     EXPECT_EQ(find_tflite_op(d.tflite), &d);
     EXPECT_NE(d.infer, nullptr) << "no shape rule";
     EXPECT_NE(d.ref, nullptr) << "no reference plan";
-    if (d.has_float_op) {
-      EXPECT_EQ(op_def(d.float_op).op, d.float_op);
+    if (d.float_op) {
+      EXPECT_EQ(op_def(*d.float_op).op, *d.float_op);
     }
   }
   EXPECT_EQ(find_tflite_op(14), nullptr);  // LOGISTIC: not supported

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "scratchcv/thread_pool.h"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
@@ -105,6 +107,13 @@ ArgParser& ArgParser::option(const std::string& name, int* out, const std::strin
 ArgParser& ArgParser::option(const std::string& name, double* out, const std::string& meta,
                              const std::string& help) {
   add_opt(name, meta, help).d = out;
+  return *this;
+}
+ArgParser& ArgParser::threads(int* out, const std::string& fallback, const std::string& why) {
+  const std::string dflt = fallback.empty() ? ": the usable CPUs" : " " + fallback;
+  Opt& o = add_opt("threads", "N", "worker threads (default" + dflt + why + ")");
+  o.threads = out;
+  o.threads_fallback = fallback;
   return *this;
 }
 ArgParser& ArgParser::range(double lo, double hi) {
@@ -268,6 +277,18 @@ bool ArgParser::store_value(Opt& o, const std::string& value) const {
   return true;
 }
 
+bool ArgParser::resolve_threads(const Opt& o, const std::string& value) const {
+  std::string warning;
+  Result<int> n = choose_threads(o.given ? value : o.threads_fallback, &warning);
+  if (!n.ok()) {
+    usage_error(n.status().message());
+    return false;
+  }
+  if (!warning.empty()) fail("warning: " + warning);
+  *o.threads = *n;
+  return true;
+}
+
 bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::string>* pos) {
   if (handle_help_or_version(args)) return false;
   if (!check_values_present(args)) return false;
@@ -330,8 +351,10 @@ bool ArgParser::parse(const std::vector<std::string>& args, std::vector<std::str
   }
   for (size_t k = 0; k < opts_.size(); ++k) {
     opts_[k].given = handles[k]->count() > 0;
-    if (opts_[k].given && !store_value(opts_[k], values[k])) return false;
+    if (opts_[k].given && !opts_[k].threads && !store_value(opts_[k], values[k])) return false;
   }
+  for (size_t k = 0; k < opts_.size(); ++k)
+    if (opts_[k].threads && !resolve_threads(opts_[k], values[k])) return false;
   *pos = std::move(positional);
   return true;
 }

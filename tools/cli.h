@@ -69,6 +69,11 @@ class ArgParser {
                     const std::string& help);
   ArgParser& option(const std::string& name, double* out, const std::string& meta,
                     const std::string& help);
+  // The --threads option of every command (-t), resolved by parse() with the library's rule
+  // (scv::choose_threads): the value, or `fallback` when not given ("" = the usable CPUs), is
+  // stored as a count in *out; a bad value is a usage error naming --threads, a value above the
+  // usable CPUs is clamped with one warning line on stderr. `why` follows the default in --help.
+  ArgParser& threads(int* out, const std::string& fallback = "", const std::string& why = "");
   // Limits for the option declared last (int or double): a value outside [lo, hi] is a usage
   // error "--NAME must be between LO and HI, got V", checked by parse().
   ArgParser& range(double lo, double hi);
@@ -95,6 +100,8 @@ class ArgParser {
     std::string* s = nullptr;
     int* i = nullptr;
     double* d = nullptr;
+    int* threads = nullptr;  // --threads: resolved from the text (or threads_fallback)
+    std::string threads_fallback;
     bool has_range = false;
     double lo = 0, hi = 0;
     bool given = false;
@@ -108,6 +115,7 @@ class ArgParser {
   bool handle_help_or_version(const std::vector<std::string>& args);
   bool check_values_present(const std::vector<std::string>& args) const;
   bool store_value(Opt& o, const std::string& value) const;
+  bool resolve_threads(const Opt& o, const std::string& value) const;
   std::string command_, summary_, positional_usage_, epilog_;
   std::vector<Opt> opts_;
   bool help_ = false;

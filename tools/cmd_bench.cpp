@@ -105,7 +105,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 // Everything the command line sets.
 struct BenchArgs {
-  std::string model, arch, isa_s, json_path, plot_path, threads_s, precision = "fp32";
+  std::string model, arch, isa_s, json_path, plot_path, precision = "fp32";
   int batch = 1, threads = 0, iters = 20, warmup = 3, size = 224;
   bool ladder = false, per_layer = false, no_winograd = false, no_tiles = false,
        no_image_parallel = false;
@@ -118,7 +118,7 @@ void declare_bench_options(cli::ArgParser& p, BenchArgs& a) {
       .option("arch", &a.arch, "NAME", "architecture for .pth (default: detect)")
       .option("batch", &a.batch, "N", "images per run (default 1)")
       .range(1, 4096)
-      .option("threads", &a.threads_s, "N", "worker threads (default: the usable CPUs)")
+      .threads(&a.threads)
       .option("iters", &a.iters, "N", "timed runs (default 20)")
       .range(1, 1000000)
       .option("warmup", &a.warmup, "N", "untimed runs first (default 3)")
@@ -155,7 +155,6 @@ int parse_bench_args(cli::ArgParser& p, const std::vector<std::string>& args, Be
       argv2[i] = "--json=-";
   std::vector<std::string> pos;
   if (!p.parse(argv2, &pos)) return p.exit_code();
-  if (int rc = resolve_threads_option(p, a.threads_s, &a.threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (a.batch < 1 || a.iters < 1 || a.warmup < 0 || a.size < 1)
     return p.usage_error("--batch, --iters and --size must be positive");

@@ -55,27 +55,29 @@ class LineAppender {
 
 // Everything the command line sets.
 struct ClassifyArgs {
-  std::string model, arch, weights = "V1", resume, labels, annotate_dir;
-  int topk = 5, resize = 0, crop = 224;
+  ClassifyArgs() { opt.weights = "V1"; }
+  ClassifierOptions opt;  // the model, its transform and the executor
+  std::string resume, annotate_dir;
+  int topk = 5;
   bool json = false, jsonl = false, recursive = false;
-  RunnerArgs run;
 };
 
 void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
-  ap.option("model", &a.model, "NAME|PATH",
+  ap.option("model", &a.opt.model, "NAME|PATH",
             "mobilenet_v2 (bundled), an architecture name (resnet50, ...) whose official "
             "weights were fetched (`scratchcv fetch`), or a .tflite, .pth or .onnx file; "
             "default: the cached resnet50 if present, else mobilenet_v2")
-      .option("labels", &a.labels, "FILE",
+      .option("labels", &a.opt.labels, "FILE",
               "class names, one per line (default: ImageNet's for 1000/1001 classes, else "
               "class indices)")
-      .option("arch", &a.arch, "NAME",
+      .option("arch", &a.opt.arch, "NAME",
               "ResNet architecture of a .pth (default: recognised from it)")
-      .option("weights", &a.weights, "V1|V2", "which cached official weights to use (default V1)")
-      .option("resize", &a.resize, "N",
+      .option("weights", &a.opt.weights, "V1|V2",
+              "which cached official weights to use (default V1)")
+      .option("resize", &a.opt.resize, "N",
               "resize the shorter side to N before cropping (default 256; 232 for V2 weights)")
       .range(1, 4096)
-      .option("crop", &a.crop, "N", "centre crop size (default 224)")
+      .option("crop", &a.opt.crop, "N", "centre crop size (default 224)")
       .range(1, 4096)
       .option("topk", &a.topk, "K", "number of classes to print (default 5)")
       .range(1, 1000)
@@ -87,7 +89,7 @@ void declare_classify_options(ArgParser& ap, ClassifyArgs& a) {
               "already in it and append the others' lines to it (implies --jsonl)")
       .option("annotate", &a.annotate_dir, "DIR",
               "write each photo with its top-3 labels drawn on it");
-  declare_runner_options(ap, &a.run);
+  declare_runner_options(ap, &a.opt);
   ap.epilog(
       "A directory argument classifies every image in it (.jpg .png .bmp .webp .tif), with a\n"
       "progress bar.\n"
@@ -104,7 +106,7 @@ int parse_classify_args(ArgParser& ap, const std::vector<std::string>& args, Cla
                         std::vector<std::string>* pos) {
   declare_classify_options(ap, a);
   if (!ap.parse(args, pos)) return ap.exit_code();
-  if (int rc = check_runner_options(ap, &a.run)) return rc;
+  if (int rc = check_runner_options(ap, a.opt.precision)) return rc;
   if (pos->empty()) {
     ap.fail("no image given (see --help)");
     return 2;
@@ -132,31 +134,21 @@ Status skip_done_files(const std::string& resume, std::vector<std::string>& file
 
 Result<std::unique_ptr<Classifier>> create_classifier(const ArgParser& ap, ClassifyArgs& a) {
   // --weights V2 with a --model file: that weights' transform (resize 232).
-  if (a.resize == 0 && !a.model.empty() && ap.given("weights"))
-    if (auto f = find_model_file(a.arch.empty() ? "resnet50" : a.arch, a.weights); f.ok())
-      a.resize = f->resize_size;
-  ClassifierOptions opt;
-  opt.model = a.model;
-  opt.arch = a.arch;
-  opt.weights = a.weights;
-  opt.threads = a.run.opt.threads;
-  opt.isa = a.run.opt.isa;
-  opt.reference = a.run.opt.reference;
-  opt.precision = a.run.opt.precision;
-  if (opt.precision == "int8") {
+  if (a.opt.resize == 0 && !a.opt.model.empty() && ap.given("weights"))
+    if (auto f = find_model_file(a.opt.arch.empty() ? "resnet50" : a.opt.arch, a.opt.weights);
+        f.ok())
+      a.opt.resize = f->resize_size;
+  if (a.opt.precision == "int8") {
     bool qdq = false;
-    if (a.model.size() > 5 && a.model.compare(a.model.size() - 5, 5, ".onnx") == 0)
-      if (auto bytes = read_file(a.model); bytes.ok())
+    if (a.opt.model.size() > 5 && a.opt.model.compare(a.opt.model.size() - 5, 5, ".onnx") == 0)
+      if (auto bytes = read_file(a.opt.model); bytes.ok())
         qdq = is_qdq_onnx(bytes->data(), bytes->size());
     if (!qdq)
       std::fprintf(stderr,
                    "scratchcv classify: warning: int8 on a float model: quantizing it with the "
                    "built-in calibration (`scratchcv quantize MODEL --calib DIR` is better)\n");
   }
-  opt.resize = a.resize;
-  opt.crop = a.crop;
-  opt.labels = a.labels;
-  return Classifier::create(opt);
+  return Classifier::create(a.opt);
 }
 
 // Writes one photo's result: a JSON record (to the --resume file, a JSONL line or an element of

@@ -31,8 +31,7 @@ using scv::Status;
 
 struct Common {
   std::string compare, isa;
-  std::string threads;
-  int bench = 0, quality = 95;
+  int threads = 0, bench = 0, quality = 95;
 };
 
 // The common options and the IN OUT paths of one command.
@@ -47,17 +46,9 @@ void add_common(scv::cli::ArgParser& p, Common* c) {
   p.option("quality", &c->quality, "Q", "JPEG/WebP quality (default 95; WebP 100 = lossless)")
       .range(1, 100)
       .option("compare", &c->compare, "PATH", "also write a side-by-side input|output image")
-      .option("threads", &c->threads, "N", "threads to use (default: the usable CPUs)")
+      .threads(&c->threads)
       .option("isa", &c->isa, "ISA", "force a kernel path: ref, avx2 or avx512")
       .option("bench", &c->bench, "N", "time the algorithm alone N times (median/min, ms)");
-}
-
-// --threads: the CV calls run on the process pool. Returns 0, or 2 after a usage error.
-int apply_threads(const scv::cli::ArgParser& p, const Common& c) {
-  int n = 0;
-  if (int rc = scv::cli::resolve_threads_option(p, c.threads, &n)) return rc;
-  scv::ThreadPool::set_global_threads(n);
-  return 0;
 }
 
 // Applies --isa; returns a non-empty message on a bad value.
@@ -163,7 +154,7 @@ std::optional<int> check_io(const scv::cli::ArgParser& p, const Io& io) {
            " positional arguments (see --help)");
     return 2;
   }
-  if (int rc = apply_threads(p, io.c)) return rc;
+  scv::ThreadPool::set_global_threads(io.c.threads);  // the CV calls run on the process pool
   std::string msg = apply_common(io.c);
   if (!msg.empty()) return p.usage_error(msg);
   msg = check_not_input(io.in(), io.out());

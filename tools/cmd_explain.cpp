@@ -131,7 +131,7 @@ std::string svg_bars(const std::vector<std::pair<std::string, double>>& top) {
 struct Options {
   std::string model, arch, weights = "V1", out_dir, html,
                            layers_s = "conv1,layer1,layer2,layer3,layer4";
-  std::string layer, deconv, tensor_file, dump_dir, threads_s, image;
+  std::string layer, deconv, tensor_file, dump_dir, image;
   int classes = 3, threads = 0, resize = 0, crop = 224, deconv_top = 6, channels = 64;
   bool no_saliency = false;
   const std::string& input_name() const { return tensor_file.empty() ? image : tensor_file; }
@@ -164,7 +164,7 @@ void declare_options(ArgParser& ap, Options& o) {
               "use a raw float32 [1,3,crop,crop] tensor instead of a photo (testing aid)")
       .option("dump", &o.dump_dir, "DIR",
               "write logits, gradients and maps as raw float32 + manifest.json (testing aid)")
-      .option("threads", &o.threads_s, "N", "worker threads (default: the usable CPUs)")
+      .threads(&o.threads)
       .epilog(
           "Heatmap colours: jet, dark blue = low, red = high; CAM is scaled by its min..max,\n"
           "Grad-CAM and saliency by 0..max, then blended 50% over the photo.\n"
@@ -179,7 +179,6 @@ void declare_options(ArgParser& ap, Options& o) {
 int parse_options(ArgParser& ap, const std::vector<std::string>& args, Options& o) {
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
-  if (int rc = resolve_threads_option(ap, o.threads_s, &o.threads)) return rc;
   if (pos.size() > 1)
     return ap.fail("one image at a time (got " + std::to_string(pos.size()) + ")");
   if (pos.empty() == o.tensor_file.empty()) {

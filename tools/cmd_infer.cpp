@@ -30,7 +30,7 @@ Result<Shape> parse_shape(const std::string& s) {
 
 int cmd_infer(const std::vector<std::string>& args) {
   std::string model, arch, input, output, shape_s = "1,3,224,224";
-  RunnerArgs run;
+  RunnerOptions run;
   ArgParser ap("infer",
                "Run a model on a raw float32 NCHW tensor and write the raw float32 output.\n"
                "A testing aid: compare against another framework on exactly the same input.");
@@ -44,7 +44,7 @@ int cmd_infer(const std::vector<std::string>& args) {
             " (torchvision ResNets load from .pth as well).");
   std::vector<std::string> pos;
   if (!ap.parse(args, &pos)) return ap.exit_code();
-  if (int rc = check_runner_options(ap, &run)) return rc;
+  if (int rc = check_runner_options(ap, run.precision)) return rc;
   if (!pos.empty()) return ap.usage_error("unexpected argument '" + pos[0] + "'");
   if (model.empty() || input.empty() || output.empty())
     return ap.usage_error("--model, --input and --output are required");
@@ -59,8 +59,7 @@ int cmd_infer(const std::vector<std::string>& args) {
   Tensor x = Tensor::from_data(*shape, reinterpret_cast<const float*>(bytes->data()));
   Runner runner;
   std::string warning;
-  if (Status st = runner.load(model, arch, run.opt, &warning); !st.ok())
-    return ap.fail(st.message());
+  if (Status st = runner.load(model, arch, run, &warning); !st.ok()) return ap.fail(st.message());
   if (!warning.empty()) ap.fail("warning: " + warning);
   auto y = runner.run(x);
   if (!y.ok()) return ap.fail(y.status().message());

@@ -42,7 +42,7 @@ bool check_data_fits(const cli::ArgParser& p, const Dataset& d, Network& net) {
 // Everything the command line sets.
 struct TrainArgs {
   std::string data, model = "lenet", out = "model.scv", resume, optim = "adam",
-                    schedule = "constant", log_path, plot_path, threads_s;
+                    schedule = "constant", log_path, plot_path;
   int epochs = 5, batch = 64, threads = 0, seed = 1, limit = 0, test_limit = 0;
   double lr = -1, momentum = 0.9, wd = 0;
   bool quiet = false;
@@ -57,7 +57,7 @@ void declare_train_options(cli::ArgParser& p, TrainArgs& a) {
       .option("model", &a.model, "NAME|FILE", "lenet (default), mlp, or a model config file")
       .option("batch", &a.batch, "B", "mini-batch size (default 64)")
       .range(1, 65536)
-      .option("threads", &a.threads_s, "T", "threads (default: the usable CPUs)")
+      .threads(&a.threads)
       .option("out", &a.out, "FILE", "checkpoint written after every epoch (default model.scv)")
       .option("resume", &a.resume, "FILE",
               "continue from this checkpoint (writes to --out, "
@@ -86,7 +86,6 @@ int parse_train_args(cli::ArgParser& p, const std::vector<std::string>& args, Tr
   declare_train_options(p, a);
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (int rc = resolve_threads_option(p, a.threads_s, &a.threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (a.data.empty()) return p.usage_error("--data DIR is required");
   OptimConfig& oc = a.oc;
@@ -258,11 +257,10 @@ int cmd_train(const std::vector<std::string>& args) {
 int cmd_test(const std::vector<std::string>& args) {
   std::string data, model, confusion_png, errors_png;
   int threads = 0, limit = 0;
-  std::string threads_s;
   cli::ArgParser p("mnist test", "Accuracy and confusion matrix of a checkpoint on the test set.");
   p.option("data", &data, "DIR", "directory with t10k-{images-idx3,labels-idx1}-ubyte[.gz]")
       .option("model", &model, "FILE", "checkpoint written by 'mnist train'")
-      .option("threads", &threads_s, "T", "threads (default: the usable CPUs)")
+      .threads(&threads)
       .option("limit", &limit, "N", "first N test images only")
       .range(1, 1e9)
       .option("confusion", &confusion_png, "FILE", "also draw the confusion matrix as a PNG")
@@ -270,7 +268,6 @@ int cmd_test(const std::vector<std::string>& args) {
               "PNG grid of misclassified images labelled t<true> p<predicted> (first 100)");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (!pos.empty()) return p.usage_error("unexpected argument '" + pos[0] + "'");
   if (data.empty() || model.empty())
     return p.usage_error("--data DIR and --model FILE are required");
@@ -384,7 +381,6 @@ void put_tensor(std::vector<uint8_t>& b, const std::string& name, const Tensor& 
 int cmd_dump_step(const std::vector<std::string>& args) {
   std::string model = "lenet", out, optim = "adam";
   int batch = 8, seed = 1, threads = 1;
-  std::string threads_s = "1";
   double lr = 1e-3, wd = 0;
   cli::ArgParser p("mnist dump-step",
                    "One training step on random data; writes inputs, weights, loss, gradients "
@@ -392,14 +388,13 @@ int cmd_dump_step(const std::vector<std::string>& args) {
   p.option("model", &model, "NAME|FILE", "model config (default lenet)")
       .option("batch", &batch, "B", "batch size (default 8)")
       .option("seed", &seed, "N", "seed (default 1)")
-      .option("threads", &threads_s, "T", "threads (default 1: a reproducible dump)")
+      .threads(&threads, "1", ": a reproducible dump")
       .option("optim", &optim, "adam|sgd", "optimiser for the step (default adam)")
       .option("lr", &lr, "X", "learning rate (default 0.001)")
       .option("wd", &wd, "X", "weight decay (default 0)")
       .option("out", &out, "FILE", "output file");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
-  if (int rc = resolve_threads_option(p, threads_s, &threads)) return rc;
   if (out.empty()) return p.usage_error("--out FILE is required");
   if (Status s = check_output(out); !s.ok()) return p.fail(s.message());
   if (batch < 1 || batch > 4096) return p.usage_error("--batch must be 1..4096");

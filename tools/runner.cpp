@@ -9,18 +9,6 @@
 
 namespace scv::cli {
 
-int resolve_threads_option(const ArgParser& p, const std::string& text, int* threads) {
-  std::string warning;
-  Result<int> n = choose_threads(text, &warning);
-  if (!n.ok()) {
-    p.fail(n.status().message());
-    return 2;
-  }
-  if (!warning.empty()) p.fail("warning: " + warning);
-  *threads = *n;
-  return 0;
-}
-
 // The prepared Session is built once, by prepare() or the first run(), for one input shape
 // (classify feeds every photo as [1, 3, crop, crop]). It takes over the Graph.
 struct Runner::Impl {
@@ -36,18 +24,8 @@ Status check_precision(const std::string& p) {
   return error("--precision must be fp32, int8 or bf16, got '", p, "'");
 }
 
-void declare_runner_options(ArgParser& ap, RunnerArgs* r) {
-  ap.option("threads", &r->threads, "N", "worker threads (default: the usable CPUs)")
-      .option("isa", &r->opt.isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
-      .flag("reference", &r->opt.reference, "use the plain reference executor (slow; for checking)")
-      .option("precision", &r->opt.precision, "P",
-              "fp32 (default), int8 (a QDQ .onnx from `scratchcv quantize` always runs in int8; a "
-              "float model is quantized with the built-in calibration) or bf16 (AVX-512 BF16)");
-}
-
-int check_runner_options(const ArgParser& ap, RunnerArgs* r) {
-  if (int rc = resolve_threads_option(ap, r->threads, &r->opt.threads)) return rc;
-  if (Status st = check_precision(r->opt.precision); !st.ok()) return ap.usage_error(st.message());
+int check_runner_options(const ArgParser& ap, const std::string& precision) {
+  if (Status st = check_precision(precision); !st.ok()) return ap.usage_error(st.message());
   return 0;
 }
 

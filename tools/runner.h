@@ -13,7 +13,7 @@
 namespace scv::cli {
 
 struct RunnerOptions {
-  int threads = 0;         // from resolve_threads_option (0: usable CPUs)
+  int threads = 0;         // from --threads (ArgParser::threads; 0: usable CPUs)
   std::string isa;         // "" = best available
   bool reference = false;  // force the plain reference executor (int8: the reference kernels)
   std::string precision = "fp32";  // fp32 | int8 | bf16 (see Runner::load)
@@ -22,21 +22,20 @@ struct RunnerOptions {
 // The --precision option: "fp32", "int8" or "bf16"; anything else is an error.
 Status check_precision(const std::string& p);
 
-// The --threads option of every command: the library's rule (scv::choose_threads) with the
-// CLI's side of it: a bad value is a usage error (exit 2) naming the option, a value above the
-// usable CPUs is clamped with one warning line on stderr. Returns 0, or 2 after the error.
-int resolve_threads_option(const ArgParser& p, const std::string& text, int* threads);
-
 // The executor switches of classify and infer: --threads, --isa, --reference, --precision.
-struct RunnerArgs {
-  std::string threads;  // the --threads text, resolved into opt.threads
-  RunnerOptions opt;
-};
-// Declares the four options on `ap` (in that order), storing into *r.
-void declare_runner_options(ArgParser& ap, RunnerArgs* r);
-// After parse(): resolves --threads into r->opt.threads and checks --precision. Returns 0, or 2
-// after a usage error (printed).
-int check_runner_options(const ArgParser& ap, RunnerArgs* r);
+// Declares the four options on `ap` (in that order), storing into the fields of those names of
+// *o (a RunnerOptions, or the library's ClassifierOptions).
+template <typename Options>
+void declare_runner_options(ArgParser& ap, Options* o) {
+  ap.threads(&o->threads)
+      .option("isa", &o->isa, "ISA", "force kernels: ref, avx2 or avx512 (default: best)")
+      .flag("reference", &o->reference, "use the plain reference executor (slow; for checking)")
+      .option("precision", &o->precision, "P",
+              "fp32 (default), int8 (a QDQ .onnx from `scratchcv quantize` always runs in int8; a "
+              "float model is quantized with the built-in calibration) or bf16 (AVX-512 BF16)");
+}
+// After parse(): checks --precision. Returns 0, or 2 after a usage error (printed).
+int check_runner_options(const ArgParser& ap, const std::string& precision);
 
 class Runner {
  public:

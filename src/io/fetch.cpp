@@ -37,33 +37,53 @@ namespace scv {
 
 // ---- the table --------------------------------------------------------------------------------
 
+namespace {
+
+// One weights release of an architecture: the SHA-256 prefix in its file name, acc@1, and the
+// evaluation resize when it is not its version's usual one (V1 256, V2 232; crop 224).
+struct Release {
+  const char* sha = nullptr;  // nullptr: no such release
+  double top1 = 0;
+  int resize = 0;
+};
+
+struct ArchReleases {
+  const char* arch;
+  Release v1, v2;
+};
+
+// From torchvision/models/resnet.py (0.14): <Arch>_Weights.IMAGENET1K_V1/V2 urls, transforms and
+// acc@1. DEFAULT is the newest release (V2 where there is one).
+constexpr ArchReleases kReleases[] = {
+    {"resnet18", {"f37072fd", 69.758}, {}},
+    {"resnet34", {"b627a593", 73.314}, {}},
+    {"resnet50", {"0676ba61", 76.130}, {"11ad3fa6", 80.858}},
+    {"resnet101", {"63fe2227", 77.374}, {"cd907fc2", 81.886}},
+    {"resnet152", {"394f9c45", 78.312}, {"f82ba261", 82.284}},
+    {"resnext50_32x4d", {"7cdf4587", 77.618}, {"1a0047aa", 81.198}},
+    {"resnext101_32x8d", {"8ba56ff5", 79.312}, {"110c445d", 82.834}},
+    {"resnext101_64x4d", {"173b62eb", 83.246, 232}, {}},
+    {"wide_resnet50_2", {"95faca4d", 78.468}, {"9ba9bcbe", 81.602}},
+    {"wide_resnet101_2", {"32ee1156", 78.848}, {"d733dc28", 82.510}},
+};
+
+}  // namespace
+
 const std::vector<ModelFile>& model_files() {
-  // From torchvision/models/resnet.py (0.14): <Arch>_Weights.IMAGENET1K_V1/V2 urls, transforms
-  // and acc@1. The hex in each name is the prefix of the file's SHA-256.
-  static const std::vector<ModelFile> files = {
-      {"resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth", 256, 224, 69.758, true},
-      {"resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth", 256, 224, 73.314, true},
-      {"resnet50", "IMAGENET1K_V1", "resnet50-0676ba61.pth", 256, 224, 76.130, false},
-      {"resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 232, 224, 80.858, true},
-      {"resnet101", "IMAGENET1K_V1", "resnet101-63fe2227.pth", 256, 224, 77.374, false},
-      {"resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth", 232, 224, 81.886, true},
-      {"resnet152", "IMAGENET1K_V1", "resnet152-394f9c45.pth", 256, 224, 78.312, false},
-      {"resnet152", "IMAGENET1K_V2", "resnet152-f82ba261.pth", 232, 224, 82.284, true},
-      {"resnext50_32x4d", "IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 256, 224, 77.618, false},
-      {"resnext50_32x4d", "IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 232, 224, 81.198, true},
-      {"resnext101_32x8d", "IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 256, 224, 79.312,
-       false},
-      {"resnext101_32x8d", "IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 232, 224, 82.834,
-       true},
-      {"resnext101_64x4d", "IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 232, 224, 83.246,
-       true},
-      {"wide_resnet50_2", "IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 256, 224, 78.468, false},
-      {"wide_resnet50_2", "IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 232, 224, 81.602, true},
-      {"wide_resnet101_2", "IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 256, 224, 78.848,
-       false},
-      {"wide_resnet101_2", "IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 232, 224, 82.510,
-       true},
-  };
+  static const std::vector<ModelFile> files = [] {
+    std::vector<ModelFile> out;
+    for (const ArchReleases& a : kReleases) {
+      const Release* releases[] = {&a.v1, &a.v2};
+      for (int v = 0; v < 2; ++v) {
+        const Release& r = *releases[v];
+        if (!r.sha) continue;
+        const int usual_resize = v == 0 ? 256 : 232;
+        out.push_back({a.arch, str("IMAGENET1K_V", v + 1), str(a.arch, "-", r.sha, ".pth"),
+                       r.resize ? r.resize : usual_resize, 224, r.top1, v == 1 || !a.v2.sha});
+      }
+    }
+    return out;
+  }();
   return files;
 }
 

@@ -59,40 +59,41 @@ struct TensorFields {
 };
 
 Status read_tensor_fields(pb::Reader r, OnnxTensor* t, TensorFields* tf) {
+  const pb::Bind binds[] = {{1, &t->dims},          {2, &t->dtype},       {4, &tf->float_data},
+                            {5, &tf->int32_data},   {7, &tf->int64_data}, {8, &t->name},
+                            {10, &tf->double_data}, {14, &tf->location}};
   return pb::for_each_field(r, [&](const pb::Field& f) -> Status {
-    switch (f.number) {
-      case 1:
-        return pb::append_varints(f, &t->dims);
-      case 2:
-        return pb::get_int64(f, &t->dtype);
-      case 3:
-        tf->segmented = true;
-        break;
-      case 4:
-        return pb::append_floats(f, &tf->float_data);
-      case 5:
-        return pb::append_varints(f, &tf->int32_data);
-      case 7:
-        return pb::append_varints(f, &tf->int64_data);
-      case 8:
-        return pb::get_string(f, &t->name);
-      case 9:
-        if (f.type != pb::WireType::Len) return error("raw_data: expected bytes");
-        tf->raw = f.data, tf->raw_size = f.size, tf->has_raw = true;
-        break;
-      case 10:
-        return pb::append_doubles(f, &tf->double_data);
-      case 13:
-        tf->external = true;
-        break;
-      case 14:
-        return pb::get_int64(f, &tf->location);
-      default:
-        break;  // string_data, uint64_data, doc_string, ...: not used by supported types
+    if (f.number == 3) tf->segmented = true;
+    if (f.number == 13) tf->external = true;
+    if (f.number == 9) {
+      if (f.type != pb::WireType::Len) return error("raw_data: expected bytes");
+      tf->raw = f.data, tf->raw_size = f.size, tf->has_raw = true;
     }
-    return Status();
+    // string_data, uint64_data, doc_string, ...: not used by supported types
+    return pb::read_bound(f, binds);
   });
 }
+
+// How a supported data type is stored: bytes per element in raw_data, and the number of values
+// in the typed field that holds them when raw_data is absent (INT8/UINT8 are quantized weights
+// and zero points of QDQ models; FLOAT16 keeps its bits in int32_data).
+struct DtypeLayout {
+  int64_t dtype;
+  size_t elem;
+  size_t (*typed_count)(const TensorFields& tf);
+};
+// The number of values in the typed field `Field` of TensorFields.
+template <auto Field>
+size_t count_of(const TensorFields& tf) {
+  return (tf.*Field).size();
+}
+constexpr DtypeLayout kDtypeLayouts[] = {{kFloat, 4, count_of<&TensorFields::float_data>},
+                                         {kDouble, 8, count_of<&TensorFields::double_data>},
+                                         {kFloat16, 2, count_of<&TensorFields::int32_data>},
+                                         {kInt32, 4, count_of<&TensorFields::int32_data>},
+                                         {kInt64, 8, count_of<&TensorFields::int64_data>},
+                                         {kInt8, 1, count_of<&TensorFields::int32_data>},
+                                         {kUint8, 1, count_of<&TensorFields::int32_data>}};
 
 // The element count the fields hold for t's dtype and dims (an error when it disagrees).
 Result<size_t> tensor_count(const OnnxTensor* t, const TensorFields& tf) {
@@ -112,29 +113,13 @@ Result<size_t> tensor_count(const OnnxTensor* t, const TensorFields& tf) {
     numel *= d;
   }
 
-  size_t elem = 0;
-  switch (t->dtype) {
-    case kFloat:
-    case kInt32:
-      elem = 4;
-      break;
-    case kDouble:
-    case kInt64:
-      elem = 8;
-      break;
-    case kFloat16:
-      elem = 2;
-      break;
-    case kInt8:  // quantized weights and zero points (QDQ models); int32_data when not raw
-    case kUint8:
-      elem = 1;
-      break;
-    default:
-      return error(what, ": unsupported data type ", dtype_name(t->dtype),
-                   " (supported: ", kSupportedDtypes, ")");
-  }
-  // Which typed field holds the data when raw_data is absent, and how many values it has.
-  size_t count = 0;
+  const DtypeLayout* layout = nullptr;
+  for (const DtypeLayout& l : kDtypeLayouts)
+    if (l.dtype == t->dtype) layout = &l;
+  if (!layout)
+    return error(what, ": unsupported data type ", dtype_name(t->dtype),
+                 " (supported: ", kSupportedDtypes, ")");
+  const size_t elem = layout->elem;
   if (tf.has_raw) {
     if (tf.raw_size % elem != 0 ||
         static_cast<uint64_t>(tf.raw_size / elem) != static_cast<uint64_t>(numel))
@@ -142,23 +127,7 @@ Result<size_t> tensor_count(const OnnxTensor* t, const TensorFields& tf) {
                    " for shape ", shape_str(t->dims));
     return tf.raw_size / elem;
   }
-  switch (t->dtype) {
-    case kFloat:
-      count = tf.float_data.size();
-      break;
-    case kDouble:
-      count = tf.double_data.size();
-      break;
-    case kFloat16:
-    case kInt32:
-    case kInt8:
-    case kUint8:
-      count = tf.int32_data.size();
-      break;
-    case kInt64:
-      count = tf.int64_data.size();
-      break;
-  }
+  const size_t count = layout->typed_count(tf);
   if (static_cast<uint64_t>(count) != static_cast<uint64_t>(numel))
     return error(what, ": has ", count, " values, expected ", numel, " for shape ",
                  shape_str(t->dims));
@@ -233,39 +202,20 @@ Status decode_attr(pb::Reader r, OnnxAttr* a) {
       {22, kAttrSparseTensor}, {23, kAttrSparseTensors}};
   int64_t inferred = 0;
   bool has_ref = false;
+  const pb::Bind binds[] = {{1, &a->name},   {2, &a->f},    {3, &a->i},    {4, &a->s},
+                            {7, &a->floats}, {8, &a->ints}, {20, &a->type}};
   SCV_TRY(pb::for_each_field(r, [&](const pb::Field& f) -> Status {
     for (const auto& [field, type] : kFieldType)
       if (f.number == field) inferred = type;
-    switch (f.number) {
-      case 1:
-        return pb::get_string(f, &a->name);
-      case 2:
-        return pb::get_float(f, &a->f);
-      case 3:
-        return pb::get_int64(f, &a->i);
-      case 4:
-        return pb::get_string(f, &a->s);
-      case 5: {
-        pb::Reader sub(nullptr, 0);
-        SCV_TRY(r.message(f, &sub));
-        a->t = OnnxTensor();
-        // A tensor attribute we cannot decode is only an error if an op uses it.
-        a->t.status = decode_tensor(sub, &a->t);
-        break;
-      }
-      case 7:
-        return pb::append_floats(f, &a->floats);
-      case 8:
-        return pb::append_varints(f, &a->ints);
-      case 20:
-        return pb::get_int64(f, &a->type);
-      case 21:
-        has_ref = true;
-        break;
-      default:
-        break;
+    if (f.number == 21) has_ref = true;
+    if (f.number == 5) {
+      pb::Reader sub(nullptr, 0);
+      SCV_TRY(r.message(f, &sub));
+      a->t = OnnxTensor();
+      // A tensor attribute we cannot decode is only an error if an op uses it.
+      a->t.status = decode_tensor(sub, &a->t);
     }
-    return Status();
+    return pb::read_bound(f, binds);
   }));
   if (has_ref)
     return error("attribute '", a->name,
@@ -277,26 +227,13 @@ Status decode_attr(pb::Reader r, OnnxAttr* a) {
 
 // NodeProto: input=1 output=2 name=3 op_type=4 attribute=5 doc_string=6 domain=7.
 Status decode_node(pb::Reader r, OnnxNode* n) {
+  const pb::Bind binds[] = {
+      {1, &n->inputs}, {2, &n->outputs}, {3, &n->name}, {4, &n->op_type}, {7, &n->domain}};
   return pb::for_each_field(r, [&](const pb::Field& f) -> Status {
-    switch (f.number) {
-      case 1:
-        return pb::get_string(f, &n->inputs.emplace_back());
-      case 2:
-        return pb::get_string(f, &n->outputs.emplace_back());
-      case 3:
-        return pb::get_string(f, &n->name);
-      case 4:
-        return pb::get_string(f, &n->op_type);
-      case 5: {
-        pb::Reader sub(nullptr, 0);
-        SCV_TRY(r.message(f, &sub));
-        return decode_attr(sub, &n->attrs.emplace_back());
-      }
-      case 7:
-        return pb::get_string(f, &n->domain);
-      default:
-        return Status();
-    }
+    if (f.number != 5) return pb::read_bound(f, binds);
+    pb::Reader sub(nullptr, 0);
+    SCV_TRY(r.message(f, &sub));
+    return decode_attr(sub, &n->attrs.emplace_back());
   });
 }
 

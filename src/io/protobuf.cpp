@@ -176,4 +176,37 @@ Status append_doubles(const Field& f, std::vector<double>* out) {
   return append_fixed(f, WireType::I64, out);
 }
 
+namespace {
+Status read_into(const Field& f, int64_t* out) {
+  return get_int64(f, out);
+}
+Status read_into(const Field& f, float* out) {
+  return get_float(f, out);
+}
+Status read_into(const Field& f, std::string* out) {
+  return get_string(f, out);
+}
+Status read_into(const Field& f, std::vector<int64_t>* out) {
+  return append_varints(f, out);
+}
+Status read_into(const Field& f, std::vector<float>* out) {
+  return append_floats(f, out);
+}
+Status read_into(const Field& f, std::vector<double>* out) {
+  return append_doubles(f, out);
+}
+Status read_into(const Field& f, std::vector<std::string>* out) {
+  std::string s;
+  SCV_TRY(get_string(f, &s));
+  out->push_back(std::move(s));
+  return Status();
+}
+}  // namespace
+
+Status read_bound(const Field& f, std::span<const Bind> binds) {
+  for (const Bind& b : binds)
+    if (b.number == f.number) return std::visit([&](auto* to) { return read_into(f, to); }, b.to);
+  return Status();
+}
+
 }  // namespace scv::pb

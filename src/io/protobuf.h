@@ -17,8 +17,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "scratchcv/status.h"
@@ -64,7 +66,8 @@ class Reader {
 };
 
 // Calls fn(f), which returns a Status, for each field of the message r reads, in order; stops
-// at the first error, the wire format's or fn's. A decoder is one switch on f.number in fn.
+// at the first error, the wire format's or fn's. A decoder maps f.number in fn (read_bound
+// below for plain fields).
 // fn may also take the reader, fn(f, r), to read a field's sub-message at the right depth.
 template <typename F>
 Status for_each_field(Reader r, F&& fn) {
@@ -101,5 +104,21 @@ Status get_string(const Field& f, std::string* out);  // LEN
 Status append_varints(const Field& f, std::vector<int64_t>* out);
 Status append_floats(const Field& f, std::vector<float>* out);
 Status append_doubles(const Field& f, std::vector<double>* out);
+
+// A field number bound to where its value goes; the destination's type says how the field is
+// read: int64_t (get_int64), float (get_float), std::string (get_string), std::vector of
+// int64_t / float / double (append_varints / append_floats / append_doubles, packed or not),
+// std::vector<std::string> (one more string per occurrence: a repeated string field).
+struct Bind {
+  uint32_t number;
+  std::variant<int64_t*, float*, std::string*, std::vector<int64_t>*, std::vector<float>*,
+               std::vector<double>*, std::vector<std::string>*>
+      to;
+};
+// Reads f into the destination `binds` gives its number (checking the wire type); a field
+// bound to nothing is skipped. A decoder of plain fields is one table of binds:
+//   const pb::Bind binds[] = {{1, &n->name}, {2, &n->dims}};
+//   return pb::for_each_field(r, [&](const pb::Field& f) { return pb::read_bound(f, binds); });
+Status read_bound(const Field& f, std::span<const Bind> binds);
 
 }  // namespace scv::pb

@@ -1,8 +1,8 @@
 // The operator registry: what each op of SCV_OP_LIST (include/scratchcv/graph.h) knows about
 // itself, bound once in one table (src/ops/registry.cpp).
 //
-// An op family lives in one folder, src/ops/<family>/, which defines one `const OpDef
-// kOpDef<Name>` per op of the list (a missing definition is a link error, so an op cannot be
+// An op family lives in one folder, src/ops/<family>/, which defines one row `kOpDef<Name>` per
+// op of the list with SCV_OPDEF (a missing definition is a link error, so an op cannot be
 // listed and forgotten). An OpDef carries:
 //   - infer:  the shape rule, also every validity check of the node (the only place that
 //             rejects a malformed node: the reference executor and the session both call it);
@@ -53,6 +53,25 @@ struct OpDef {
   // Emits the steps of node `index` (and of the nodes fused into it) into the session plan.
   Status (*plan)(Planner& p, int index);
 };
+
+// Every op's row, kOpDef<Name>, declared here and defined in its folder with SCV_OPDEF.
+#define SCV_OP_DECLARE(name) extern const OpDef kOpDef##name;
+SCV_OP_LIST(SCV_OP_DECLARE)
+#undef SCV_OP_DECLARE
+
+// Defines the row of op Name (OpType::Name, named "Name"), the op's name written once:
+//   SCV_OPDEF(Clip, 1, 3, infer, ref_step, "Clip", read_onnx, nullptr);
+// min_in..max_in is the graph arity, onnx_type the ONNX op_type that read maps, plan the fast
+// plan or nullptr (see OpDef).
+#define SCV_OPDEF(Name, min_in, max_in, infer_fn, ref_fn, onnx_type, read_fn, plan_fn) \
+  const OpDef kOpDef##Name = {.op = OpType::Name,                                      \
+                              .name = #Name,                                           \
+                              .min_inputs = min_in,                                    \
+                              .max_inputs = max_in,                                    \
+                              .infer = infer_fn,                                       \
+                              .ref = ref_fn,                                           \
+                              .onnx = {.op_type = onnx_type, .read = read_fn},         \
+                              .plan = plan_fn}
 
 // The definition of op (one table, built once from SCV_OP_LIST).
 const OpDef& op_def(OpType op);

@@ -3,8 +3,8 @@
 // src/ops/registry.cpp beside the fp32 table.
 //
 // A quantized op lives in its family's folder beside the fp32 one (CONV_2D in
-// src/ops/conv/conv_q.cpp, ADD in src/ops/eltwise/add_q.cpp, ...), which defines one
-// `const QOpDef kQOpDef<Name>` per row (a missing definition is a link error). A QOpDef carries:
+// src/ops/conv/conv_q.cpp, ADD in src/ops/eltwise/add_q.cpp, ...), which defines one row
+// `kQOpDef<Name>` with SCV_QOPDEF (a missing definition is a link error). A QOpDef carries:
 //   - tflite: the TFLite builtin operator code it maps (the TFLite loader keeps no list of its
 //             own: QSession looks every operator up here);
 //   - infer:  the shape rule, also every validity check of the operator's tensors: the output
@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -59,15 +60,34 @@ inline constexpr int kQOpCount = 0 SCV_QOP_LIST(SCV_QOP_COUNT);
 
 struct QOpDef {
   QOpType op;
-  const char* name;   // the TFLite name, "CONV_2D"
-  int32_t tflite;     // TFLite builtin operator code
-  bool has_float_op;  // a quantized variant of float_op (else quantized-only: QUANTIZE...)
-  OpType float_op;
+  const char* name;  // the TFLite name, "CONV_2D"
+  int32_t tflite;    // TFLite builtin operator code
+  // The fp32 op it is a quantized variant of; none for quantized-only ops (QUANTIZE, PAD...).
+  std::optional<OpType> float_op;
   // The output shape of `op` (validating its inputs and options); errors name p.who().
   Result<std::vector<int32_t>> (*infer)(const quant::QPlanner& p, const tflite::OpInfo& op);
   Status (*ref)(quant::QPlanner& p, const tflite::OpInfo& op);
   Status (*plan)(quant::QPlanner& p, const tflite::OpInfo& op);  // nullptr: ref on every ISA
 };
+
+// Every quantized row, kQOpDef<Name>, declared here and defined in its folder with SCV_QOPDEF.
+#define SCV_QOP_DECLARE(name) extern const QOpDef kQOpDef##name;
+SCV_QOP_LIST(SCV_QOP_DECLARE)
+#undef SCV_QOP_DECLARE
+
+// Defines the row of quantized op Name (QOpType::Name, TFLite code tflite::k<Name>), the op's
+// name written once besides its TFLite spelling, e.g.
+//   SCV_QOPDEF(Softmax, "SOFTMAX", OpType::Softmax, quant::infer_softmax, quant::plan_softmax,
+//              nullptr);
+// float_op is the fp32 op (or std::nullopt); infer, ref and plan as in QOpDef.
+#define SCV_QOPDEF(Name, tflite_name, float_op_, infer_fn, ref_fn, plan_fn) \
+  const QOpDef kQOpDef##Name = {.op = QOpType::Name,                        \
+                                .name = tflite_name,                        \
+                                .tflite = tflite::k##Name,                  \
+                                .float_op = float_op_,                      \
+                                .infer = infer_fn,                          \
+                                .ref = ref_fn,                              \
+                                .plan = plan_fn}
 
 const QOpDef& qop_def(QOpType op);
 std::span<const QOpDef* const> all_qops();

@@ -1,4 +1,6 @@
-// The one table of operators: SCV_OP_LIST expanded over the OpDef each op folder defines.
+// The one table of operators: SCV_OP_LIST expanded over the row (OpDef) each op folder defines,
+// and SCV_QOP_LIST over the quantized rows (QOpDef).
+#include <algorithm>
 #include <array>
 
 #include "ops/op.h"
@@ -6,61 +8,53 @@
 
 namespace scv {
 
-#define SCV_OP_DECLARE(name) extern const OpDef kOpDef##name;
-SCV_OP_LIST(SCV_OP_DECLARE)
-#undef SCV_OP_DECLARE
-
 namespace {
 
-#define SCV_OP_ENTRY(name) &kOpDef##name,
-constexpr std::array<const OpDef*, kOpCount> kOps = {SCV_OP_LIST(SCV_OP_ENTRY)};
-#undef SCV_OP_ENTRY
+// The rows of one list, in list order; `Enum` indexes them.
+template <typename Def, typename Enum, size_t N>
+struct Table {
+  std::array<const Def*, N> rows;
+  const Def& operator[](Enum e) const { return *rows[static_cast<size_t>(e)]; }
+  // The first row that `match` accepts, or nullptr.
+  template <typename Match>
+  const Def* find(Match match) const {
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const Def* d) { return match(*d); });
+    return it == rows.end() ? nullptr : *it;
+  }
+};
+
+#define SCV_OP_ROW(name) &kOpDef##name,
+#define SCV_QOP_ROW(name) &kQOpDef##name,
+constexpr Table<OpDef, OpType, kOpCount> kOps{{SCV_OP_LIST(SCV_OP_ROW)}};
+constexpr Table<QOpDef, QOpType, kQOpCount> kQOps{{SCV_QOP_LIST(SCV_QOP_ROW)}};
+#undef SCV_QOP_ROW
+#undef SCV_OP_ROW
 
 }  // namespace
 
 const OpDef& op_def(OpType op) {
-  return *kOps[static_cast<size_t>(op)];
+  return kOps[op];
 }
-
 std::span<const OpDef* const> all_ops() {
-  return kOps;
+  return kOps.rows;
 }
-
 const OpDef* find_onnx_op(const std::string& op_type) {
-  for (const OpDef* d : kOps)
-    if (d->onnx.op_type && op_type == d->onnx.op_type) return d;
-  return nullptr;
+  return kOps.find([&](const OpDef& d) { return d.onnx.op_type && op_type == d.onnx.op_type; });
 }
-
-// ---- the quantized rows (src/ops/qop.h) -------------------------------------------------------
-
-#define SCV_QOP_DECLARE(name) extern const QOpDef kQOpDef##name;
-SCV_QOP_LIST(SCV_QOP_DECLARE)
-#undef SCV_QOP_DECLARE
-
-namespace {
-#define SCV_QOP_ENTRY(name) &kQOpDef##name,
-constexpr std::array<const QOpDef*, kQOpCount> kQOps = {SCV_QOP_LIST(SCV_QOP_ENTRY)};
-#undef SCV_QOP_ENTRY
-}  // namespace
 
 const QOpDef& qop_def(QOpType op) {
-  return *kQOps[static_cast<size_t>(op)];
+  return kQOps[op];
 }
-
 std::span<const QOpDef* const> all_qops() {
-  return kQOps;
+  return kQOps.rows;
 }
-
 const QOpDef* find_tflite_op(int32_t code) {
-  for (const QOpDef* d : kQOps)
-    if (d->tflite == code) return d;
-  return nullptr;
+  return kQOps.find([&](const QOpDef& d) { return d.tflite == code; });
 }
 
 const char* op_name(OpType op) {
   const auto i = static_cast<size_t>(op);
-  return i < kOps.size() ? kOps[i]->name : "?";
+  return i < kOps.rows.size() ? kOps.rows[i]->name : "?";
 }
 
 }  // namespace scv

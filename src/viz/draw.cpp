@@ -15,6 +15,15 @@ uint8_t to_u8(double v) {
   return !(v > 0.0) ? 0 : v >= 255.0 ? 255 : uint8_t(int(v + 0.5));  // NaN -> 0
 }
 
+// The source index nearest-neighbour resizing samples for each of n_out output indices over
+// n_in inputs (resize_nearest's rule; feature_grid's tiles use it too).
+std::vector<int> nearest_indices(int n_in, int n_out) {
+  std::vector<int> idx(static_cast<size_t>(std::max(n_out, 0)));
+  for (int o = 0; o < n_out; ++o)
+    idx[size_t(o)] = std::min(n_in - 1, int(int64_t(o) * n_in / n_out));
+  return idx;
+}
+
 void put(Image& im, int x, int y, Rgb c) {
   if (x < 0 || y < 0 || x >= im.width || y >= im.height) return;
   uint8_t* p = &im.pixels[(size_t(y) * im.width + x) * 3];
@@ -108,13 +117,12 @@ void blit(Image& dst, const Image& src, int x, int y) {
 
 Image resize_nearest(const Image& im, int width, int height) {
   Image out(width, height, im.channels);
-  for (int y = 0; y < height; ++y) {
-    const int sy = std::min(im.height - 1, int(int64_t(y) * im.height / height));
-    for (int x = 0; x < width; ++x) {
-      const int sx = std::min(im.width - 1, int(int64_t(x) * im.width / width));
-      for (int c = 0; c < im.channels; ++c) out.at(x, y, c) = im.at(sx, sy, c);
-    }
-  }
+  const std::vector<int> sx = nearest_indices(im.width, width),
+                         sy = nearest_indices(im.height, height);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < im.channels; ++c)
+        out.at(x, y, c) = im.at(sx[size_t(x)], sy[size_t(y)], c);
   return out;
 }
 
@@ -195,12 +203,11 @@ Image feature_grid(const Tensor& act, int max_channels, int cell) {
   const int rows = (c + cols - 1) / cols;
   const int cw = std::max(1, int(std::lround(double(cell) * w / h)));
   // One gray channel (a third of the bytes to encode), background 40; each tile is the channel
-  // scaled to 0..255 and resized by nearest neighbour (as resize_nearest samples).
+  // scaled to 0..255 and resized by nearest neighbour (resize_nearest's sampling).
   Image grid(cols * (cw + 1) + 1, rows * (cell + 1) + 1, 1);
   std::fill(grid.pixels.begin(), grid.pixels.end(), uint8_t(40));
   std::vector<uint8_t> tile(size_t(h) * w);
-  std::vector<int> sx(static_cast<size_t>(cw));
-  for (int x = 0; x < cw; ++x) sx[size_t(x)] = std::min(w - 1, int(int64_t(x) * w / cw));
+  const std::vector<int> sx = nearest_indices(w, cw), sy = nearest_indices(h, cell);
   for (int ch = 0; ch < c; ++ch) {
     const float* p = act.data() + int64_t(ch) * h * w;
     const float lo = *std::min_element(p, p + h * w), hi = *std::max_element(p, p + h * w);
@@ -208,7 +215,7 @@ Image feature_grid(const Tensor& act, int max_channels, int cell) {
       tile[size_t(i)] = hi > lo ? to_u8(255.0 * (p[i] - lo) / (hi - lo)) : 128;
     const int x0 = 1 + (ch % cols) * (cw + 1), y0 = 1 + (ch / cols) * (cell + 1);
     for (int y = 0; y < cell; ++y) {
-      const uint8_t* src = &tile[size_t(std::min(h - 1, int(int64_t(y) * h / cell))) * w];
+      const uint8_t* src = &tile[size_t(sy[size_t(y)]) * w];
       uint8_t* dst = &grid.pixels[size_t(y0 + y) * grid.width + x0];
       for (int x = 0; x < cw; ++x) dst[x] = src[sx[size_t(x)]];
     }

@@ -95,7 +95,6 @@ Status plan(Planner& p, int index) {
 
 }  // namespace
 
-extern const OpDef kOpDefBatchNorm = {
-    OpType::BatchNorm, "BatchNorm", 5, 5, infer, ref_step, {"BatchNormalization", read_onnx}, plan};
+SCV_OPDEF(BatchNorm, 5, 5, infer, ref_step, "BatchNormalization", read_onnx, plan);
 
 }  // namespace scv

@@ -40,7 +40,6 @@ Status read_onnx(OnnxNodeReader& r, Attrs*) {
 
 }  // namespace
 
-extern const OpDef kOpDefClip = {OpType::Clip,        "Clip", 1, 3, infer, ref_step,
-                                 {"Clip", read_onnx}, nullptr};
+SCV_OPDEF(Clip, 1, 3, infer, ref_step, "Clip", read_onnx, nullptr);
 
 }  // namespace scv

@@ -107,8 +107,7 @@ Status plan_concat(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefConcatenation = {
-    QOpType::Concatenation, "CONCATENATION",     tflite::kConcatenation, false,
-    OpType::Identity,       quant::infer_concat, quant::plan_concat,     nullptr};
+SCV_QOPDEF(Concatenation, "CONCATENATION", std::nullopt, quant::infer_concat, quant::plan_concat,
+           nullptr);
 
 }  // namespace scv

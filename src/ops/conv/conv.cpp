@@ -51,7 +51,6 @@ Status read_onnx(OnnxNodeReader& r, Attrs* a) {
 
 }  // namespace
 
-extern const OpDef kOpDefConv = {OpType::Conv,        "Conv",   2, 3, infer, ref_step,
-                                 {"Conv", read_onnx}, plan_conv};
+SCV_OPDEF(Conv, 2, 3, infer, ref_step, "Conv", read_onnx, plan_conv);
 
 }  // namespace scv

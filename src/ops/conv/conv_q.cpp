@@ -256,11 +256,9 @@ Status plan_conv_step(QPlanner& p, const OpInfo& op, const ConvGeom& g, bool dep
 
 }  // namespace quant
 
-extern const QOpDef kQOpDefConv2d = {
-    QOpType::Conv2d, "CONV_2D",         tflite::kConv2d,         true,
-    OpType::Conv,    quant::infer_conv, quant::plan_conv<false>, quant::plan_conv<true>};
-extern const QOpDef kQOpDefDepthwiseConv2d = {
-    QOpType::DepthwiseConv2d, "DEPTHWISE_CONV_2D",     tflite::kDepthwiseConv2d, true, OpType::Conv,
-    quant::infer_conv,        quant::plan_conv<false>, quant::plan_conv<true>};
+SCV_QOPDEF(Conv2d, "CONV_2D", OpType::Conv, quant::infer_conv, quant::plan_conv<false>,
+           quant::plan_conv<true>);
+SCV_QOPDEF(DepthwiseConv2d, "DEPTHWISE_CONV_2D", OpType::Conv, quant::infer_conv,
+           quant::plan_conv<false>, quant::plan_conv<true>);
 
 }  // namespace scv

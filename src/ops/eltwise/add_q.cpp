@@ -74,13 +74,7 @@ Status plan_add(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefAdd = {QOpType::Add,
-                                  "ADD",
-                                  tflite::kAdd,
-                                  true,
-                                  OpType::Add,
-                                  quant::infer_add,
-                                  quant::plan_add<false>,
-                                  quant::plan_add<true>};
+SCV_QOPDEF(Add, "ADD", OpType::Add, quant::infer_add, quant::plan_add<false>,
+           quant::plan_add<true>);
 
 }  // namespace scv

@@ -95,9 +95,7 @@ Status plan(Planner& p, int index) {
 
 }  // namespace
 
-extern const OpDef kOpDefRelu = {OpType::Relu,        "Relu", 1, 1, infer_same, ref_relu,
-                                 {"Relu", read_relu}, plan};
-extern const OpDef kOpDefAdd = {OpType::Add,       "Add", 2, 2, infer_add, ref_add,
-                                {"Add", read_add}, plan};
+SCV_OPDEF(Relu, 1, 1, infer_same, ref_relu, "Relu", read_relu, plan);
+SCV_OPDEF(Add, 2, 2, infer_add, ref_add, "Add", read_add, plan);
 
 }  // namespace scv

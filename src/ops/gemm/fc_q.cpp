@@ -53,8 +53,7 @@ Status plan_fc(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefFullyConnected = {
-    QOpType::FullyConnected, "FULLY_CONNECTED",     tflite::kFullyConnected, true, OpType::Gemm,
-    quant::infer_fc,         quant::plan_fc<false>, quant::plan_fc<true>};
+SCV_QOPDEF(FullyConnected, "FULLY_CONNECTED", OpType::Gemm, quant::infer_fc, quant::plan_fc<false>,
+           quant::plan_fc<true>);
 
 }  // namespace scv

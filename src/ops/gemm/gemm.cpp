@@ -180,9 +180,7 @@ Status plan_gemm(Planner& p, int index) {
 
 }  // namespace
 
-extern const OpDef kOpDefGemm = {OpType::Gemm,        "Gemm",   2, 3, infer_gemm, ref_gemm,
-                                 {"Gemm", read_gemm}, plan_gemm};
-extern const OpDef kOpDefMatMul = {
-    OpType::MatMul, "MatMul", 2, 2, infer_matmul, ref_matmul, {"MatMul", read_matmul}, nullptr};
+SCV_OPDEF(Gemm, 2, 3, infer_gemm, ref_gemm, "Gemm", read_gemm, plan_gemm);
+SCV_OPDEF(MatMul, 2, 2, infer_matmul, ref_matmul, "MatMul", read_matmul, nullptr);
 
 }  // namespace scv

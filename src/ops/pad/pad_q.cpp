@@ -94,8 +94,6 @@ Status plan_pad(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefPad = {
-    QOpType::Pad,     "PAD",           tflite::kPad, false, OpType::Identity,
-    quant::infer_pad, quant::plan_pad, nullptr};
+SCV_QOPDEF(Pad, "PAD", std::nullopt, quant::infer_pad, quant::plan_pad, nullptr);
 
 }  // namespace scv

@@ -144,13 +144,9 @@ Status plan_global(Planner& p, int index) {
 
 }  // namespace
 
-extern const OpDef kOpDefMaxPool = {OpType::MaxPool,       "MaxPool", 1, 1, infer_window, ref_max,
-                                    {"MaxPool", read_max}, plan_max};
-extern const OpDef kOpDefAveragePool = {
-    OpType::AveragePool,       "AveragePool", 1, 1, infer_window, ref_avg,
-    {"AveragePool", read_avg}, nullptr};
-extern const OpDef kOpDefGlobalAveragePool = {
-    OpType::GlobalAveragePool,          "GlobalAveragePool", 1, 1, infer_global, ref_global,
-    {"GlobalAveragePool", read_global}, plan_global};
+SCV_OPDEF(MaxPool, 1, 1, infer_window, ref_max, "MaxPool", read_max, plan_max);
+SCV_OPDEF(AveragePool, 1, 1, infer_window, ref_avg, "AveragePool", read_avg, nullptr);
+SCV_OPDEF(GlobalAveragePool, 1, 1, infer_global, ref_global, "GlobalAveragePool", read_global,
+          plan_global);
 
 }  // namespace scv

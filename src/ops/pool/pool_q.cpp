@@ -142,14 +142,9 @@ Status plan_mean(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefAveragePool2d = {
-    QOpType::AveragePool2d, "AVERAGE_POOL_2D", tflite::kAveragePool2d, true,
-    OpType::AveragePool,    quant::infer_pool, quant::plan_pool,       nullptr};
-extern const QOpDef kQOpDefMaxPool2d = {
-    QOpType::MaxPool2d, "MAX_POOL_2D",     tflite::kMaxPool2d, true,
-    OpType::MaxPool,    quant::infer_pool, quant::plan_pool,   nullptr};
-extern const QOpDef kQOpDefMean = {
-    QOpType::Mean,     "MEAN",           tflite::kMean, true, OpType::GlobalAveragePool,
-    quant::infer_mean, quant::plan_mean, nullptr};
+SCV_QOPDEF(AveragePool2d, "AVERAGE_POOL_2D", OpType::AveragePool, quant::infer_pool,
+           quant::plan_pool, nullptr);
+SCV_QOPDEF(MaxPool2d, "MAX_POOL_2D", OpType::MaxPool, quant::infer_pool, quant::plan_pool, nullptr);
+SCV_QOPDEF(Mean, "MEAN", OpType::GlobalAveragePool, quant::infer_mean, quant::plan_mean, nullptr);
 
 }  // namespace scv

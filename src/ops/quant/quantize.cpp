@@ -92,13 +92,9 @@ Status plan_dequantize(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefQuantize = {QOpType::Quantize,    "QUANTIZE",
-                                       tflite::kQuantize,    false,
-                                       OpType::Identity,     quant::infer_elementwise,
-                                       quant::plan_quantize, nullptr};
-extern const QOpDef kQOpDefDequantize = {QOpType::Dequantize,    "DEQUANTIZE",
-                                         tflite::kDequantize,    false,
-                                         OpType::Identity,       quant::infer_elementwise,
-                                         quant::plan_dequantize, nullptr};
+SCV_QOPDEF(Quantize, "QUANTIZE", std::nullopt, quant::infer_elementwise, quant::plan_quantize,
+           nullptr);
+SCV_QOPDEF(Dequantize, "DEQUANTIZE", std::nullopt, quant::infer_elementwise, quant::plan_dequantize,
+           nullptr);
 
 }  // namespace scv

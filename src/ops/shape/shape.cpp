@@ -78,14 +78,8 @@ Status plan_view(Planner& p, int index) {
 
 }  // namespace
 
-extern const OpDef kOpDefFlatten = {
-    OpType::Flatten,           "Flatten", 1, 1, infer_flatten, ref_copy,
-    {"Flatten", read_flatten}, plan_view};
-extern const OpDef kOpDefReshape = {
-    OpType::Reshape,           "Reshape", 1, 2, infer_reshape, ref_copy,
-    {"Reshape", read_reshape}, plan_view};
-extern const OpDef kOpDefIdentity = {
-    OpType::Identity, "Identity", 1, 1, infer_identity, ref_copy, {"Identity", read_identity},
-    plan_view};
+SCV_OPDEF(Flatten, 1, 1, infer_flatten, ref_copy, "Flatten", read_flatten, plan_view);
+SCV_OPDEF(Reshape, 1, 2, infer_reshape, ref_copy, "Reshape", read_reshape, plan_view);
+SCV_OPDEF(Identity, 1, 1, infer_identity, ref_copy, "Identity", read_identity, plan_view);
 
 }  // namespace scv

@@ -36,11 +36,7 @@ Status plan_reshape(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefReshape = {
-    QOpType::Reshape,     "RESHAPE",           tflite::kReshape, true, OpType::Reshape,
-    quant::infer_reshape, quant::plan_reshape, nullptr};
-extern const QOpDef kQOpDefSqueeze = {
-    QOpType::Squeeze,     "SQUEEZE",           tflite::kSqueeze, true, OpType::Reshape,
-    quant::infer_reshape, quant::plan_reshape, nullptr};
+SCV_QOPDEF(Reshape, "RESHAPE", OpType::Reshape, quant::infer_reshape, quant::plan_reshape, nullptr);
+SCV_QOPDEF(Squeeze, "SQUEEZE", OpType::Reshape, quant::infer_reshape, quant::plan_reshape, nullptr);
 
 }  // namespace scv

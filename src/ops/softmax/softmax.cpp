@@ -39,7 +39,6 @@ Status read_onnx(OnnxNodeReader& r, Attrs* a) {
 
 }  // namespace
 
-extern const OpDef kOpDefSoftmax = {OpType::Softmax,        "Softmax", 1, 1, infer, ref_step,
-                                    {"Softmax", read_onnx}, nullptr};
+SCV_OPDEF(Softmax, 1, 1, infer, ref_step, "Softmax", read_onnx, nullptr);
 
 }  // namespace scv

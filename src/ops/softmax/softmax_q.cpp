@@ -59,8 +59,6 @@ Status plan_softmax(QPlanner& p, const OpInfo& op) {
 }  // namespace
 }  // namespace quant
 
-extern const QOpDef kQOpDefSoftmax = {
-    QOpType::Softmax,     "SOFTMAX",           tflite::kSoftmax, true, OpType::Softmax,
-    quant::infer_softmax, quant::plan_softmax, nullptr};
+SCV_QOPDEF(Softmax, "SOFTMAX", OpType::Softmax, quant::infer_softmax, quant::plan_softmax, nullptr);
 
 }  // namespace scv
