@@ -128,6 +128,10 @@ ArgParser& ArgParser::epilog(const std::string& text) {
   epilog_ = text;
   return *this;
 }
+ArgParser& ArgParser::example(const std::string& command_line) {
+  examples_.push_back(command_line);
+  return *this;
+}
 
 const ArgParser::Opt* ArgParser::given_short_owner(const char* s) const {
   for (const Opt& o : opts_) {
@@ -175,6 +179,8 @@ std::string ArgParser::usage() const {
   line("      --version", "print the version");
   os << "\n'--' ends the options; exit status 0 ok, 1 failure, 2 usage error.\n";
   if (!epilog_.empty()) os << "\n" << epilog_ << "\n";
+  if (!examples_.empty()) os << "\n" << (examples_.size() > 1 ? "examples:" : "example:") << "\n";
+  for (const std::string& e : examples_) os << "  scratchcv " << e << "\n";
   return os.str();
 }
 

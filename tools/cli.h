@@ -77,8 +77,11 @@ class ArgParser {
   // Limits for the option declared last (int or double): a value outside [lo, hi] is a usage
   // error "--NAME must be between LO and HI, got V", checked by parse().
   ArgParser& range(double lo, double hi);
-  // Free text appended to --help (examples, notes).
+  // Free text appended to --help (notes).
   ArgParser& epilog(const std::string& text);
+  // A command line shown under "examples:" at the end of --help, without the leading
+  // "scratchcv " (e.g. "fetch resnet50 --weights V2").
+  ArgParser& example(const std::string& command_line);
 
   // Returns false on --help/--version (help_requested()) or on an error (already printed).
   bool parse(const std::vector<std::string>& args, std::vector<std::string>* positionals);
@@ -117,6 +120,7 @@ class ArgParser {
   bool store_value(Opt& o, const std::string& value) const;
   bool resolve_threads(const Opt& o, const std::string& value) const;
   std::string command_, summary_, positional_usage_, epilog_;
+  std::vector<std::string> examples_;
   std::vector<Opt> opts_;
   bool help_ = false;
 };

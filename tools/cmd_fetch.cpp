@@ -30,11 +30,10 @@ int cmd_fetch(const std::vector<std::string>& args) {
       .epilog(
           "The file is checked against the SHA-256 prefix in its name, downloaded to NAME.part\n"
           "(resumed when interrupted) and renamed only once verified.\n"
-          "Environment: SCV_CACHE_DIR, XDG_CACHE_HOME (cache), SCV_MODEL_BASE_URL (base URL).\n"
-          "examples:\n"
-          "  scratchcv fetch resnet50\n"
-          "  scratchcv fetch resnet50 --weights V2\n"
-          "  scratchcv fetch --list");
+          "Environment: SCV_CACHE_DIR, XDG_CACHE_HOME (cache), SCV_MODEL_BASE_URL (base URL).")
+      .example("fetch resnet50")
+      .example("fetch resnet50 --weights V2")
+      .example("fetch --list");
   std::vector<std::string> archs;
   if (!p.parse(args, &archs)) return p.exit_code();
   const std::string dir = cache.empty() ? scv::default_cache_dir() : cache;

@@ -78,7 +78,7 @@ void declare_train_options(cli::ArgParser& p, TrainArgs& a) {
       .flag("quiet", &a.quiet, "no progress bar")
       .option("log", &a.log_path, "FILE", "CSV of loss and accuracy: running per batch, per epoch")
       .option("plot", &a.plot_path, "FILE", "PNG of the loss and accuracy curves (train and test)")
-      .epilog("example: scratchcv mnist train --data /usr/share/datasets/fashion-mnist --epochs 5");
+      .example("mnist train --data /usr/share/datasets/fashion-mnist --epochs 5");
 }
 
 // Parses and checks the command line and fills `a.oc`. Returns -1 to go on, else the exit code.

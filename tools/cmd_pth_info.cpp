@@ -13,7 +13,7 @@ int cmd_pth_info(const std::vector<std::string>& args) {
                         "FILE");
   bool stats = false;
   p.flag("stats", &stats, "also print min, max and mean of each tensor");
-  p.epilog("example: scratchcv pth-info resnet50-0676ba61.pth --stats");
+  p.example("pth-info resnet50-0676ba61.pth --stats");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (pos.size() != 1) return p.usage_error("expected one FILE, got " + std::to_string(pos.size()));

@@ -44,9 +44,9 @@ int cmd_quantize(const std::vector<std::string>& args) {
       "Weights: int8 per output channel, symmetric. Activations: int8 per tensor, asymmetric.\n"
       "BatchNorm is folded into the convs first; ReLUs become the range of the QuantizeLinear\n"
       "after them. Kept in higher precision: the input (min/max range, never clipped) and the\n"
-      "logits (the last Gemm is int8 x int8 -> fp32, not requantized).\n"
-      "example: scratchcv quantize resnet50.pth --calib photos/ --method entropy --samples 256 "
-      "-o resnet50_int8.onnx");
+      "logits (the last Gemm is int8 x int8 -> fp32, not requantized).");
+  p.example(
+      "quantize resnet50.pth --calib photos/ --method entropy --samples 256 -o resnet50_int8.onnx");
   std::vector<std::string> pos;
   if (!p.parse(args, &pos)) return p.exit_code();
   if (pos.size() != 1)

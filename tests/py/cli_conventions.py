@@ -5,7 +5,8 @@ For every command listed by `scratchcv --help` (and every `mnist` subcommand):
   --help exits 0 with a usage line; --version exits 0 and prints the version;
   an unknown option exits 2 and names it; every value option given without a value, or followed
   by another option instead of a value, exits 2 and names that option; a short option (-t, -k,
-  ...) shown in --help is accepted in place of the long one.
+  ...) shown in --help is accepted in place of the long one; the examples at the end of --help
+  name the command and only options it lists.
 Then a table of bad values per command: each must exit 2 and name the option, without loading
 a model or reading an input first. Runtime failures (a missing file) exit 1.
 
@@ -63,6 +64,16 @@ for cmd in expanded:
     if h.returncode != 0 or not h.stdout.startswith("usage: scratchcv " + " ".join(cmd)):
         problems.append(f"{cmd} --help: exit {h.returncode}: {h.stdout[:80]!r}")
         continue
+    # The examples at the end of --help name this command and only options it lists.
+    names = set(re.findall(r"^  (?:-\w, )?\s*--([a-z0-9-]+)", h.stdout, re.M))
+    block = re.search(r"^examples?:\n((?:  scratchcv .*\n)+)", h.stdout, re.M)
+    for ex in (block.group(1).splitlines() if block else []):
+        words = ex.split()
+        if words[1:1 + len(cmd)] != cmd:
+            problems.append(f"{cmd} --help: example for another command: {ex.strip()!r}")
+        for w in words:
+            if w.startswith("--") and w[2:] not in names:
+                problems.append(f"{cmd} --help: example uses unknown option {w}: {ex.strip()!r}")
     v = run(cmd + ["--version"])
     if v.returncode != 0 or not v.stdout.startswith("scratchcv "):
         problems.append(f"{cmd} --version: exit {v.returncode}")
