@@ -107,6 +107,11 @@ struct QSession::Impl {
 
   Status build(const Model& model);
   Status plan(std::vector<q::QPlanner::Slot>& slots);
+  // What every step sees while it runs (run() and run_profiled()).
+  Exec exec() const {
+    return {arena.get(),   act_off.data(), pool.get(),        in_buf.get(),
+            out_buf.get(), scratch_off,    scratch_per_thread};
+  }
 };
 
 Status QSession::Impl::plan(std::vector<q::QPlanner::Slot>& storages) {
@@ -230,16 +235,13 @@ const uint8_t* QSession::output_data() const {
 }
 
 void QSession::run() {
-  Impl& im = *impl_;
-  Exec e{im.arena.get(),   im.act_off.data(), im.pool.get(),        im.in_buf.get(),
-         im.out_buf.get(), im.scratch_off,    im.scratch_per_thread};
-  for (const auto& st : im.steps) st->run(e);
+  const Exec e = impl_->exec();
+  for (const auto& st : impl_->steps) st->run(e);
 }
 
 void QSession::run_profiled(std::vector<double>* ms) {
   Impl& im = *impl_;
-  Exec e{im.arena.get(),   im.act_off.data(), im.pool.get(),        im.in_buf.get(),
-         im.out_buf.get(), im.scratch_off,    im.scratch_per_thread};
+  const Exec e = im.exec();
   ms->resize(im.steps.size());
   for (size_t i = 0; i < im.steps.size(); ++i) {
     const auto t0 = std::chrono::steady_clock::now();
