@@ -29,6 +29,7 @@ import numpy as np
 from clitest import exit_on_problems
 
 CLI = os.path.abspath(sys.argv[1])
+CLI_ANYONE = CLI
 FMNIST = "/usr/share/datasets/fashion-mnist"
 problems = []
 
@@ -94,13 +95,13 @@ if os.path.isdir(FMNIST):
         "--test-limit", "64", "-q", "--out", o], ["fmnist/train-images-idx3-ubyte.gz"]))
 
 
-def run(argv, cwd, stdin=None, user=None):
+def run(argv, cwd, stdin=None, user=None, cli=None):
     pre = None
     if user is not None:
         def pre():
             os.setgid(user)
             os.setuid(user)
-    return subprocess.run([CLI] + argv, cwd=cwd, capture_output=True, timeout=300,
+    return subprocess.run([cli or CLI] + argv, cwd=cwd, capture_output=True, timeout=300,
                           preexec_fn=pre, stdin=subprocess.DEVNULL)
 
 
@@ -169,7 +170,7 @@ def table(root):
         os.chmod(ro, 0o555)
         for f in os.listdir(d):
             os.chmod(os.path.join(d, f), 0o755) if os.path.isdir(os.path.join(d, f)) else None
-        r = run(argv("ro/x.out"), d, user=65534 if os.geteuid() == 0 else None)
+        r = run(argv("ro/x.out"), d, user=65534 if os.geteuid() == 0 else None, cli=CLI_ANYONE)
         check(r.returncode == 1 and os.listdir(ro) == [] and r.stderr.count(b"\n") == 1,
               f"{name}: unwritable directory -> exit 1, nothing created: {r.stderr.strip()!r}")
         # Same file as an input, through a hard link and a symlink: refused, input unchanged.
@@ -237,8 +238,12 @@ def kill_test(root):
 
 
 def main():
+    global CLI_ANYONE
     root = tempfile.mkdtemp(prefix="scv_out_")
     os.chmod(root, 0o755)
+    # The runs as 'nobody' use a copy of the CLI that user can reach: the build may sit under a
+    # private directory (a checkout in a mkdtemp folder is mode 0700).
+    CLI_ANYONE = shutil.copy2(CLI, os.path.join(root, "scratchcv"))
     try:
         os.mkdir(os.path.join(root, "src"))
         make_inputs(os.path.join(root, "src"))
