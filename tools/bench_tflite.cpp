@@ -85,27 +85,6 @@ Timing time_runs(QSession& s, int iters, int warmup) {
   return {t[t.size() / 2], t.front(), c[c.size() / 2], iters};
 }
 
-// The median time of every step over `iters` profiled runs, and its share of their sum.
-void print_per_layer(QSession& s, int iters) {
-  std::vector<std::vector<double>> per(size_t(s.num_steps()));
-  std::vector<double> ms;
-  for (int i = 0; i < iters; ++i) {
-    s.run_profiled(&ms);
-    for (size_t k = 0; k < ms.size(); ++k) per[k].push_back(ms[k]);
-  }
-  std::vector<double> med(per.size());
-  double total = 0;
-  for (size_t k = 0; k < per.size(); ++k) {
-    std::sort(per[k].begin(), per[k].end());
-    total += med[k] = per[k][per[k].size() / 2];
-  }
-  std::printf("  %-4s %-56s %9s %6s\n", "#", "step", "ms", "%time");
-  for (size_t k = 0; k < per.size(); ++k)
-    std::printf("  %-4zu %-56s %9.3f %5.1f%%\n", k, s.step_name(int(k)).c_str(), med[k],
-                100 * med[k] / total);
-  std::printf("  sum of step medians: %.2f ms\n", total);
-}
-
 }  // namespace
 
 bool bench_wants_tflite(const std::vector<std::string>& args) {
@@ -202,7 +181,7 @@ int bench_tflite(const std::vector<std::string>& args) {
       std::printf("  %.1f%% of the measured %s int8 peak (%.0f GOP/s)", 100.0 * rate / peak,
                   k->name, 2 * peak / 1e9);
     std::printf("\n");
-    if (per_layer) print_per_layer(sess, iters);
+    if (per_layer) print_qsession_per_layer(sess, iters);
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "%s{\"rung\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"median_ms\":%.4f,\"min_ms\":%"
@@ -226,6 +205,26 @@ int bench_tflite(const std::vector<std::string>& args) {
     std::printf(
         "note: this CPU has no AVX-512 VNNI; the VNNI peak and kernels cannot be measured here\n");
   return 0;
+}
+
+void print_qsession_per_layer(QSession& s, int iters) {
+  std::vector<std::vector<double>> per(size_t(s.num_steps()));
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    s.run_profiled(&ms);
+    for (size_t k = 0; k < ms.size(); ++k) per[k].push_back(ms[k]);
+  }
+  std::vector<double> med(per.size());
+  double total = 0;
+  for (size_t k = 0; k < per.size(); ++k) {
+    std::sort(per[k].begin(), per[k].end());
+    total += med[k] = per[k][per[k].size() / 2];
+  }
+  std::printf("  %-4s %-56s %9s %6s\n", "#", "step", "ms", "%time");
+  for (size_t k = 0; k < per.size(); ++k)
+    std::printf("  %-4zu %-56s %9.3f %5.1f%%\n", k, s.step_name(int(k)).c_str(), med[k],
+                100 * med[k] / total);
+  std::printf("  sum of step medians: %.2f ms\n", total);
 }
 
 }  // namespace scv::cli

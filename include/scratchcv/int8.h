@@ -37,6 +37,7 @@
 
 #include "scratchcv/cpu.h"
 #include "scratchcv/graph.h"
+#include "scratchcv/qsession.h"
 #include "scratchcv/status.h"
 #include "scratchcv/tensor.h"
 
@@ -97,9 +98,10 @@ class Int8Session {
   void run(const float* input, float* output);
   const Shape& input_shape() const;
   const Shape& output_shape() const;
-  Isa isa() const;
-  int num_threads() const;
   std::string describe() const;
+  // The quantized engine that runs everything between the float input and the classifier
+  // tail: its ISA, threads and steps, and per-step profiles (`bench --per-layer`).
+  QSession& engine();
 
  private:
   Int8Session();

@@ -189,17 +189,15 @@ const Shape& Int8Session::input_shape() const {
 const Shape& Int8Session::output_shape() const {
   return impl_->out_shape;
 }
-Isa Int8Session::isa() const {
-  return impl_->qs->isa();
-}
-int Int8Session::num_threads() const {
-  return impl_->qs->num_threads();
-}
 std::string Int8Session::describe() const {
   const Tail& t = impl_->tail;
   return impl_->qs->describe() + (!t.on    ? ""
                                   : t.pool ? " + fp32 pool and classifier (int8 weights)"
                                            : " + int8 x int8 -> fp32 classifier");
+}
+
+QSession& Int8Session::engine() {
+  return *impl_->qs;
 }
 
 }  // namespace scv

@@ -35,6 +35,15 @@ assert r.returncode == 0, r.stderr
 last = [l for l in r.stdout.splitlines() if l.strip().startswith("{")][-1]
 assert "median_ms" in json.loads(last)
 
+# int8: the engine's steps profiled one by one; the ladder is fp32 only (a usage error).
+r = subprocess.run([cli, "bench", "--precision", "int8", "--size", "64", "--iters", "1",
+                    "--warmup", "0", "--per-layer"], capture_output=True, text=True, timeout=600)
+assert r.returncode == 0, r.stderr
+assert "int8 engine steps" in r.stdout and "(CONV_2D)" in r.stdout, r.stdout
+r = subprocess.run([cli, "bench", "--precision", "int8", "--ladder"], capture_output=True,
+                   text=True, timeout=120)
+assert r.returncode == 2 and "--ladder" in r.stderr, (r.returncode, r.stderr)
+
 for bad in (["--isa", "sse9"], ["--batch", "0"], ["--model", "/nonexistent.onnx"]):
     r = subprocess.run([cli, "bench"] + bad, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0, bad
