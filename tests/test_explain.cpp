@@ -74,6 +74,11 @@ const ConvCase kConvCases[] = {
     {5, 13, 11, 10, 3, 1, 1, 1, 1, 1, 1, 5},     // depthwise, channel multiplier 2
     {4, 9, 10, 4, 3, 1, 2, 2, 2, 2, 2, 4},       // dilated depthwise
     {3, 5, 6, 3, 3, 2, 3, 3, 3, 3, 1, 3},        // depthwise, windows wholly in the padding
+    {8, 20, 21, 8, 3, 1, 1, 1, 1, 1, 1, 8},      // MobileNet depthwise: blocks, gathered adjoint
+    {6, 24, 23, 6, 3, 2, 0, 0, 1, 1, 1, 6},      // TFLite SAME depthwise stride 2, blocks
+    {4, 19, 22, 4, 5, 1, 2, 2, 2, 2, 1, 4},      // 5x5 depthwise
+    {3, 17, 30, 3, 3, 1, 0, 2, 1, 0, 1, 3},      // depthwise, a different pad on each side
+    {4, 16, 40, 4, 3, 3, 1, 1, 1, 1, 1, 4},      // depthwise stride 3
 };
 
 }  // namespace

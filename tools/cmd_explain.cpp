@@ -15,6 +15,7 @@
 #include <iostream>
 #include <numeric>
 #include <sstream>
+#include <thread>
 
 #include "cli.h"
 #include "runner.h"
@@ -573,21 +574,30 @@ Status write_outputs(const Ctx& c, size_t n_heat, const Table& table) {
   for (size_t i = 0; i < c.pics.size(); ++i)
     if (!png[i].ok()) return png[i].status().with_context(c.pics[i].file);
   const Options& o = c.o;
-  // All files in one batch: each is atomic, their fsyncs overlap.
+  // The pictures and the table in one batch (each file atomic, their fsyncs overlapping), on a
+  // thread of its own while the page is built; then the page. Every path is checked first.
   std::vector<OutputFile> files;
   if (!o.out_dir.empty()) {
     for (size_t i = 0; i < c.pics.size(); ++i)
       files.push_back({o.out_dir + "/" + c.pics[i].file, png[i]->data(), png[i]->size()});
     files.push_back({o.out_dir + "/layers.csv", table.csv.data(), table.csv.size()});
   }
+  for (const OutputFile& f : files) SCV_TRY(check_output(f.path));
+  if (!o.html.empty()) SCV_TRY(check_output(o.html));
+  Status files_st;
+  std::thread writer;
+  if (!files.empty()) writer = std::thread([&] { files_st = write_files_atomic(files); });
   std::string page;
+  Status page_st;
   if (!o.html.empty()) {
     page = html_page(c, n_heat, table, [&](size_t i) {
       return "data:image/png;base64," + viz::base64(png[i]->data(), png[i]->size());
     });
-    files.push_back({o.html, page.data(), page.size()});
+    page_st = write_file_atomic(o.html, page.data(), page.size());
   }
-  SCV_TRY(write_files_atomic(files));
+  if (writer.joinable()) writer.join();
+  SCV_TRY(files_st);
+  SCV_TRY(page_st);
   if (!o.out_dir.empty())
     std::printf("\nwrote %zu pictures and layers.csv to %s/\n", c.pics.size(), o.out_dir.c_str());
   if (!o.html.empty()) std::printf("wrote %s (%.0f KB)\n", o.html.c_str(), page.size() / 1024.0);

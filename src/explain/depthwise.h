@@ -1,6 +1,6 @@
 // Helpers of the explain pass (src/explain/trace.cpp): running a loop on the pool, and the
 // depthwise convolutions (src/explain/depthwise.cpp), forward and their adjoint, as direct
-// per-channel loops.
+// per-channel loops over a zero-padded copy of each plane, four or eight outputs per step.
 #pragma once
 
 #include <algorithm>
@@ -38,8 +38,8 @@ void for_range(ThreadPool& pool, int64_t n, int64_t work, F&& f, int64_t align =
 // channel o reading input channel o / M (M = cout / cin, the channel multiplier).
 bool is_depthwise(const ref::Conv2dParams& p, int64_t cin, int64_t cout);
 
-// y = depthwise conv(x, w) + b (bias may be null), threads over output planes; the same results
-// as the reference convolution, bit for bit.
+// y = depthwise conv(x, w) + b (bias may be null), threads over output planes; the same values
+// as the reference convolution (bit for bit but for the sign of a zero sum).
 void depthwise_forward(const Tensor& x, const Tensor& w, const float* bias,
                        const ref::Conv2dParams& p, Tensor* y, ThreadPool& pool);
 
