@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace scv::explain {
@@ -182,11 +183,11 @@ void depthwise_forward(const Tensor& x, const Tensor& w, const float* bias,
   const int64_t cout = w.dim(0), M = cout / C, oh = y->dim(2), ow = y->dim(3);
   const PaddedPlane pp(p, oh, ow);
   for_range(pool, N * cout, y->numel() * p.kh * p.kw, [&](int64_t b, int64_t e) {
-    std::vector<float> scratch(size_t(pp.floats()));
+    std::unique_ptr<float[]> scratch(new float[size_t(pp.floats())]);  // fill() writes it
     for (int64_t pl = b; pl < e; ++pl) {
       const int64_t n = pl / cout, o = pl % cout;
       depthwise_plane_forward(x.data() + (n * C + o / M) * H * W, H, W, w.data() + o * p.kh * p.kw,
-                              bias ? bias[o] : 0.f, p, pp, oh, ow, scratch.data(),
+                              bias ? bias[o] : 0.f, p, pp, oh, ow, scratch.get(),
                               y->data() + pl * oh * ow);
     }
   });
@@ -208,10 +209,10 @@ void depthwise_backward(const Tensor& dy, const Tensor& w, const ref::Conv2dPara
         turned[size_t(o * taps + t)] = w.data()[o * taps + taps - 1 - t];
     const PaddedPlane pp(q, H, W);
     for_range(pool, N * C, dy.numel() * taps, [&](int64_t b, int64_t e) {
-      std::vector<float> scratch(size_t(pp.floats()));
+      std::unique_ptr<float[]> scratch(new float[size_t(pp.floats())]);  // fill() writes it
       for (int64_t pl = b; pl < e; ++pl)
         depthwise_plane_forward(dy.data() + pl * oh * ow, oh, ow, turned.data() + (pl % C) * taps,
-                                0.f, q, pp, H, W, scratch.data(), dx->data() + pl * H * W);
+                                0.f, q, pp, H, W, scratch.get(), dx->data() + pl * H * W);
     });
     return;
   }
