@@ -59,13 +59,16 @@ TEST(ThreadPool, ManyBackToBackHandOffs) {
 }
 
 TEST(ThreadPool, WakesSleepingWorkers) {
-  scv::ThreadPool pool(2);
-  for (int r = 0; r < 5; ++r) {
-    // Longer than the spin window: the worker is asleep on the condition variable.
-    std::this_thread::sleep_for(std::chrono::microseconds(3 * scv::ThreadPool::kSpinMicros));
-    std::atomic<int> mask{0};
-    pool.run([&](int ith, int) { mask.fetch_or(1 << ith); });
-    EXPECT_EQ(mask.load(), 0b11);
+  // The default spin window, and the shortest one (workers sleep right after the pure spin).
+  for (int spin : {scv::ThreadPool::kSpinMicros, scv::ThreadPool::kPureSpinMicros}) {
+    scv::ThreadPool pool(2, spin);
+    for (int r = 0; r < 5; ++r) {
+      // Longer than the spin window: the worker is asleep on the condition variable.
+      std::this_thread::sleep_for(std::chrono::microseconds(3 * spin));
+      std::atomic<int> mask{0};
+      pool.run([&](int ith, int) { mask.fetch_or(1 << ith); });
+      EXPECT_EQ(mask.load(), 0b11);
+    }
   }
 }
 

@@ -37,7 +37,10 @@ namespace scv {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int num_threads = 1);  // total threads including the caller
+  // num_threads: total threads including the caller. spin_micros: how long an idle worker
+  // waits for the next task before it sleeps; a caller with long serial stretches between its
+  // parallel steps (explain draws pictures between passes) burns less CPU with a shorter one.
+  explicit ThreadPool(int num_threads = 1, int spin_micros = kSpinMicros);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -55,7 +58,7 @@ class ThreadPool {
   static ThreadPool& global();
   static void set_global_threads(int n);
 
-  // How long an idle worker spins without yielding, then in all before it sleeps.
+  // How long an idle worker spins without yielding, then in all before it sleeps (default).
   static constexpr int kPureSpinMicros = 50;
   static constexpr int kSpinMicros = 2000;
   // parallel_for cuts [0, n) into up to this many chunks per thread.
@@ -74,6 +77,7 @@ class ThreadPool {
   static constexpr int kClosed = 1 << 30;  // bit of inside_: the job takes no more workers
 
   int num_threads_;
+  int spin_micros_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_start_;

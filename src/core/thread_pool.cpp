@@ -84,7 +84,8 @@ Result<int> choose_threads(const std::string& text, std::string* warning) {
   return static_cast<int>(n);
 }
 
-ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+ThreadPool::ThreadPool(int num_threads, int spin_micros)
+    : num_threads_(std::max(1, num_threads)), spin_micros_(std::max(kPureSpinMicros, spin_micros)) {
   workers_.reserve(num_threads_ - 1);
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
@@ -108,7 +109,7 @@ void ThreadPool::worker(int) {
     uint64_t g = generation_.load(std::memory_order_acquire);
     const auto start = Clock::now();
     const auto pure_end = start + std::chrono::microseconds(kPureSpinMicros);
-    const auto spin_end = start + std::chrono::microseconds(kSpinMicros);
+    const auto spin_end = start + std::chrono::microseconds(spin_micros_);
     bool yielding = false;
     for (int i = 0; g == seen; ++i) {
       if (yielding) {
