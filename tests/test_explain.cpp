@@ -3,12 +3,15 @@
 // PyTorch in tests/py/explain_torch.py.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "ops/op.h"
 #include "scratchcv/explain.h"
 #include "scratchcv/model.h"
+#include "scratchcv/viz.h"
 #include "session_test_util.h"
 
 using namespace scv;
@@ -411,4 +414,33 @@ TEST(Explain, CamThroughAConvClassifier) {
     for (int64_t i = 0; i < cam.numel(); ++i) mean += cam[i];
     EXPECT_NEAR(mean / double(cam.numel()) + bias[k], logits[k], 1e-4) << k;
   }
+}
+
+// The data: URIs of the report: base64 as RFC 4648's test vectors give it.
+TEST(Viz, Base64MatchesRfc4648) {
+  const std::pair<const char*, const char*> cases[] = {{"", ""},
+                                                       {"f", "Zg=="},
+                                                       {"fo", "Zm8="},
+                                                       {"foo", "Zm9v"},
+                                                       {"foob", "Zm9vYg=="},
+                                                       {"fooba", "Zm9vYmE="},
+                                                       {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, want] : cases)
+    EXPECT_EQ(viz::base64(reinterpret_cast<const uint8_t*>(in), std::strlen(in)), want) << in;
+}
+
+// The colour scale: dark blue, cyan-green-yellow, dark red, within one level of the formula
+// (matplotlib's jet: each channel 1.5 - |4 t - k| clipped to [0, 1]) everywhere.
+TEST(Viz, JetFollowsTheFormula) {
+  for (int i = 0; i <= 1000; ++i) {
+    const float t = float(i) / 1000;
+    const viz::Rgb c = viz::jet(t);
+    const int got[3] = {c.r, c.g, c.b};
+    for (int k = 0; k < 3; ++k) {
+      const double want = 255.0 * std::clamp(1.5 - std::fabs(4.0 * t - (3 - k)), 0.0, 1.0);
+      EXPECT_LE(std::fabs(got[k] - want), 1.0) << "t " << t << " channel " << k;
+    }
+  }
+  EXPECT_EQ(viz::jet(-1.f).b, viz::jet(0.f).b);
+  EXPECT_EQ(viz::jet(std::numeric_limits<float>::quiet_NaN()).b, viz::jet(0.f).b);
 }

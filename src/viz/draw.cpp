@@ -38,9 +38,20 @@ Rgb palette(int i) {
 }
 
 Rgb jet(float t) {
-  t = std::clamp(t, 0.f, 1.f);
-  auto ch = [](double v) { return to_u8(255.0 * std::clamp(1.5 - std::fabs(v), 0.0, 1.0)); };
-  return {ch(4.0 * t - 3.0), ch(4.0 * t - 2.0), ch(4.0 * t - 1.0)};
+  // The scale sampled at 4096 steps once (a heatmap colours ~50,000 pixels; at most one level
+  // off the exact formula).
+  constexpr int kSteps = 4096;
+  static const std::vector<Rgb> table = [] {
+    std::vector<Rgb> tb(kSteps + 1);
+    for (int i = 0; i <= kSteps; ++i) {
+      const double u = double(i) / kSteps;
+      auto ch = [](double v) { return to_u8(255.0 * std::clamp(1.5 - std::fabs(v), 0.0, 1.0)); };
+      tb[size_t(i)] = {ch(4.0 * u - 3.0), ch(4.0 * u - 2.0), ch(4.0 * u - 1.0)};
+    }
+    return tb;
+  }();
+  t = std::clamp(t, 0.f, 1.f);  // NaN -> 0 below
+  return table[size_t(t > 0.f ? int(t * float(kSteps) + 0.5f) : 0)];
 }
 
 Image blank(int width, int height, Rgb bg) {
@@ -211,8 +222,9 @@ Image feature_grid(const Tensor& act, int max_channels, int cell) {
   for (int ch = 0; ch < c; ++ch) {
     const float* p = act.data() + int64_t(ch) * h * w;
     const float lo = *std::min_element(p, p + h * w), hi = *std::max_element(p, p + h * w);
-    for (int i = 0; i < h * w; ++i)
-      tile[size_t(i)] = hi > lo ? to_u8(255.0 * (p[i] - lo) / (hi - lo)) : 128;
+    const float k = hi > lo ? 255.f / (hi - lo) : 0.f;
+    for (int i = 0; i < h * w; ++i)  // (p - lo) * k lies in [0, 255]: round it
+      tile[size_t(i)] = hi > lo ? uint8_t(int(std::min(255.f, (p[i] - lo) * k) + 0.5f)) : 128;
     const int x0 = 1 + (ch % cols) * (cw + 1), y0 = 1 + (ch / cols) * (cell + 1);
     for (int y = 0; y < cell; ++y) {
       const uint8_t* src = &tile[size_t(sy[size_t(y)]) * w];
@@ -292,16 +304,17 @@ Image signed_image(const Tensor& t, const int* box) {
 
 std::string base64(const uint8_t* data, size_t size) {
   static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((size + 2) / 3 * 4);
-  for (size_t i = 0; i < size; i += 3) {
-    const uint32_t b0 = data[i], b1 = i + 1 < size ? data[i + 1] : 0,
-                   b2 = i + 2 < size ? data[i + 2] : 0;
-    const uint32_t v = (b0 << 16) | (b1 << 8) | b2;
-    out += tbl[(v >> 18) & 63];
-    out += tbl[(v >> 12) & 63];
-    out += i + 1 < size ? tbl[(v >> 6) & 63] : '=';
-    out += i + 2 < size ? tbl[v & 63] : '=';
+  std::string out((size + 2) / 3 * 4, '=');
+  char* o = out.data();
+  size_t i = 0;
+  for (; i + 3 <= size; i += 3, o += 4) {  // whole groups of three bytes
+    const uint32_t v = (uint32_t(data[i]) << 16) | (uint32_t(data[i + 1]) << 8) | data[i + 2];
+    o[0] = tbl[v >> 18], o[1] = tbl[(v >> 12) & 63], o[2] = tbl[(v >> 6) & 63], o[3] = tbl[v & 63];
+  }
+  if (i < size) {  // one or two bytes left: the rest of the group is '=' padding
+    const uint32_t v = (uint32_t(data[i]) << 16) | (i + 1 < size ? uint32_t(data[i + 1]) << 8 : 0);
+    o[0] = tbl[v >> 18], o[1] = tbl[(v >> 12) & 63];
+    if (i + 1 < size) o[2] = tbl[(v >> 6) & 63];
   }
   return out;
 }
