@@ -5,11 +5,14 @@
 # usage: bench/explain_cost.sh CLI MODEL [PHOTO] [ROUNDS] [extra explain options...]
 #   MODEL: a .pth / .onnx / .tflite file or a name both commands take (mobilenet_v2: the
 #   bundled model). SCV_BEFORE=OLD_CLI also times OLD_CLI's explain in each round (before/after
-#   comparisons of explain itself).
+#   comparisons of explain itself). SCV_THREADS=N runs every command with --threads N (default:
+#   each command's default, the usable CPUs).
 set -euo pipefail
 cli=$1 model=$2 photo=${3:-/usr/share/darknet/data/dog.jpg} rounds=${4:-5}
 shift $(( $# < 4 ? $# : 4 ))
 before=${SCV_BEFORE:-}
+th=()
+[[ -n ${SCV_THREADS:-} ]] && th=(--threads "$SCV_THREADS")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # Runs a command; prints "wall cpu" in seconds, to the microsecond (wall: a monotonic clock around
@@ -29,11 +32,11 @@ sys.exit(rc)' "$@" || { echo "failed: $*" >&2; exit 1; }
 }
 c=() x=() b=()
 for ((i = 0; i < rounds; i++)); do
-  c+=("$(t "$cli" classify "$photo" --model "$model")")
+  c+=("$(t "$cli" classify "$photo" --model "$model" "${th[@]}")")
   if [[ -n $before ]]; then
-    b+=("$(t "$before" explain "$photo" --model "$model" --out "$out/q" --html "$out/q.html" "$@")")
+    b+=("$(t "$before" explain "$photo" --model "$model" --out "$out/q" --html "$out/q.html" "${th[@]}" "$@")")
   fi
-  x+=("$(t "$cli" explain "$photo" --model "$model" --out "$out/p" --html "$out/r.html" "$@")")
+  x+=("$(t "$cli" explain "$photo" --model "$model" --out "$out/p" --html "$out/r.html" "${th[@]}" "$@")")
 done
 # med FIELD RUNS...: the median of field 1 (wall) or 2 (cpu) of the runs.
 med() {

@@ -8,7 +8,7 @@ PKGS=(
   # build
   build-essential cmake libgtest-dev libbenchmark-dev
   libjpeg62-turbo-dev libpng-dev zlib1g-dev libcurl4-openssl-dev curl
-  libwebp-dev libtiff-dev libcli11-dev
+  libwebp-dev libtiff-dev libdeflate-dev libcli11-dev
   # fuzzing (scripts/fuzz.sh; the corpus replay needs only the compiler above)
   clang-16 libfuzzer-16-dev
   # the installable library, the Python module and the Dask cluster command

@@ -24,6 +24,7 @@
 // jpeglib.h needs <cstdio> (FILE, size_t) first.
 #include <jerror.h>
 #include <jpeglib.h>
+#include <libdeflate.h>
 #include <png.h>
 #include <zlib.h>
 
@@ -361,7 +362,8 @@ Result<Image> decode_png(const uint8_t* data, size_t size) {
 // (level 1, Z_RLE, as OpenCV's imwrite) as a raw deflate stream ending on a byte boundary
 // (Z_SYNC_FLUSH), and the bands are concatenated into one zlib stream whose Adler-32 is
 // combined from the bands' (adler32_combine). The result is an ordinary PNG that every decoder
-// reads; with one band it is what a serial encoder with the same settings would write.
+// reads. An image of one band (below 1 MB: the pictures of explain, plots) is deflated by
+// libdeflate instead, whole-buffer: ~1.5x faster than zlib at level 1 and a few % smaller.
 
 void put_be32(std::vector<uint8_t>& b, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(v >> s));
@@ -383,8 +385,50 @@ struct PngBand {
   bool ok = false;
 };
 
+// This thread's libdeflate compressor for one level, kept between images.
+libdeflate_compressor* deflate_compressor(int level) {
+  struct Cached {
+    int level = -1;
+    libdeflate_compressor* c = nullptr;
+    ~Cached() { libdeflate_free_compressor(c); }
+  };
+  thread_local Cached cached;
+  if (cached.level != level) {
+    libdeflate_free_compressor(cached.c);
+    cached.c = libdeflate_alloc_compressor(level);
+    cached.level = cached.c ? level : -1;
+  }
+  return cached.c;
+}
+
+// The Sub filter of row y into line (rowbytes + 1 bytes: the filter type, then the row).
+void png_sub_row(const Image& img, int y, uint8_t* line) {
+  const size_t bpp = size_t(img.channels), rowbytes = size_t(img.width) * bpp;
+  const uint8_t* r = img.row(y);
+  line[0] = 1;  // Sub: each byte minus the byte bpp to its left
+  std::memcpy(line + 1, r, bpp);
+  for (size_t i = bpp; i < rowbytes; ++i) line[1 + i] = uint8_t(r[i] - r[i - bpp]);
+}
+
+// The whole image as one final deflate stream (libdeflate).
+void png_deflate_whole(const Image& img, int level, PngBand* band) {
+  const size_t line = size_t(img.width) * size_t(img.channels) + 1;
+  band->raw = line * size_t(img.height);
+  std::unique_ptr<uint8_t[]> raw(new (std::nothrow) uint8_t[band->raw]);
+  libdeflate_compressor* c = deflate_compressor(level);
+  if (!raw || !c) return;
+  for (int y = 0; y < img.height; ++y) png_sub_row(img, y, raw.get() + size_t(y) * line);
+  const size_t cap = libdeflate_deflate_compress_bound(c, band->raw);
+  band->out.reset(new (std::nothrow) uint8_t[cap]);
+  if (!band->out) return;
+  band->size = libdeflate_deflate_compress(c, raw.get(), band->raw, band->out.get(), cap);
+  band->adler = libdeflate_adler32(1, raw.get(), band->raw);
+  band->ok = band->size > 0;
+}
+
 // Filters rows [y0, y1) with the Sub filter and deflates them into band->out.
 void png_deflate_band(const Image& img, int level, int y0, int y1, bool last, PngBand* band) {
+  if (y0 == 0 && y1 == img.height) return png_deflate_whole(img, level, band);
   const size_t bpp = size_t(img.channels), rowbytes = size_t(img.width) * bpp;
   z_stream z{};
   if (deflateInit2(&z, level, Z_DEFLATED, -15, 9, level <= 1 ? Z_RLE : Z_DEFAULT_STRATEGY) != Z_OK)
@@ -398,12 +442,9 @@ void png_deflate_band(const Image& img, int level, int y0, int y1, bool last, Pn
   z.next_out = band->out.get();
   z.avail_out = uInt(cap);
   std::vector<uint8_t> line(rowbytes + 1);
-  line[0] = 1;  // Sub: each byte minus the byte bpp to its left
   bool ok = true;
   for (int y = y0; y < y1 && ok; ++y) {
-    const uint8_t* r = img.row(y);
-    std::memcpy(&line[1], r, bpp);
-    for (size_t i = bpp; i < rowbytes; ++i) line[1 + i] = uint8_t(r[i] - r[i - bpp]);
+    png_sub_row(img, y, line.data());
     band->adler = adler32(band->adler, line.data(), uInt(line.size()));
     z.next_in = line.data();
     z.avail_in = uInt(line.size());
