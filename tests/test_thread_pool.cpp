@@ -124,9 +124,16 @@ TEST(ThreadPool, WorkersThatOnlyCostAreLeftOutForAWhile) {
 
 TEST(ThreadPool, NestedCallRunsSerially) {
   scv::ThreadPool pool(2);
-  std::atomic<int> inner{0};
-  pool.run([&](int, int) { pool.parallel_for(4, [&](int64_t b, int64_t e) { inner += e - b; }); });
+  std::atomic<int> inner{0}, calls{0};
+  pool.run([&](int, int) {
+    pool.parallel_for(4, [&](int64_t b, int64_t e) {
+      inner += e - b;
+      ++calls;
+      EXPECT_TRUE(b == 0 && e == 4) << b << ".." << e;  // serially: one call over everything
+    });
+  });
   EXPECT_EQ(inner.load(), 8);  // both outer tasks ran the whole inner loop themselves
+  EXPECT_EQ(calls.load(), 2);
 }
 
 TEST(ThreadPool, DestroyWhileWorkersSleepOrSpin) {

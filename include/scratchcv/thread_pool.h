@@ -70,8 +70,9 @@ class ThreadPool {
  private:
   void worker(int ith);
   // Runs fn(i, n) for every i in [0, n), the items claimed one by one by the caller and the
-  // workers.
-  void run_items(int n, const std::function<void(int, int)>& fn);
+  // workers; when it runs on the calling thread alone, (*serial)() instead if given.
+  void run_items(int n, const std::function<void(int, int)>& fn,
+                 const std::function<void()>* serial = nullptr);
   int claim_items();  // returns how many items this thread ran
   void account(int n, int mine, double busy_ns, double wait_ns);
   static constexpr int kClosed = 1 << 30;  // bit of inside_: the job takes no more workers

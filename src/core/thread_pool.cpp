@@ -168,16 +168,24 @@ void ThreadPool::account(int n, int mine, double busy_ns, double wait_ns) {
   window_jobs_ = 0;
 }
 
-void ThreadPool::run_items(int n, const std::function<void(int, int)>& fn) {
+void ThreadPool::run_items(int n, const std::function<void(int, int)>& fn,
+                           const std::function<void()>* serial) {
+  auto run_serially = [&] {
+    if (serial) {
+      (*serial)();
+    } else {
+      for (int i = 0; i < n; ++i) fn(i, n);
+    }
+  };
   bool expected = false;
   if (num_threads_ == 1 || n == 1 || !busy_.compare_exchange_strong(expected, true)) {
     // Single thread, or a nested call from inside a task: run serially on this thread.
-    for (int i = 0; i < n; ++i) fn(i, n);
+    run_serially();
     return;
   }
   if (solo_jobs_ > 0) {
     --solo_jobs_;
-    for (int i = 0; i < n; ++i) fn(i, n);
+    run_serially();
     busy_.store(false);
     return;
   }
@@ -235,12 +243,17 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     return;
   }
   // More chunks than threads, claimed one at a time: a thread that runs slower (a core shared
-  // with another process) takes fewer of them instead of holding everyone up.
+  // with another process) takes fewer of them instead of holding everyone up. On the calling
+  // thread alone (a nested call, or the workers left out for a while) they are one fn(0, n).
   const int64_t chunks = std::min<int64_t>(n, int64_t{num_threads_} * kChunksPerThread);
-  run_items(static_cast<int>(chunks), [&](int i, int nc) {
-    const int64_t b = n * i / nc, e = n * (i + 1) / nc;
-    if (b < e) fn(b, e);
-  });
+  const std::function<void()> whole = [&] { fn(0, n); };
+  run_items(
+      static_cast<int>(chunks),
+      [&](int i, int nc) {
+        const int64_t b = n * i / nc, e = n * (i + 1) / nc;
+        if (b < e) fn(b, e);
+      },
+      &whole);
 }
 
 static std::unique_ptr<ThreadPool>& global_slot() {
