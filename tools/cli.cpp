@@ -189,6 +189,10 @@ int ArgParser::fail(const std::string& message) const {
   return kRuntimeError;
 }
 
+void ArgParser::warn(const std::string& message) const {
+  std::cerr << "scratchcv " << command_ << ": warning: " << message << "\n";
+}
+
 int ArgParser::usage_error(const std::string& message) const {
   std::cerr << "scratchcv " << command_ << ": " << message << "\n";
   return kUsageError;
@@ -290,7 +294,7 @@ bool ArgParser::resolve_threads(const Opt& o, const std::string& value) const {
     usage_error(n.status().message());
     return false;
   }
-  if (!warning.empty()) fail("warning: " + warning);
+  if (!warning.empty()) warn(warning);
   *o.threads = *n;
   return true;
 }

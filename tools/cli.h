@@ -93,6 +93,8 @@ class ArgParser {
   std::string usage() const;
   // Prints "scratchcv <cmd>: <message>" to stderr and returns 1 (runtime failure).
   int fail(const std::string& message) const;
+  // Prints "scratchcv <cmd>: warning: <message>" to stderr; the command goes on.
+  void warn(const std::string& message) const;
   // Prints "scratchcv <cmd>: <message>" to stderr and returns 2 (usage error).
   int usage_error(const std::string& message) const;
 

@@ -60,7 +60,7 @@ int cmd_infer(const std::vector<std::string>& args) {
   Runner runner;
   std::string warning;
   if (Status st = runner.load(model, arch, run, &warning); !st.ok()) return ap.fail(st.message());
-  if (!warning.empty()) ap.fail("warning: " + warning);
+  if (!warning.empty()) ap.warn(warning);
   auto y = runner.run(x);
   if (!y.ok()) return ap.fail(y.status().message());
   if (Status st = write_file_atomic(output, y->data(), size_t(y->numel()) * 4); !st.ok())
