@@ -199,6 +199,12 @@ struct Crafted {
   std::function<bool(const Bytes&)> read;  // true when the reader returned an error
 };
 
+Bytes tall_png() {
+  scv::Image img(16, 65521, 3);
+  for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = uint8_t(i % 3 * 60 + 30);
+  return scv::encode_png(img, 9).value();  // ~10 KB
+}
+
 bool image_fails(const Bytes& b) {
   return !scv::decode_image(b.data(), b.size()).ok();
 }
@@ -243,6 +249,13 @@ TEST(ReaderBudgets, CraftedSmallFilesFailWithin256MBAnd2s) {
          return p.ok();  // a valid pickle: what matters is the memory it took
        }},
       {"PNG via load_model", png_claiming(16000, 16000), model_fails},
+      // A valid 16 x 65521 photo: the ImageNet transform resizes it to 256 x 1048336 (0.8 GB)
+      // unless only the 224 x 224 crop is computed. Not an error: what matters is the cost.
+      {"PNG 16x65521 through the ImageNet transform", tall_png(),
+       [](const Bytes& b) {
+         auto img = scv::decode_image(b.data(), b.size());
+         return img.ok() && scv::imagenet_preprocess(*img, 256, 224).ok();
+       }},
   };
   for (const Crafted& c : cases) {
     ASSERT_LT(c.bytes.size(), 65536u) << c.name;

@@ -222,7 +222,7 @@ Status resnet_input(Options& o, Subject* s) {
   auto t = imagenet_preprocess(img, o.resize, o.crop);
   if (!t.ok()) return t.status().with_context(o.image);
   s->x = t->reshaped({1, 3, o.crop, o.crop});
-  s->photo = center_crop(resize_shorter_side(img, o.resize), o.crop, o.crop);
+  s->photo = resize_and_center_crop(img, o.resize, o.crop, o.crop);
   return Status();
 }
 

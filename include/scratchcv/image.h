@@ -89,6 +89,10 @@ Image resize_shorter_side(const Image& img, int size);
 // torchvision's center_crop: offsets int(round((H - crop) / 2.0)) with Python's round (halves
 // to even); a crop larger than the image pads with zeros (left/top get the smaller half).
 Image center_crop(const Image& img, int crop_width, int crop_height);
+// center_crop(resize_shorter_side(img, size), crop_width, crop_height), bit for bit, computing
+// only the resized pixels inside the crop (a 16 x 65521 image resized to 256 x 1048336 would
+// take ~1 GB and seconds; its 224 x 224 crop takes what 224 x 224 pixels take).
+Image resize_and_center_crop(const Image& img, int size, int crop_width, int crop_height);
 // RGB HWC -> float CHW [3, H, W]: (u8 / 255.0f - mean[c]) / std[c] in float32, as torchvision.
 Tensor to_normalized_tensor(const Image& rgb, const float mean[3], const float std[3]);
 // The whole transform with ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).

@@ -24,7 +24,7 @@ Result<std::vector<Tensor>> photo_inputs(const std::vector<std::string>& photos,
     const Image& im = imgs[size_t(i) % imgs.size()];
     Image crop;
     if (size_t(i) < imgs.size()) {
-      crop = center_crop(resize_shorter_side(im, size * 256 / 224), size, size);
+      crop = resize_and_center_crop(im, size * 256 / 224, size, size);
     } else {
       const int side = std::min(im.width, im.height);
       std::uniform_real_distribution<double> frac(0.4, 1.0);

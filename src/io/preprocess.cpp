@@ -36,17 +36,19 @@ struct Coeffs {
   std::vector<int32_t> k;
 };
 
-Coeffs precompute_coeffs(int in_size, int out_size) {
+// The coefficients of output samples [out0, out0 + n) of a resize from in_size to out_size
+// (index 0 of the result is sample out0).
+Coeffs precompute_coeffs(int in_size, int out_size, int out0, int n) {
   Coeffs c;
   const double scale = double(float(in_size)) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;
   const double support = 1.0 * filterscale;
   c.ksize = int(std::ceil(support)) * 2 + 1;
-  c.first.resize(out_size);
-  c.count.resize(out_size);
-  c.k.assign(size_t(out_size) * c.ksize, 0);
+  c.first.resize(n);
+  c.count.resize(n);
+  c.k.assign(size_t(n) * c.ksize, 0);
   std::vector<double> w(c.ksize);
-  for (int xx = 0; xx < out_size; ++xx) {
+  for (int xx = out0; xx < out0 + n; ++xx) {
     const double center = (xx + 0.5) * scale;
     const double ss = 1.0 / filterscale;
     int xmin = int(center - support + 0.5);
@@ -59,14 +61,14 @@ Coeffs precompute_coeffs(int in_size, int out_size) {
       w[x] = triangle((x + xmin - center + 0.5) * ss);
       ww += w[x];
     }
-    int32_t* k = &c.k[size_t(xx) * c.ksize];
+    int32_t* k = &c.k[size_t(xx - out0) * c.ksize];
     for (int x = 0; x < xmax; ++x) {
       const double v = ww != 0.0 ? w[x] / ww : w[x];
       k[x] = v < 0 ? int32_t(-0.5 + v * (1 << kPrecisionBits))
                    : int32_t(0.5 + v * (1 << kPrecisionBits));
     }
-    c.first[xx] = xmin;
-    c.count[xx] = xmax;
+    c.first[xx - out0] = xmin;
+    c.count[xx - out0] = xmax;
   }
   return c;
 }
@@ -111,32 +113,43 @@ void resample_vertical(const Image& in, const Coeffs& c, int offset, Image* out)
   }
 }
 
+// Output columns [x0, x0 + w) and rows [y0, y0 + h) of resize_bilinear_antialias(img, new_width,
+// new_height): each output sample depends on its own coefficients only, so a window of the
+// result is computed alone, bit for bit the same, at the cost of the window.
+Image resize_window(const Image& img, int new_width, int new_height, int x0, int y0, int w, int h) {
+  assert(w > 0 && h > 0 && x0 >= 0 && y0 >= 0 && x0 + w <= new_width && y0 + h <= new_height);
+  const bool need_h = new_width != img.width;
+  const bool need_v = new_height != img.height;
+  // Source rows the vertical pass reads (all of the window's rows when it does not resample).
+  Coeffs cv;
+  int y_first = y0, y_last = y0 + h;
+  if (need_v) {
+    cv = precompute_coeffs(img.height, new_height, y0, h);
+    y_first = cv.first[0];
+    y_last = cv.first[h - 1] + cv.count[h - 1];
+  }
+  // Only those rows go through the horizontal pass (as PIL).
+  Image rows(w, y_last - y_first, img.channels);
+  if (need_h) {
+    resample_horizontal(img, y_first, y_last, precompute_coeffs(img.width, new_width, x0, w),
+                        &rows);
+  } else {
+    for (int y = y_first; y < y_last; ++y)
+      std::memcpy(rows.row(y - y_first), img.row(y) + size_t(x0) * img.channels,
+                  size_t(w) * img.channels);
+  }
+  if (!need_v) return rows;
+  Image out(w, h, img.channels);
+  resample_vertical(rows, cv, y_first, &out);
+  return out;
+}
+
 }  // namespace
 
 Image resize_bilinear_antialias(const Image& img, int new_width, int new_height) {
   assert(new_width > 0 && new_height > 0 && img.width > 0 && img.height > 0);
-  const bool need_h = new_width != img.width;
-  const bool need_v = new_height != img.height;
-  if (!need_h && !need_v) return img;
-  const Coeffs ch = precompute_coeffs(img.width, new_width);
-  const Coeffs cv = precompute_coeffs(img.height, new_height);
-  if (!need_v) {
-    Image out(new_width, img.height, img.channels);
-    resample_horizontal(img, 0, img.height, ch, &out);
-    return out;
-  }
-  // Only the source rows the vertical pass reads go through the horizontal pass (as PIL).
-  const int y_first = cv.first[0];
-  const int y_last = cv.first[new_height - 1] + cv.count[new_height - 1];
-  Image out(new_width, new_height, img.channels);
-  if (need_h) {
-    Image tmp(new_width, y_last - y_first, img.channels);
-    resample_horizontal(img, y_first, y_last, ch, &tmp);
-    resample_vertical(tmp, cv, y_first, &out);
-  } else {
-    resample_vertical(img, cv, 0, &out);
-  }
-  return out;
+  if (new_width == img.width && new_height == img.height) return img;
+  return resize_window(img, new_width, new_height, 0, 0, new_width, new_height);
 }
 
 // torchvision 0.14 _compute_resized_output_size: short side -> size,
@@ -154,16 +167,17 @@ Image resize_shorter_side(const Image& img, int size) {
   return resize_bilinear_antialias(img, int(nw), int(nh));
 }
 
+// torchvision's crop origin along one axis of `size` pixels: int(round((size - crop) / 2.0))
+// with Python's round (halves to even), or minus the zero padding (left/top get the smaller
+// half) when the crop is larger.
+static int crop_origin(int64_t size, int crop) {
+  if (crop > size) return -int((crop - size) / 2);
+  return int(std::nearbyint(double(size - crop) / 2.0));  // default mode: halves to even
+}
+
 Image center_crop(const Image& img, int crop_width, int crop_height) {
-  // torchvision pads with zeros (left/top get the smaller half) when the crop is larger.
   const int W = img.width, H = img.height;
-  const int pad_l = crop_width > W ? (crop_width - W) / 2 : 0;
-  const int pad_t = crop_height > H ? (crop_height - H) / 2 : 0;
-  const int pw = crop_width > W ? crop_width : W;
-  const int ph = crop_height > H ? crop_height : H;
-  // Python's round(): halves go to the even neighbour (std::nearbyint in the default mode).
-  const int top = int(std::nearbyint((ph - crop_height) / 2.0)) - pad_t;
-  const int left = int(std::nearbyint((pw - crop_width) / 2.0)) - pad_l;
+  const int top = crop_origin(H, crop_height), left = crop_origin(W, crop_width);
   Image out(crop_width, crop_height, img.channels);  // zero-filled
   for (int y = 0; y < crop_height; ++y) {
     const int sy = y + top;
@@ -174,6 +188,24 @@ Image center_crop(const Image& img, int crop_width, int crop_height) {
     std::memcpy(out.row(y) + size_t(x0) * img.channels,
                 img.row(sy) + size_t(x0 + left) * img.channels, size_t(x1 - x0) * img.channels);
   }
+  return out;
+}
+
+Image resize_and_center_crop(const Image& img, int size, int crop_width, int crop_height) {
+  int64_t nw, nh;
+  shorter_side_dims(img.width, img.height, size, &nw, &nh);
+  const int top = crop_origin(nh, crop_height), left = crop_origin(nw, crop_width);
+  // The part of the resized image inside the crop; the rest of the crop is zero padding.
+  const int x0 = std::max(left, 0), x1 = int(std::min<int64_t>(left + crop_width, nw));
+  const int y0 = std::max(top, 0), y1 = int(std::min<int64_t>(top + crop_height, nh));
+  if (x1 - x0 == crop_width && y1 - y0 == crop_height)
+    return resize_window(img, int(nw), int(nh), x0, y0, crop_width, crop_height);
+  Image out(crop_width, crop_height, img.channels);  // zero-filled
+  if (x1 <= x0 || y1 <= y0) return out;
+  const Image part = resize_window(img, int(nw), int(nh), x0, y0, x1 - x0, y1 - y0);
+  for (int y = 0; y < part.height; ++y)
+    std::memcpy(out.row(y0 - top + y) + size_t(x0 - left) * img.channels, part.row(y),
+                size_t(part.width) * img.channels);
   return out;
 }
 
@@ -207,8 +239,7 @@ Result<Tensor> imagenet_preprocess(const Image& rgb_in, int resize, int crop) {
   Image converted;
   if (rgb_in.channels != 3) converted = convert_channels(rgb_in, 3);
   const Image& rgb = rgb_in.channels == 3 ? rgb_in : converted;
-  const Image resized = resize_bilinear_antialias(rgb, int(nw), int(nh));
-  const Image cropped = center_crop(resized, crop, crop);
+  const Image cropped = resize_and_center_crop(rgb, resize, crop, crop);
   static const float kMean[3] = {0.485f, 0.456f, 0.406f};
   static const float kStd[3] = {0.229f, 0.224f, 0.225f};
   return to_normalized_tensor(cropped, kMean, kStd);
