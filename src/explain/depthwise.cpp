@@ -43,7 +43,7 @@ void for_each_tap_row(const ref::Conv2dParams& p, int64_t h, int64_t oy, F&& f) 
   }
 }
 
-// Four floats in one SSE register (GCC vector extension: the block sums below stay in
+// Four floats in one SSE register (GCC/clang vector extension: the block sums below stay in
 // registers, which plain arrays did not).
 typedef float v4 __attribute__((vector_size(16)));
 
@@ -54,9 +54,8 @@ v4 load4(const float* xj) {
   std::memcpy(&a, xj, sizeof a);
   if constexpr (S == 2) {
     v4 b;
-    std::memcpy(&b, xj + 3, sizeof b);  // xj[3..6]: nothing read past xj[6]
-    typedef int i4 __attribute__((vector_size(16)));
-    return __builtin_shuffle(a, b, i4{0, 2, 5, 7});
+    std::memcpy(&b, xj + 3, sizeof b);                 // xj[3..6]: nothing read past xj[6]
+    return __builtin_shufflevector(a, b, 0, 2, 5, 7);  // GCC 12+ and clang
   }
   return a;
 }

@@ -567,14 +567,14 @@ Tensor clip_backward(const Trace& t, const Node& node, const Tensor& x, const Te
     if (!rectify) {  // the gradient: dy where lo <= x <= hi
       for (int64_t i = b; i < e; ++i) {
         const float g = ds[i], v = xs[i];
-        os[i] = (v >= lo) & (v <= hi) ? g : 0.f;
+        os[i] = ((v >= lo) & (v <= hi)) ? g : 0.f;
       }
     } else if (!mask) {  // deconvnet: max(dy, 0)
       for (int64_t i = b; i < e; ++i) os[i] = ds[i] > 0.f ? ds[i] : 0.f;
     } else {  // guided: both
       for (int64_t i = b; i < e; ++i) {
         const float g = ds[i], v = xs[i];
-        os[i] = (g > 0.f) & (v >= lo) & (v <= hi) ? g : 0.f;
+        os[i] = ((g > 0.f) & (v >= lo) & (v <= hi)) ? g : 0.f;
       }
     }
   });
