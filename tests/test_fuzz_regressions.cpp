@@ -15,12 +15,15 @@
 #include <vector>
 
 #include "io/pickle.h"
+#include "ops/quant/qmath.h"
 #include "scratchcv/checked.h"
 #include "scratchcv/file_util.h"
 #include "scratchcv/image.h"
 #include "scratchcv/model.h"
 #include "scratchcv/onnx.h"
 #include "scratchcv/pth.h"
+#include "scratchcv/qsession.h"
+#include "scratchcv/tflite.h"
 #include "scratchcv/train.h"
 
 namespace {
@@ -95,6 +98,59 @@ TEST(FuzzRegressions, IdxGzipAnnouncingMoreThanItCanHold) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("inflates to at most"), std::string::npos)
       << r.status().message();
+}
+
+TEST(FuzzRegressions, BmpBitfieldsWithoutTheirMasks) {
+  // A 54-byte BMP (40-byte info header, 32 bits, BI_BITFIELDS): the three colour masks that
+  // follow the header were read past the end of the file (ASan heap-buffer-overflow).
+  Bytes b = {'B', 'M'};
+  raw<uint32_t>(b, 54), raw<uint32_t>(b, 0), raw<uint32_t>(b, 54);  // size, reserved, offset
+  raw<uint32_t>(b, 40), raw<int32_t>(b, 1), raw<int32_t>(b, 1);     // header size, 1x1
+  raw<uint16_t>(b, 1), raw<uint16_t>(b, 32), raw<uint32_t>(b, 3);   // planes, bpp, BITFIELDS
+  b.resize(54, 0);
+  auto r = scv::decode_image(b.data(), b.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("truncated BMP colour masks"), std::string::npos)
+      << r.status().message();
+  b.resize(54 + 12, 0);  // masks present (but not the standard ones): a plain error
+  r = scv::decode_image(b.data(), b.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("colour masks"), std::string::npos) << r.status().message();
+}
+
+TEST(FuzzRegressions, TfliteRequantizedValuePlusZeroPointSaturates) {
+  // A QUANTIZE (uint8 -> uint8) whose scale ratio makes the multiplier huge: the requantized
+  // value 2147483583 plus the zero point 125 overflowed int32 (UBSan). Sums after a
+  // requantization now saturate; the result is clamped to 0..255 either way.
+  EXPECT_EQ(scv::quant::add_sat(2147483583, 125), std::numeric_limits<int32_t>::max());
+  EXPECT_EQ(scv::quant::add_sat(-2147483600, -100), std::numeric_limits<int32_t>::min());
+  EXPECT_EQ(scv::quant::add_sat(-7, 5), -2);
+  const auto f = scv::read_file(std::string(SCV_SOURCE_DIR) +
+                                "/tests/fuzz/corpus/tflite/"
+                                "regress_requantize_plus_zero_point_overflow.tflite");
+  ASSERT_TRUE(f.ok());
+  auto m = scv::tflite::parse_tflite(f->data(), f->size());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  std::vector<uint8_t> first;
+  for (const char* isa : {"ref", ""}) {  // the reference and the fast kernels agree
+    auto s = scv::QSession::create(*m, scv::QSessionOptions{1, isa});
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    const scv::QTensorInfo& in = (*s)->input_info();
+    for (size_t i = 0; i < in.bytes; ++i) (*s)->input_data()[i] = uint8_t(i * 151 + 7);
+    if (in.type == scv::tflite::DType::f32)  // finite floats, as the fuzz target feeds
+      for (size_t i = 0; i + 4 <= in.bytes; i += 4) {
+        const float v = float(int(i % 97) - 48) * 0.1f;
+        std::memcpy((*s)->input_data() + i, &v, 4);
+      }
+    (*s)->run();
+    const scv::QTensorInfo& o = (*s)->output_info();
+    std::vector<uint8_t> out((*s)->output_data(), (*s)->output_data() + o.bytes);
+    ASSERT_FALSE(out.empty());
+    if (first.empty())
+      first = out;
+    else
+      EXPECT_EQ(out, first);
+  }
 }
 
 TEST(CheckedMath, Products) {

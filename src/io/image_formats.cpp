@@ -67,7 +67,9 @@ Result<Image> decode_bmp(const uint8_t* d, size_t n) {
   if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 24 && bpp != 32)
     return error("unsupported BMP: ", bpp, " bits per pixel (expected 1, 4, 8, 24 or 32)");
   if (comp == 3 && bpp == 32) {
-    const uint8_t* m = d + 14 + 40;  // masks follow the 40-byte part of the header
+    // The masks follow the 40-byte part of the header (inside a V2+ header, or after a V1 one).
+    if (n < 14 + 40 + 12) return error("truncated BMP colour masks");
+    const uint8_t* m = d + 14 + 40;
     if (le32(m) != 0xff0000 || le32(m + 4) != 0xff00 || le32(m + 8) != 0xff)
       return error("unsupported BMP: 32-bit with non-standard colour masks");
   } else if (comp != 0) {

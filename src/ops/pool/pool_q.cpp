@@ -74,16 +74,18 @@ struct MeanStep : QStep {
     uint8_t* o = at(e, out);
     for (int b = 0; b < n; ++b)
       for (int ch = 0; ch < c; ++ch) {
-        int32_t acc = 0;
+        // Sums in 64 bits, saturated to int32 (TFLite's int32 sum, without its overflow on
+        // maps of millions of pixels); requantized values can be any int32 (hostile scales).
+        int64_t sum = 0;
         const uint8_t* p = s + int64_t(b) * hw * c + ch;
+        int32_t acc;
         if (int8_formula) {
-          for (int i = 0; i < hw; ++i) acc += int32_t(p[int64_t(i) * c]) - in_zp;
-          acc = requantize(acc, mult, shift, single);
-          acc = acc > 0 ? (acc + hw / 2) / hw : (acc - hw / 2) / hw;
-          acc += out_zp;
+          for (int i = 0; i < hw; ++i) sum += int32_t(p[int64_t(i) * c]) - in_zp;
+          const int64_t r = requantize(add_sat(int32_t(0), sum), mult, shift, single);
+          acc = add_sat(int32_t(r > 0 ? (r + hw / 2) / hw : (r - hw / 2) / hw), out_zp);
         } else {
-          for (int i = 0; i < hw; ++i) acc += p[int64_t(i) * c];
-          acc = requantize(acc, mult, shift, single) + bias;
+          for (int i = 0; i < hw; ++i) sum += p[int64_t(i) * c];
+          acc = add_sat(requantize(add_sat(int32_t(0), sum), mult, shift, single), bias);
         }
         o[int64_t(b) * c + ch] = uint8_t(std::clamp(acc, 0, 255));
       }

@@ -50,6 +50,14 @@ inline int32_t multiply_by_quantized_multiplier_single(int32_t x, int32_t q, int
   return int32_t(r);
 }
 
+// a + b clamped to int32. A requantized value can lie anywhere in int32 when a model's scales
+// make the multiplier huge (only a broken or hostile file does); adding a zero point or a second
+// operand there must saturate (the result is clamped to the uint8 range anyway), not overflow.
+inline int32_t add_sat(int32_t a, int64_t b) {
+  return int32_t(std::clamp<int64_t>(int64_t(a) + b, std::numeric_limits<int32_t>::min(),
+                                     std::numeric_limits<int32_t>::max()));
+}
+
 // Requantization scheme: TFLite's default (double rounding) or TFLITE_SINGLE_ROUNDING.
 inline int32_t requantize(int32_t x, int32_t q, int shift, bool single) {
   return single ? multiply_by_quantized_multiplier_single(x, q, shift)

@@ -9,7 +9,7 @@ namespace scv::quant {
 
 namespace {
 inline uint8_t requant(int32_t acc, const Requant& rq, int c) {
-  int32_t v = requantize(acc, rq.mult[c], rq.shift[c], rq.single) + rq.out_zp;
+  const int32_t v = add_sat(requantize(acc, rq.mult[c], rq.shift[c], rq.single), rq.out_zp);
   return uint8_t(std::clamp(v, rq.lo, rq.hi));
 }
 
@@ -82,7 +82,8 @@ void add_ref(const AddParams& p, const uint8_t* a, const uint8_t* b, uint8_t* ou
     const int32_t s2 = (p.in2_offset + b[i]) * (1 << p.left_shift);
     const int32_t x1 = requantize(s1, p.in1_mult, p.in1_shift, p.single);
     const int32_t x2 = requantize(s2, p.in2_mult, p.in2_shift, p.single);
-    const int32_t v = requantize(x1 + x2, p.out_mult, p.out_shift, p.single) + p.out_zp;
+    const int32_t v =
+        add_sat(requantize(add_sat(x1, x2), p.out_mult, p.out_shift, p.single), p.out_zp);
     out[i] = uint8_t(std::clamp(v, p.lo, p.hi));
   }
 }

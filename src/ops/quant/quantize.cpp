@@ -34,7 +34,7 @@ struct QuantizeStep : QStep {  // float -> q, or q -> q (requantize)
     } else {
       const uint8_t* x = at(e, in);
       for (int64_t i = 0; i < n; ++i) {
-        const int32_t v = requantize(int32_t(x[i]) - in_zp, mult, shift, single) + out_zp;
+        const int32_t v = add_sat(requantize(int32_t(x[i]) - in_zp, mult, shift, single), out_zp);
         o[i] = uint8_t(std::clamp(v, 0, 255));
       }
     }
