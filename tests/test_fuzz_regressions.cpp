@@ -25,6 +25,7 @@
 #include "scratchcv/qsession.h"
 #include "scratchcv/tflite.h"
 #include "scratchcv/train.h"
+#include "tflite_test_util.h"
 
 namespace {
 
@@ -125,32 +126,48 @@ TEST(FuzzRegressions, TfliteRequantizedValuePlusZeroPointSaturates) {
   EXPECT_EQ(scv::quant::add_sat(2147483583, 125), std::numeric_limits<int32_t>::max());
   EXPECT_EQ(scv::quant::add_sat(-2147483600, -100), std::numeric_limits<int32_t>::min());
   EXPECT_EQ(scv::quant::add_sat(-7, 5), -2);
-  const auto f = scv::read_file(std::string(SCV_SOURCE_DIR) +
-                                "/tests/fuzz/corpus/tflite/"
-                                "regress_requantize_plus_zero_point_overflow.tflite");
-  ASSERT_TRUE(f.ok());
-  auto m = scv::tflite::parse_tflite(f->data(), f->size());
+  // The same in a model: scale ratio 1e9 (the multiplier clamps to ~2^30), input 0..3 minus
+  // zero point 0: x = 2 requantizes to 2^31 - 1 under single rounding, then + 125.
+  scv::test::TfliteModelBuilder mb;
+  const int x = mb.add_tensor({1, 4}, 3, 1.0f, 0), y = mb.add_tensor({1, 4}, 3, 1e-9f, 125);
+  mb.ops.push_back({scv::tflite::kQuantize, {x}, {y}, 0, nullptr});
+  mb.inputs = {x};
+  mb.outputs = {y};
+  const std::vector<uint8_t> f = mb.build();
+  auto m = scv::tflite::parse_tflite(f.data(), f.size());
   ASSERT_TRUE(m.ok()) << m.status().message();
   std::vector<uint8_t> first;
   for (const char* isa : {"ref", ""}) {  // the reference and the fast kernels agree
     auto s = scv::QSession::create(*m, scv::QSessionOptions{1, isa});
     ASSERT_TRUE(s.ok()) << s.status().message();
-    const scv::QTensorInfo& in = (*s)->input_info();
-    for (size_t i = 0; i < in.bytes; ++i) (*s)->input_data()[i] = uint8_t(i * 151 + 7);
-    if (in.type == scv::tflite::DType::f32)  // finite floats, as the fuzz target feeds
-      for (size_t i = 0; i + 4 <= in.bytes; i += 4) {
-        const float v = float(int(i % 97) - 48) * 0.1f;
-        std::memcpy((*s)->input_data() + i, &v, 4);
-      }
+    for (int i = 0; i < 4; ++i) (*s)->input_data()[i] = uint8_t(i);
     (*s)->run();
-    const scv::QTensorInfo& o = (*s)->output_info();
-    std::vector<uint8_t> out((*s)->output_data(), (*s)->output_data() + o.bytes);
-    ASSERT_FALSE(out.empty());
+    const std::vector<uint8_t> o((*s)->output_data(), (*s)->output_data() + 4);
+    EXPECT_EQ(o[0], 125);  // 0 stays the zero point
+    EXPECT_EQ(o[1], 255);  // 2^30 + 125, clamped
+    EXPECT_EQ(o[2], 255);  // 2^31 - 1 + 125: saturates (x = 3 wraps in int32, as in TFLite)
     if (first.empty())
-      first = out;
+      first = o;
     else
-      EXPECT_EQ(out, first);
+      EXPECT_EQ(o, first);
   }
+}
+
+TEST(FuzzRegressions, TfliteWeightZeroPointOutsideItsType) {
+  // A FULLY_CONNECTED whose INT8 weights claim the zero point 2^31 (-2^31 as int32): weight
+  // minus zero point overflowed int32 (UBSan). Weight zero points are now checked against their
+  // type, as activations' are.
+  const auto f =
+      scv::read_file(std::string(SCV_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/tflite/regress_weight_zero_point_int32_min.tflite");
+  ASSERT_TRUE(f.ok());
+  auto m = scv::tflite::parse_tflite(f->data(), f->size());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  auto s = scv::QSession::create(*m, scv::QSessionOptions{1, "ref"});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("weight zero point 2147483648 outside the INT8 range"),
+            std::string::npos)
+      << s.status().message();
 }
 
 TEST(CheckedMath, Products) {

@@ -65,9 +65,13 @@ Status prepare_weights(const QPlanner& p, const OpInfo& op, const Act& x, const 
   if (bias && (bias->type != DType::i32 || bias->numel() != oc))
     return error(p.who(), ": bias of ", dtype_name(bias->type), " ", shape_str(bias->shape),
                  ", expected INT32 [", oc, "]");
+  const bool wu8 = w.type == DType::u8;
+  for (const int64_t zp : w.q.zero_point)
+    if (zp < (wu8 ? 0 : -128) || zp > (wu8 ? 255 : 127))
+      return error(p.who(), ": weight zero point ", zp, " outside the ", dtype_name(w.type),
+                   " range");
   const int64_t wn = w.numel();
   st.w16.resize(size_t(wn));
-  const bool wu8 = w.type == DType::u8;
   for (int64_t i = 0; i < wn; ++i) {
     const int o = dw ? int(i % oc) : int(i / K);
     const int32_t zp = int32_t(w.q.zero_point[w.q.per_channel() ? size_t(o) : 0]);
