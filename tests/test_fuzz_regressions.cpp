@@ -170,6 +170,25 @@ TEST(FuzzRegressions, TfliteWeightZeroPointOutsideItsType) {
       << s.status().message();
 }
 
+TEST(FuzzRegressions, TfliteConvolutionWithAnEmptyExtent) {
+  // A conv whose weights are [4, 0, 3, 3] (kernel height 0): the fast kernels sized their im2col
+  // block by a row of 0 bytes and divided by zero (UBSan). Empty extents are refused when
+  // planning, with the geometry in the message.
+  const auto f =
+      scv::read_file(std::string(SCV_SOURCE_DIR) +
+                     "/tests/fuzz/corpus/tflite/regress_conv_with_zero_kernel_height.tflite");
+  ASSERT_TRUE(f.ok());
+  auto m = scv::tflite::parse_tflite(f->data(), f->size());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  for (const char* isa : {"ref", ""}) {
+    auto s = scv::QSession::create(*m, scv::QSessionOptions{1, isa});
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.status().message().find("empty convolution (input 1x6x7x3, kernel 0x3"),
+              std::string::npos)
+        << s.status().message();
+  }
+}
+
 TEST(CheckedMath, Products) {
   int64_t p = 0;
   EXPECT_TRUE(scv::checked_mul(1 << 20, 1 << 20, &p));

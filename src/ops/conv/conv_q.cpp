@@ -228,6 +228,11 @@ Status plan_conv(QPlanner& p, const OpInfo& op) {
 
 Status plan_conv_step(QPlanner& p, const OpInfo& op, const ConvGeom& g, bool depthwise, bool fast) {
   SCV_TRY(p.need(op, 2, 1));
+  // Every extent at least 1: an empty input, weights or output is a broken file (and a K of 0
+  // would size the kernels' blocks by zero).
+  if (std::min({g.n, g.ih, g.iw, g.ic, g.kh, g.kw, g.oh, g.ow, g.oc}) < 1)
+    return error(p.who(), ": empty convolution (input ", g.n, "x", g.ih, "x", g.iw, "x", g.ic,
+                 ", kernel ", g.kh, "x", g.kw, ", output ", g.oh, "x", g.ow, "x", g.oc, ")");
   SCV_ASSIGN_OR_RETURN(Act x, p.in_act(op, 0));
   SCV_TRY(p.quantized(x, "input"));
   SCV_ASSIGN_OR_RETURN(const TensorInfo* w, p.constant(op, 1));
