@@ -285,6 +285,35 @@ Bytes onnx_claiming_huge_initializer() {
   return b;
 }
 
+// TFLite: a 2^30-element constant backed by 16 bytes (refused by the reader), and a 16000 x
+// 16000 x 3 activation followed by an operator the engine does not run (refused while planning,
+// before the activation arena is allocated).
+Bytes tflite_huge_constant() {
+  scv::test::TfliteModelBuilder mb;
+  const int x = mb.add_tensor({1, 4}, 3, 0.1f, 0);
+  const int w = mb.add_tensor({1 << 15, 1 << 15}, 3, 0.1f, 0, Bytes(16, 1));
+  const int y = mb.add_tensor({1, 1 << 15}, 3, 0.1f, 0);
+  mb.ops.push_back({scv::tflite::kFullyConnected, {x, w, -1}, {y}, 0, nullptr});
+  mb.inputs = {x};
+  mb.outputs = {y};
+  return mb.build();
+}
+Bytes tflite_huge_activation() {
+  scv::test::TfliteModelBuilder mb;
+  const int x = mb.add_tensor({1, 16000, 16000, 3}, 3, 0.1f, 0);
+  const int y = mb.add_tensor({1, 16000, 16000, 3}, 3, 0.2f, 0);
+  const int z = mb.add_tensor({1, 16000, 16000, 3}, 3, 0.2f, 0);
+  mb.ops.push_back({scv::tflite::kQuantize, {x}, {y}, 0, nullptr});
+  mb.ops.push_back({120, {y}, {z}, 0, nullptr});  // no such operator in the engine
+  mb.inputs = {x};
+  mb.outputs = {z};
+  return mb.build();
+}
+bool tflite_fails(const Bytes& b) {
+  auto m = scv::tflite::parse_tflite(b.data(), b.size());
+  return !m.ok() || !scv::QSession::create(*m, scv::QSessionOptions{1, ""}).ok();
+}
+
 struct Crafted {
   const char* name;
   Bytes bytes;
@@ -341,6 +370,9 @@ TEST(ReaderBudgets, CraftedSmallFilesFailWithin256MBAnd2s) {
          return p.ok();  // a valid pickle: what matters is the memory it took
        }},
       {"PNG via load_model", png_claiming(16000, 16000), model_fails},
+      {"TFLite 2^30-element constant in 16 bytes", tflite_huge_constant(), tflite_fails},
+      {"TFLite 768 MB activation, then an unknown operator", tflite_huge_activation(),
+       tflite_fails},
       // A valid 16 x 65521 photo: the ImageNet transform resizes it to 256 x 1048336 (0.8 GB)
       // unless only the 224 x 224 crop is computed. Not an error: what matters is the cost.
       {"PNG 16x65521 through the ImageNet transform", tall_png(),

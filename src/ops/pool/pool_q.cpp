@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "ops/qop.h"
 #include "ops/quant/qmath.h"
@@ -109,6 +110,8 @@ Result<std::vector<int32_t>> infer_mean(const QPlanner& p, const OpInfo& op) {
   if (!hw)
     return error(p.who(),
                  ": only the mean over axes 1 and 2 (H, W) of an NHWC tensor is supported");
+  if (x[1] < 1 || x[2] < 1 || int64_t(x[1]) * x[2] > std::numeric_limits<int32_t>::max())
+    return error(p.who(), ": mean over ", x[1], " x ", x[2], " pixels");
   const TensorInfo& y = p.model().tensors[size_t(op.outputs[0])];
   if (y.numel() != int64_t(x[0]) * x[3])
     return error(p.who(), ": output ", shape_str(y.shape), " does not hold N x C values");
