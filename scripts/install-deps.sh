@@ -9,8 +9,9 @@ PKGS=(
   build-essential cmake libgtest-dev libbenchmark-dev
   libjpeg62-turbo-dev libpng-dev zlib1g-dev libcurl4-openssl-dev curl
   libwebp-dev libtiff-dev libdeflate-dev libcli11-dev
-  # fuzzing (scripts/fuzz.sh; the corpus replay needs only the compiler above)
-  clang-16 libfuzzer-16-dev
+  # fuzzing (scripts/fuzz.sh, scripts/fuzz_coverage.sh; the corpus replay needs only the
+  # compiler above)
+  clang-16 libfuzzer-16-dev llvm-16
   # the installable library, the Python module and the Dask cluster command
   pkg-config nlohmann-json3-dev pybind11-dev python3-pybind11 python3-dev python3-setuptools
   python3-wheel python3-pip python3-venv python3-pytest python3-distributed

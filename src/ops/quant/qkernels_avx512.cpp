@@ -22,7 +22,9 @@
 // GCC 12 reports the undefined pass-through operand inside some AVX-512 intrinsics
 // (_mm512_cvtusepi32_epi8, _mm512_srli_epi64, ...) as uninitialized: a false positive.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // GCC's name (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <algorithm>
 #include <cstring>
