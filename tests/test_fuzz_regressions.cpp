@@ -189,6 +189,34 @@ TEST(FuzzRegressions, TfliteConvolutionWithAnEmptyExtent) {
   }
 }
 
+TEST(FuzzRegressions, TfliteWindowWiderThanAnInt) {
+  // The output size and padding of a window were computed in int: a kernel of 50331651 rows, or
+  // a dilation of 2^30, overflowed (UBSan). Now in 64 bits, and a window whose padded extent
+  // passes 2^30 pixels is refused.
+  scv::test::TfliteModelBuilder mb;
+  const int x = mb.add_tensor({1, 4, 4, 1}, 3, 0.1f, 0);
+  const int w = mb.add_tensor({1, 3, 3, 1}, 3, 0.1f, 0, Bytes(9, 1));
+  const int y = mb.add_tensor({1, 4, 4, 1}, 3, 0.1f, 0);
+  auto opt = scv::test::fb_table();  // padding SAME, strides 1, no activation, dilation 2^30
+  opt->set<int8_t>(0, 0).set<int32_t>(1, 1).set<int32_t>(2, 1).set<int8_t>(3, 0);
+  opt->set<int32_t>(4, 1).set<int32_t>(5, 1 << 30);
+  mb.ops.push_back({scv::tflite::kConv2d, {x, w, -1}, {y}, 1, opt});
+  mb.inputs = {x};
+  mb.outputs = {y};
+  for (const Bytes& f :
+       {mb.build(),
+        scv::read_file(std::string(SCV_SOURCE_DIR) +
+                       "/tests/fuzz/corpus/tflite/regress_window_extent_overflow.tflite")
+            .value()}) {
+    auto m = scv::tflite::parse_tflite(f.data(), f.size());
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    auto s = scv::QSession::create(*m, scv::QSessionOptions{1, ""});
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.status().message().find("spans more than 2^30 pixels"), std::string::npos)
+        << s.status().message();
+  }
+}
+
 TEST(CheckedMath, Products) {
   int64_t p = 0;
   EXPECT_TRUE(scv::checked_mul(1 << 20, 1 << 20, &p));

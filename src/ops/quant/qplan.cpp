@@ -159,18 +159,27 @@ Status QPlanner::emit(std::unique_ptr<QStep> step, std::initializer_list<int> in
 }
 
 namespace {
-// One axis: output size and leading pad.
-void out_and_pad(Padding pad, int in, int f, int s, int d, int* out, int* before) {
-  const int eff = (f - 1) * d + 1;
-  *out = pad == Padding::same ? (in + s - 1) / s : (in - eff + s) / s;
-  const int total = (*out - 1) * s + eff - in;
-  *before = total > 0 ? total / 2 : 0;
+// One axis: output size and leading pad, in 64 bits (strides and dilations come from the file).
+// False when the padded extent (out - 1) * s + (f - 1) * d + 1 passes 2^30: within it every tap
+// coordinate the kernels compute in int (y * s - pad + k * d) stays far from overflow.
+bool out_and_pad(Padding pad, int in, int f, int s, int d, int* out, int* before) {
+  constexpr int64_t kMax = int64_t(1) << 30;
+  const int64_t eff = (int64_t(f) - 1) * d + 1;
+  const int64_t o = pad == Padding::same ? (int64_t(in) + s - 1) / s : (int64_t(in) - eff + s) / s;
+  const int64_t extent = (o - 1) * s + eff;
+  if (eff > kMax || extent > kMax) return false;
+  const int64_t total = extent - in;
+  *out = int(o);
+  *before = total > 0 ? int(total / 2) : 0;
+  return true;
 }
 }  // namespace
 
 Status window_out(const QPlanner& p, Padding pad, ConvGeom* g) {
-  out_and_pad(pad, g->ih, g->kh, g->sh, g->dh, &g->oh, &g->pad_t);
-  out_and_pad(pad, g->iw, g->kw, g->sw, g->dw, &g->ow, &g->pad_l);
+  if (!out_and_pad(pad, g->ih, g->kh, g->sh, g->dh, &g->oh, &g->pad_t) ||
+      !out_and_pad(pad, g->iw, g->kw, g->sw, g->dw, &g->ow, &g->pad_l))
+    return error(p.who(), ": a ", g->kh, "x", g->kw, " window with strides ", g->sh, "x", g->sw,
+                 " and dilations ", g->dh, "x", g->dw, " spans more than 2^30 pixels");
   if (g->oh < 1 || g->ow < 1) return error(p.who(), ": the window is larger than the input");
   return Status();
 }
