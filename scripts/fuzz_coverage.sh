@@ -18,7 +18,8 @@ declare -A files=(
   [idx]="src/train/idx.cpp"
   [checkpoint]="src/train/network.cpp"
   [load_model]="src/models/load_model.cpp"
-  [tflite]="src/io/tflite.cpp src/ops/quant/qplan.cpp src/ops/quant/qsession.cpp"
+  [tflite]="src/io/tflite.cpp src/ops/quant/qplan.cpp src/ops/quant/qsession.cpp src/ops/quant/qref.cpp
+    src/ops/quant/quantize.cpp src/ops/*/*_q.cpp"
 )
 all=(zip pickle pth pth_structured onnx image idx checkpoint load_model tflite)
 targets=("$@")
