@@ -126,10 +126,10 @@ TEST(FuzzRegressions, TfliteRequantizedValuePlusZeroPointSaturates) {
   EXPECT_EQ(scv::quant::add_sat(2147483583, 125), std::numeric_limits<int32_t>::max());
   EXPECT_EQ(scv::quant::add_sat(-2147483600, -100), std::numeric_limits<int32_t>::min());
   EXPECT_EQ(scv::quant::add_sat(-7, 5), -2);
-  // The same in a model: scale ratio 1e9 (the multiplier clamps to ~2^30), input 0..3 minus
+  // The same in a model: scale ratio 1e12 (the multiplier clamps to ~2^30), input 0..3 minus
   // zero point 0: x = 2 requantizes to 2^31 - 1 under single rounding, then + 125.
   scv::test::TfliteModelBuilder mb;
-  const int x = mb.add_tensor({1, 4}, 3, 1.0f, 0), y = mb.add_tensor({1, 4}, 3, 1e-9f, 125);
+  const int x = mb.add_tensor({1, 4}, 3, 1.0f, 0), y = mb.add_tensor({1, 4}, 3, 1e-12f, 125);
   mb.ops.push_back({scv::tflite::kQuantize, {x}, {y}, 0, nullptr});
   mb.inputs = {x};
   mb.outputs = {y};
@@ -150,6 +150,32 @@ TEST(FuzzRegressions, TfliteRequantizedValuePlusZeroPointSaturates) {
       first = o;
     else
       EXPECT_EQ(o, first);
+  }
+}
+
+TEST(FuzzRegressions, TfliteConvOutputNextToTheInt32LimitSaturates) {
+  // The same sum in a CONV_2D: acc = 2 requantizes to 2^31 - 1; the reference saturates + 125
+  // to 255, and the fast kernels' store must too (it added the zero point in wrapping 32-bit
+  // lanes, then clamped: 0).
+  scv::test::TfliteModelBuilder mb;
+  const int x = mb.add_tensor({1, 1, 1, 8}, 3, 1.0f, 0);
+  const int w = mb.add_tensor({8, 1, 1, 8}, 3, 1.0f, 0, Bytes(64, 1));
+  const int y = mb.add_tensor({1, 1, 1, 8}, 3, 1e-12f, 125);
+  auto opt = scv::test::fb_table();  // padding VALID, strides 1, no activation
+  opt->set<int8_t>(0, 1).set<int32_t>(1, 1).set<int32_t>(2, 1).set<int8_t>(3, 0);
+  mb.ops.push_back({scv::tflite::kConv2d, {x, w, -1}, {y}, 1, opt});
+  mb.inputs = {x};
+  mb.outputs = {y};
+  const Bytes f = mb.build();
+  auto m = scv::tflite::parse_tflite(f.data(), f.size());
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  for (const char* isa : {"ref", ""}) {
+    auto s = scv::QSession::create(*m, scv::QSessionOptions{1, isa});
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    const uint8_t in[8] = {1, 1, 0, 0, 0, 0, 0, 0};
+    std::memcpy((*s)->input_data(), in, 8);
+    (*s)->run();
+    for (int o = 0; o < 8; ++o) EXPECT_EQ((*s)->output_data()[o], 255) << isa << " channel " << o;
   }
 }
 

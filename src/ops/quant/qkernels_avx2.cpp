@@ -92,8 +92,10 @@ struct Q {
   static I requant_r(I acc, I m, I s) { return requant_rshift(acc, m, s); }
   // + zero point, clamp, the low byte of each lane -> n (<= 8) bytes at dst.
   static void store_u8(uint8_t* dst, I v, I zp, I lo, I hi, int n) {
+    // Clamped to [lo - zp, hi - zp] before zp is added: the reference's saturating sum (a broken
+    // model's requantized value can lie next to the int32 limits, where v + zp would wrap).
+    v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_sub_epi32(lo, zp)), _mm256_sub_epi32(hi, zp));
     v = _mm256_add_epi32(v, zp);
-    v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
     const I pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0,
                                     4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     v = _mm256_shuffle_epi8(v, pick);

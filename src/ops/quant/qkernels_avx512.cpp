@@ -86,8 +86,10 @@ struct Q {
     store_u8(dst + L, v1, zp, lo, hi, L);
   }
   static void store_u8(uint8_t* dst, I v, I zp, I lo, I hi, int n) {
+    // Clamped to [lo - zp, hi - zp] before zp is added: the reference's saturating sum (a broken
+    // model's requantized value can lie next to the int32 limits, where v + zp would wrap).
+    v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_sub_epi32(lo, zp)), _mm512_sub_epi32(hi, zp));
     v = _mm512_add_epi32(v, zp);
-    v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
     _mm_mask_storeu_epi8(dst, tail_mask(n), _mm512_cvtusepi32_epi8(v));
   }
   static void widen(A* dst, const uint8_t* src, int n) { std::memcpy(dst, src, size_t(n)); }
