@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/fuzz_targets.h"
 #include "io/pickle.h"
 #include "ops/quant/qmath.h"
 #include "scratchcv/checked.h"
@@ -98,6 +99,38 @@ TEST(FuzzRegressions, IdxGzipAnnouncingMoreThanItCanHold) {
   auto r = scv::train::parse_idx(gz.data(), gz.size());
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("inflates to at most"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(FuzzRegressions, PthStorageWhoseByteCountWrapsToZero) {
+  // A FloatStorage of 2^62 elements stored as an empty entry: numel x 4 wrapped to 0 bytes and
+  // matched, so a [16] tensor was "inside" its storage and read 64 bytes past the empty entry.
+  // Found while writing the budget cases below (the structure-aware target always writes 4 KiB
+  // for a large storage, so it could not produce this).
+  std::string p = "\x80\x02}(";
+  scv_fuzz::pk_str(p, "conv1.weight");
+  p += "ctorch._utils\n_rebuild_tensor_v2\n((";
+  scv_fuzz::pk_str(p, "storage");
+  p += "ctorch\nFloatStorage\n";
+  scv_fuzz::pk_str(p, "0");
+  scv_fuzz::pk_str(p, "cpu");
+  scv_fuzz::pk_int(p, int64_t(1) << 62);
+  p += "tQ";
+  scv_fuzz::pk_int(p, 0);
+  p += "(";
+  scv_fuzz::pk_int(p, 16);
+  p += "t(";
+  scv_fuzz::pk_int(p, 1);
+  p += "t\x89";  // NEWFALSE (requires_grad), then OrderedDict() for the hooks
+  p += "ccollections\nOrderedDict\n)RtRu.";
+  Bytes z, cd;
+  scv_fuzz::zip_add(z, cd, "archive/data.pkl", p);
+  scv_fuzz::zip_add(z, cd, "archive/data/0", "");
+  const Bytes f = scv_fuzz::zip_finish(std::move(z), cd, 2);
+  auto r = scv::parse_pth(f.data(), f.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("has 0 bytes, expected 4611686018427387904 x 4 (overflows)"),
+            std::string::npos)
       << r.status().message();
 }
 
@@ -363,6 +396,24 @@ Bytes tflite_huge_activation() {
   mb.outputs = {z};
   return mb.build();
 }
+// zip: an end record claiming 65000 entries in a 2.99 MB central directory, in a 22-byte file.
+Bytes zip_claiming_entries() {
+  Bytes b = {0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0};
+  raw<uint16_t>(b, 65000), raw<uint16_t>(b, 65000);
+  raw<uint32_t>(b, 65000u * 46u), raw<uint32_t>(b, 0), raw<uint16_t>(b, 0);
+  return b;
+}
+// .pth: one float tensor of 2^40 elements (size [2^40], stride [1]) over a 4 KiB storage, built
+// by the structure-aware fuzz target's recipe: 1 tensor, FloatStorage, key 0, storage numel
+// 2^40 (palette byte 133), offset 0, rank 1, size 2^40, stride 1.
+Bytes pth_claiming_huge_tensor() {
+  const uint8_t recipe[] = {0, 0, 0, 133, 0, 1, 133, 1};
+  return scv_fuzz::pth_from_recipe(recipe, sizeof recipe);
+}
+bool pth_fails(const Bytes& b) {
+  return !scv::parse_pth(b.data(), b.size()).ok();
+}
+
 bool tflite_fails(const Bytes& b) {
   auto m = scv::tflite::parse_tflite(b.data(), b.size());
   return !m.ok() || !scv::QSession::create(*m, scv::QSessionOptions{1, ""}).ok();
@@ -424,6 +475,10 @@ TEST(ReaderBudgets, CraftedSmallFilesFailWithin256MBAnd2s) {
          return p.ok();  // a valid pickle: what matters is the memory it took
        }},
       {"PNG via load_model", png_claiming(16000, 16000), model_fails},
+      {"zip end record claiming 65000 entries", zip_claiming_entries(),
+       [](const Bytes& b) { return !scv::zip::ZipReader::open(b.data(), b.size()).ok(); }},
+      {".pth with a 2^40-element tensor over 4 KiB", pth_claiming_huge_tensor(), pth_fails},
+      {".pth with a 2^40-element tensor via load_model", pth_claiming_huge_tensor(), model_fails},
       {"TFLite 2^30-element constant in 16 bytes", tflite_huge_constant(), tflite_fails},
       {"TFLite 768 MB activation, then an unknown operator", tflite_huge_activation(),
        tflite_fails},

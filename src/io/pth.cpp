@@ -254,10 +254,13 @@ class Loader {
     const zip::Entry* e = zr_.find(entry_name);
     if (!e) return error("tensor '", name, "': storage entry '", entry_name, "' is missing");
     SCV_ASSIGN_OR_RETURN(zip::Bytes bytes, zr_.read(*e));
-    const uint64_t want = static_cast<uint64_t>(numel) * type->size;
-    if (bytes.size != want)
+    // Checked: 2^62 floats would wrap to 0 bytes and match an empty entry.
+    int64_t want = 0;
+    const bool fits = checked_mul(numel, int64_t(type->size), &want);
+    if (!fits || bytes.size != uint64_t(want))
       return error("tensor '", name, "': storage '", entry_name, "' has ", bytes.size,
-                   " bytes, expected ", numel, " x ", type->size, " = ", want);
+                   " bytes, expected ", numel, " x ", type->size,
+                   fits ? " = " + std::to_string(want) : std::string(" (overflows)"));
     Storage& s = storages_[key];
     s.type = type;
     s.numel = static_cast<uint64_t>(numel);

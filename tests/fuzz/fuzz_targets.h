@@ -218,6 +218,37 @@ inline void zip_add(std::vector<uint8_t>& z, std::vector<uint8_t>& cd, const std
   cd.insert(cd.end(), name.begin(), name.end());
 }
 
+// Appends the central directory and the end record: the archive of `count` entries.
+inline std::vector<uint8_t> zip_finish(std::vector<uint8_t> z, const std::vector<uint8_t>& cd,
+                                       uint32_t count) {
+  const uint32_t cd_off = uint32_t(z.size()), cd_size = uint32_t(cd.size());
+  z.insert(z.end(), cd.begin(), cd.end());
+  const uint8_t eocd[22] = {0x50,
+                            0x4b,
+                            0x05,
+                            0x06,
+                            0,
+                            0,
+                            0,
+                            0,
+                            uint8_t(count),
+                            uint8_t(count >> 8),
+                            uint8_t(count),
+                            uint8_t(count >> 8),
+                            uint8_t(cd_size),
+                            uint8_t(cd_size >> 8),
+                            uint8_t(cd_size >> 16),
+                            uint8_t(cd_size >> 24),
+                            uint8_t(cd_off),
+                            uint8_t(cd_off >> 8),
+                            uint8_t(cd_off >> 16),
+                            uint8_t(cd_off >> 24),
+                            0,
+                            0};
+  z.insert(z.end(), eocd, eocd + 22);
+  return z;
+}
+
 // The recipe as a torch.save zip (also used to write the seed corpus).
 inline std::vector<uint8_t> pth_from_recipe(const uint8_t* d, size_t n) {
   static const char* kTypes[] = {"FloatStorage", "DoubleStorage",   "HalfStorage",  "LongStorage",
@@ -263,33 +294,7 @@ inline std::vector<uint8_t> pth_from_recipe(const uint8_t* d, size_t n) {
     seen.push_back(key);
     zip_add(z, cd, "archive/data/" + key, bytes);
   }
-  const uint32_t cd_off = uint32_t(z.size()), cd_size = uint32_t(cd.size()),
-                 count = uint32_t(seen.size() + 1);
-  z.insert(z.end(), cd.begin(), cd.end());
-  const uint8_t eocd[22] = {0x50,
-                            0x4b,
-                            0x05,
-                            0x06,
-                            0,
-                            0,
-                            0,
-                            0,
-                            uint8_t(count),
-                            uint8_t(count >> 8),
-                            uint8_t(count),
-                            uint8_t(count >> 8),
-                            uint8_t(cd_size),
-                            uint8_t(cd_size >> 8),
-                            uint8_t(cd_size >> 16),
-                            uint8_t(cd_size >> 24),
-                            uint8_t(cd_off),
-                            uint8_t(cd_off >> 8),
-                            uint8_t(cd_off >> 16),
-                            uint8_t(cd_off >> 24),
-                            0,
-                            0};
-  z.insert(z.end(), eocd, eocd + 22);
-  return z;
+  return zip_finish(std::move(z), cd, uint32_t(seen.size() + 1));
 }
 
 inline int fuzz_pth_structured(const uint8_t* d, size_t n) {
