@@ -15,11 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=1800
 if [ "${1:-}" = "-t" ]; then secs=$2; shift 2; fi
-all=(zip pickle pth pth_structured onnx image idx checkpoint load_model tflite)
-targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
+source scripts/fuzz_common.sh  # all, targets, launcher
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCV_FUZZ=ON -DSCV_BUILD_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 "${launcher[@]}" >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}"

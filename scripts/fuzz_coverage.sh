@@ -21,11 +21,7 @@ declare -A files=(
   [tflite]="src/io/tflite.cpp src/ops/quant/qplan.cpp src/ops/quant/qsession.cpp src/ops/quant/qref.cpp
     src/ops/quant/quantize.cpp src/ops/*/*_q.cpp"
 )
-all=(zip pickle pth pth_structured onnx image idx checkpoint load_model tflite)
-targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
+source scripts/fuzz_common.sh  # all, targets, launcher
 cmake -S . -B build-fuzzcov -DCMAKE_BUILD_TYPE=Release -DSCV_FUZZ_COVERAGE=ON -DSCV_BUILD_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 "${launcher[@]}" >/dev/null
 cmake --build build-fuzzcov -j"$(nproc)" --target fuzz_replay >/dev/null
